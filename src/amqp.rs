@@ -1,0 +1,459 @@
+//! AMQP 1.0 (fe2o3-amqp): connecting, the probe publisher and the
+//! destination consumer used by the UI and the headless probe.
+//!
+//! Every task here reconnects with exponential backoff when its broker goes
+//! away or is not up yet, reports `Up`/`Down` events, and never panics on a
+//! broker error. Passwords are never formatted into errors or logs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use chrono::Utc;
+use fe2o3_amqp::connection::ConnectionHandle;
+use fe2o3_amqp::link::CreditMode;
+use fe2o3_amqp::sasl_profile::SaslProfile;
+use fe2o3_amqp::session::SessionHandle;
+use fe2o3_amqp::types::messaging::{Body, Data, Message, Outcome, Properties};
+use fe2o3_amqp::types::primitives::{Binary, Value};
+use fe2o3_amqp::{Connection, Receiver, Sender, Session};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::envelope::Probe;
+use crate::event::{Arrival, Event, Link, SendRequest};
+use crate::retry::Backoff;
+use crate::sanitize;
+
+/// How long one connect + attach attempt may take before it counts as failed.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most probe deliveries the publisher keeps unsettled at once.
+pub const MAX_UNSETTLED: usize = 256;
+/// Longest body preview kept per message, in characters.
+pub const PREVIEW_CHARS: usize = 160;
+
+/// Where and how to connect to an AMQP 1.0 broker.
+#[derive(Clone)]
+pub struct AmqpEndpoint {
+    /// Broker URL, e.g. `amqp://localhost:5672`. May carry `user:pass@`.
+    pub url: String,
+    /// SASL PLAIN user; empty means SASL ANONYMOUS (or the URL's userinfo).
+    pub user: String,
+    /// SASL PLAIN password. Never displayed.
+    pub password: String,
+}
+
+impl std::fmt::Debug for AmqpEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpEndpoint")
+            .field("url", &redact_url(&self.url))
+            .field("user", &self.user)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+impl AmqpEndpoint {
+    /// The URL with any password replaced by `***`, safe to show.
+    pub fn display_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+/// Replaces the password part of `scheme://user:password@host` with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            let shown = if userinfo.contains(':') { format!("{user}:***") } else { user.to_owned() };
+            format!("{}{}{}", &url[..scheme_end + 3], shown, &rest[at..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Strips the password from an error text if it appears verbatim.
+fn scrub(text: String, ep: &AmqpEndpoint) -> String {
+    if ep.password.len() >= 3 && text.contains(&ep.password) {
+        text.replace(&ep.password, "***")
+    } else {
+        text
+    }
+}
+
+/// An open connection and one session on it.
+pub struct AmqpSession {
+    pub connection: ConnectionHandle<()>,
+    pub session: SessionHandle<()>,
+}
+
+impl AmqpSession {
+    /// Ends the session and closes the connection, each bounded by a short
+    /// timeout; errors are ignored (the peer may already be gone).
+    pub async fn close(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.session.end()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.connection.close()).await;
+    }
+}
+
+/// Opens a connection (SASL PLAIN when a user is set) and begins a session,
+/// within [`CONNECT_TIMEOUT`].
+///
+/// Errors: the URL is invalid, the broker refuses the connection or the
+/// credentials, or the timeout passes. The error text never holds the password.
+pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSession> {
+    let attempt = async {
+        let builder = Connection::builder()
+            .container_id(container_id.to_owned())
+            .idle_time_out(30_000u32);
+        let builder = if ep.user.is_empty() {
+            builder
+        } else {
+            builder.sasl_profile(SaslProfile::Plain {
+                username: ep.user.clone(),
+                password: ep.password.clone(),
+            })
+        };
+        let mut connection = builder
+            .open(ep.url.as_str())
+            .await
+            .map_err(|e| anyhow!("cannot connect to {}: {e}", ep.display_url()))?;
+        let session = match Session::begin(&mut connection).await {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = connection.close().await;
+                return Err(anyhow!("cannot begin session on {}: {e}", ep.display_url()));
+            }
+        };
+        Ok(AmqpSession { connection, session })
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(r) => r.map_err(|e: anyhow::Error| anyhow!(scrub(e.to_string(), ep))),
+        Err(_) => Err(anyhow!(
+            "timed out after {}s connecting to {}",
+            CONNECT_TIMEOUT.as_secs(),
+            ep.display_url()
+        )),
+    }
+}
+
+/// Attaches a sender link to `address`, within [`CONNECT_TIMEOUT`].
+pub async fn attach_sender(s: &mut AmqpSession, name: &str, address: &str) -> Result<Sender> {
+    tokio::time::timeout(CONNECT_TIMEOUT, Sender::attach(&mut s.session, name.to_owned(), address.to_owned()))
+        .await
+        .map_err(|_| anyhow!("timed out attaching a sender to address {address:?}"))?
+        .with_context(|| format!("broker refused a sender link to address {address:?}"))
+}
+
+/// Attaches a receiver link to `address` with automatic credit `credit`
+/// (refilled as deliveries are settled), within [`CONNECT_TIMEOUT`].
+pub async fn attach_receiver(s: &mut AmqpSession, name: &str, address: &str, credit: u32) -> Result<Receiver> {
+    let fut = Receiver::builder()
+        .name(name.to_owned())
+        .source(address.to_owned())
+        .credit_mode(CreditMode::Auto(credit.max(1)))
+        .attach(&mut s.session);
+    tokio::time::timeout(CONNECT_TIMEOUT, fut)
+        .await
+        .map_err(|_| anyhow!("timed out attaching a receiver to address {address:?}"))?
+        .with_context(|| format!("broker refused a receiver link to address {address:?}"))
+}
+
+/// The body bytes as Bento's amqp_1 input takes them: the first Data
+/// section; else a string AmqpValue; else empty (`None` marks "no bytes
+/// body": a non-string value, a sequence, or no body at all).
+pub fn body_bytes(body: &Body<Value>) -> Option<Vec<u8>> {
+    match body {
+        Body::Data(batch) => Some(batch.iter().next().map(|d| d.0.to_vec()).unwrap_or_default()),
+        Body::Value(v) => match &v.0 {
+            Value::String(s) => Some(s.as_bytes().to_vec()),
+            _ => None,
+        },
+        Body::Sequence(_) | Body::Empty => None,
+    }
+}
+
+/// A short description of a body that has no bytes form, for display.
+fn describe_body(body: &Body<Value>) -> String {
+    match body {
+        Body::Value(v) => format!("<amqp-value {:?}>", v.0),
+        Body::Sequence(s) => format!("<amqp-sequence x{}>", s.len()),
+        Body::Empty => "<no body>".to_owned(),
+        Body::Data(_) => "<data>".to_owned(),
+    }
+}
+
+/// A probe message as the publisher sends it: one Data section with the
+/// envelope, content type `application/json`.
+pub fn probe_message(body: Vec<u8>) -> Message<Data> {
+    Message::builder()
+        .properties(Properties::builder().content_type("application/json").build())
+        .data(Binary::from(body))
+        .build()
+}
+
+async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => false,
+        _ = tokio::time::sleep(d) => true,
+    }
+}
+
+/// The probe publisher: keeps a sender link to `address` and sends each
+/// [`SendRequest`] pipelined (`send_batchable`, at most [`MAX_UNSETTLED`]
+/// unsettled), reporting `Sent` before each transfer and `Confirmed`/`Failed`
+/// when the broker settles it. Requests that arrive while the link is down
+/// fail at once (`Failed`, "not connected"), so the counts stay true.
+/// Runs until `cancel` fires.
+pub async fn run_publisher(
+    ep: AmqpEndpoint,
+    address: String,
+    mut requests: mpsc::Receiver<SendRequest>,
+    events: mpsc::Sender<Event>,
+    cancel: CancellationToken,
+) {
+    let link = Link::Injector;
+    let mut backoff = Backoff::reconnect();
+    let unsettled = Arc::new(Semaphore::new(MAX_UNSETTLED));
+    let mut last_error: String;
+    while !cancel.is_cancelled() {
+        let attempt = async {
+            let mut s = connect(&ep, &format!("streamprobe-publisher-{}", std::process::id())).await?;
+            match attach_sender(&mut s, "streamprobe-publisher", &address).await {
+                Ok(sender) => Ok((s, sender)),
+                Err(e) => {
+                    s.close().await;
+                    Err(e)
+                }
+            }
+        };
+        let (s, mut sender) = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = attempt => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    last_error = format!("{e:#}");
+                    tracing::warn!(error = %last_error, "publisher connect failed");
+                    let _ = events.send(Event::Down { link, error: last_error.clone() }).await;
+                    let wait = backoff.next_delay();
+                    // Fail what the user asks for while we are down.
+                    let deadline = tokio::time::Instant::now() + wait;
+                    loop {
+                        tokio::select! {
+                            _ = cancel.cancelled() => break,
+                            _ = tokio::time::sleep_until(deadline) => break,
+                            Some(req) = requests.recv() => fail_request(&req, &last_error, &events).await,
+                        }
+                    }
+                    continue;
+                }
+            }
+        };
+        backoff.reset();
+        tracing::info!(address = %address, "publisher attached");
+        let _ = events.send(Event::Up { link }).await;
+        let err = loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break None,
+                e = sender.on_detach() => break Some(format!("link detached: {e}")),
+                req = requests.recv() => {
+                    let Some(req) = req else { break None };
+                    if let Err(e) = send_request(&mut sender, &req, &events, &unsettled).await {
+                        break Some(e);
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), sender.close()).await;
+        s.close().await;
+        match err {
+            None => break,
+            Some(e) => {
+                tracing::warn!(error = %e, "publisher link lost");
+                let _ = events.send(Event::Down { link, error: e }).await;
+                if !sleep_or_cancel(backoff.next_delay(), &cancel).await {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn fail_request(req: &SendRequest, error: &str, events: &mpsc::Sender<Event>) {
+    for seq in req.seqs.clone() {
+        let _ = events
+            .send(Event::Failed { run: req.run.clone(), seq, error: format!("not connected: {error}") })
+            .await;
+    }
+}
+
+/// Sends every seq of `req`; on a link error the rest of the request is
+/// reported failed and the error returned (the caller reconnects).
+async fn send_request(
+    sender: &mut Sender,
+    req: &SendRequest,
+    events: &mpsc::Sender<Event>,
+    unsettled: &Arc<Semaphore>,
+) -> std::result::Result<(), String> {
+    for seq in req.seqs.clone() {
+        let Ok(permit) = unsettled.clone().acquire_owned().await else {
+            return Err("publisher shutting down".into());
+        };
+        let body = Probe::new(&req.run, seq, Utc::now()).encode();
+        let at = Instant::now();
+        let _ = events.send(Event::Sent { run: req.run.clone(), seq, at }).await;
+        match sender.send_batchable(probe_message(body)).await {
+            Ok(fut) => {
+                let events = events.clone();
+                let run = req.run.clone();
+                tokio::spawn(async move {
+                    let ev = match fut.await {
+                        Ok(Outcome::Accepted(_)) => {
+                            let now = Instant::now();
+                            Event::Confirmed { run, seq, at: now, settle: now.saturating_duration_since(at) }
+                        }
+                        Ok(other) => Event::Failed { run, seq, error: format!("broker settled with {other:?}") },
+                        Err(e) => Event::Failed { run, seq, error: format!("no settlement: {e}") },
+                    };
+                    drop(permit);
+                    let _ = events.send(ev).await;
+                });
+            }
+            Err(e) => {
+                let error = format!("send failed: {e}");
+                let _ = events.send(Event::Failed { run: req.run.clone(), seq, error: error.clone() }).await;
+                let rest = SendRequest { run: req.run.clone(), seqs: seq + 1..req.seqs.end };
+                fail_request(&rest, &error, events).await;
+                return Err(error);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A destination consumer: keeps a receiver link on `address`, turns every
+/// delivery into an [`Event::Arrived`] for destination `dest`, and settles
+/// every delivery (Accepted), even one whose body it cannot decode, so
+/// link credit never leaks. Runs until `cancel` fires.
+pub async fn run_consumer(
+    ep: AmqpEndpoint,
+    address: String,
+    dest: usize,
+    events: mpsc::Sender<Event>,
+    cancel: CancellationToken,
+) {
+    let link = Link::Dest(dest);
+    let mut backoff = Backoff::reconnect();
+    while !cancel.is_cancelled() {
+        let attempt = async {
+            let mut s = connect(&ep, &format!("streamprobe-consumer-{}-{dest}", std::process::id())).await?;
+            match attach_receiver(&mut s, &format!("streamprobe-consumer-{dest}"), &address, 200).await {
+                Ok(r) => Ok((s, r)),
+                Err(e) => {
+                    s.close().await;
+                    Err(e)
+                }
+            }
+        };
+        let (s, mut receiver) = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = attempt => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    let error = format!("{e:#}");
+                    tracing::warn!(dest, error = %error, "consumer connect failed");
+                    let _ = events.send(Event::Down { link, error }).await;
+                    if !sleep_or_cancel(backoff.next_delay(), &cancel).await { break; }
+                    continue;
+                }
+            }
+        };
+        backoff.reset();
+        tracing::info!(dest, address = %address, "consumer attached");
+        let _ = events.send(Event::Up { link }).await;
+        let err = loop {
+            let delivery = tokio::select! {
+                _ = cancel.cancelled() => break None,
+                d = receiver.recv::<Body<Value>>() => d,
+            };
+            match delivery {
+                Ok(delivery) => {
+                    let at = Instant::now();
+                    let wall = Utc::now();
+                    let body = delivery.body();
+                    let arrival = match body_bytes(body) {
+                        Some(bytes) => Arrival {
+                            dest,
+                            at,
+                            wall,
+                            probe: Probe::decode(&bytes).map(|p| (p.run, p.seq)),
+                            size: bytes.len(),
+                            preview: sanitize::preview(&bytes, PREVIEW_CHARS),
+                        },
+                        None => Arrival {
+                            dest,
+                            at,
+                            wall,
+                            probe: None,
+                            size: 0,
+                            preview: sanitize::preview(describe_body(body).as_bytes(), PREVIEW_CHARS),
+                        },
+                    };
+                    if let Err(e) = receiver.accept(&delivery).await {
+                        // Counted anyway: it did arrive. The broker redelivers it.
+                        tracing::warn!(dest, error = %e, "accept failed");
+                    }
+                    let _ = events.send(Event::Arrived(arrival)).await;
+                }
+                Err(e) => break Some(format!("receive failed: {e}")),
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), receiver.close()).await;
+        s.close().await;
+        match err {
+            None => break,
+            Some(e) => {
+                tracing::warn!(dest, error = %e, "consumer link lost");
+                let _ = events.send(Event::Down { link, error: e }).await;
+                if !sleep_or_cancel(backoff.next_delay(), &cancel).await {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact_url("amqp://localhost:5672"), "amqp://localhost:5672");
+        assert_eq!(redact_url("amqp://bob:s3cret@host:5672/vh"), "amqp://bob:***@host:5672/vh");
+        assert_eq!(redact_url("amqps://bob@host"), "amqps://bob@host");
+        let ep = AmqpEndpoint { url: "amqp://a:pw1234@h".into(), user: "u".into(), password: "hunter2".into() };
+        let dbg = format!("{ep:?}");
+        assert!(!dbg.contains("hunter2") && !dbg.contains("pw1234"), "{dbg}");
+        assert_eq!(scrub("bad password hunter2".into(), &ep), "bad password ***");
+    }
+
+    #[test]
+    fn bento_body_rules() {
+        use fe2o3_amqp::types::messaging::AmqpValue;
+        let data: Body<Value> = Body::Data(vec![Data(Binary::from(b"abc".to_vec()))].into());
+        assert_eq!(body_bytes(&data), Some(b"abc".to_vec()));
+        let s: Body<Value> = Body::Value(AmqpValue(Value::String("hi".into())));
+        assert_eq!(body_bytes(&s), Some(b"hi".to_vec()));
+        let n: Body<Value> = Body::Value(AmqpValue(Value::Int(3)));
+        assert_eq!(body_bytes(&n), None);
+        assert_eq!(body_bytes(&Body::Empty), None);
+    }
+}

@@ -1,0 +1,214 @@
+//! Kafka (rdkafka, bundled librdkafka): the destination consumer used by the
+//! UI and the headless probe.
+//!
+//! The consumer does not join a consumer group: it reads the topic's
+//! partitions by explicit assignment, starting at each partition's high
+//! watermark (the END) as read when it first connects, so old data never
+//! pollutes a run and nothing produced after start-up is missed. If the
+//! topic does not exist yet, it waits for it and then reads it from the
+//! beginning (everything in it is new). Blocking librdkafka calls (metadata,
+//! watermarks, close) run on the blocking pool, never on the UI task.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message as _;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::amqp::PREVIEW_CHARS;
+use crate::envelope::Probe;
+use crate::event::{Arrival, Event, Link};
+use crate::retry::Backoff;
+use crate::sanitize;
+
+/// Timeout of one metadata / watermark request.
+const META_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often the consumer checks that the cluster answers (UP/DOWN).
+const HEALTH_EVERY: Duration = Duration::from_secs(2);
+
+/// Creates the consumer: no group membership (explicit assignment), no
+/// commits, a unique group id so nothing is shared with other readers.
+fn new_consumer(brokers: &str) -> Result<StreamConsumer, KafkaError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("streamprobe-{}-{:08x}", std::process::id(), fastrand::u32(..)))
+        .set("client.id", "streamprobe")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("reconnect.backoff.max.ms", "2000")
+        .set("socket.timeout.ms", "5000")
+        .set("log_level", "3")
+        .create()
+}
+
+/// Partition ids of `topic`, or `Ok(None)` when the topic does not exist.
+fn partitions(consumer: &StreamConsumer, topic: &str) -> Result<Option<Vec<i32>>, KafkaError> {
+    let md = consumer.fetch_metadata(Some(topic), META_TIMEOUT)?;
+    let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+        return Ok(None);
+    };
+    match t.error() {
+        Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => Ok(None),
+        Some(e) => Err(KafkaError::MetadataFetch(e.into())),
+        None if t.partitions().is_empty() => Ok(None),
+        None => Ok(Some(t.partitions().iter().map(|p| p.id()).collect())),
+    }
+}
+
+/// Blocking: finds the partitions and their start offsets. `from_start`
+/// reads from the beginning (the topic did not exist when we started).
+fn plan_assignment(consumer: &StreamConsumer, topic: &str, from_start: bool)
+    -> Result<Option<TopicPartitionList>, KafkaError> {
+    let Some(parts) = partitions(consumer, topic)? else {
+        return Ok(None);
+    };
+    let mut tpl = TopicPartitionList::new();
+    for p in parts {
+        let offset = if from_start {
+            Offset::Beginning
+        } else {
+            let (_low, high) = consumer.fetch_watermarks(topic, p, META_TIMEOUT)?;
+            Offset::Offset(high)
+        };
+        tpl.add_partition_offset(topic, p, offset)?;
+    }
+    Ok(Some(tpl))
+}
+
+/// Runs `f` on the blocking pool with the shared consumer.
+async fn blocking<T: Send + 'static>(
+    c: &Arc<StreamConsumer>,
+    f: impl FnOnce(&StreamConsumer) -> T + Send + 'static,
+) -> Option<T> {
+    let c = c.clone();
+    tokio::task::spawn_blocking(move || f(&c)).await.ok()
+}
+
+/// The Kafka destination consumer for destination `dest`: assigns every
+/// partition of `topic` at its end, sends an [`Event::Arrived`] per record,
+/// and reports `Up`/`Down` from a periodic metadata request. Runs until
+/// `cancel` fires; the consumer is closed on the blocking pool without
+/// waiting, so quitting never hangs on an unreachable cluster.
+pub async fn run_consumer(
+    brokers: String,
+    topic: String,
+    dest: usize,
+    events: mpsc::Sender<Event>,
+    cancel: CancellationToken,
+) {
+    let link = Link::Dest(dest);
+    let consumer = match new_consumer(&brokers) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            let _ = events.send(Event::Down { link, error: format!("invalid Kafka client config: {e}") }).await;
+            return;
+        }
+    };
+    let started = Instant::now();
+    let mut backoff = Backoff::reconnect();
+    let mut from_start = false;
+    // Phase 1: find the partitions and where to start.
+    loop {
+        let t = topic.clone();
+        let fs = from_start;
+        let r = tokio::select! {
+            _ = cancel.cancelled() => { close_in_background(consumer); return; }
+            r = blocking(&consumer, move |c| plan_assignment(c, &t, fs)) => r,
+        };
+        let error = match r {
+            Some(Ok(Some(tpl))) => match consumer.assign(&tpl) {
+                Ok(()) => break,
+                Err(e) => format!("cannot assign partitions of {topic}: {e}"),
+            },
+            Some(Ok(None)) => {
+                // The topic does not exist yet: everything it will hold is new.
+                from_start = true;
+                format!("topic {topic:?} does not exist yet; waiting for it")
+            }
+            Some(Err(e)) => format!("cannot reach Kafka at {brokers}: {e}"),
+            None => "metadata task failed".to_owned(),
+        };
+        tracing::warn!(dest, %error, elapsed = ?started.elapsed(), "kafka consumer not ready");
+        let _ = events.send(Event::Down { link, error }).await;
+        tokio::select! {
+            _ = cancel.cancelled() => { close_in_background(consumer); return; }
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
+        }
+    }
+    tracing::info!(dest, topic = %topic, from_start, "kafka consumer assigned");
+    let _ = events.send(Event::Up { link }).await;
+    let mut up = true;
+    let mut health = tokio::time::interval(HEALTH_EVERY);
+    health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut probe: Option<tokio::task::JoinHandle<Result<(), String>>> = None;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = health.tick(), if probe.is_none() => {
+                let c = consumer.clone();
+                let t = topic.clone();
+                probe = Some(tokio::task::spawn_blocking(move || {
+                    c.fetch_metadata(Some(&t), META_TIMEOUT).map(|_| ()).map_err(|e| e.to_string())
+                }));
+            }
+            r = async { probe.as_mut().expect("guarded by is_some").await }, if probe.is_some() => {
+                probe = None;
+                match r {
+                    Ok(Ok(())) if !up => {
+                        up = true;
+                        let _ = events.send(Event::Up { link }).await;
+                    }
+                    Ok(Err(e)) if up => {
+                        up = false;
+                        let _ = events.send(Event::Down { link, error: format!("Kafka at {brokers} not answering: {e}") }).await;
+                    }
+                    _ => {}
+                }
+            }
+            m = consumer.recv() => match m {
+                Ok(msg) => {
+                    let at = Instant::now();
+                    let body = msg.payload().unwrap_or_default();
+                    let arrival = Arrival {
+                        dest,
+                        at,
+                        wall: Utc::now(),
+                        probe: Probe::decode(body).map(|p| (p.run, p.seq)),
+                        size: body.len(),
+                        preview: sanitize::preview(body, PREVIEW_CHARS),
+                    };
+                    if !up {
+                        up = true;
+                        let _ = events.send(Event::Up { link }).await;
+                    }
+                    let _ = events.send(Event::Arrived(arrival)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(dest, error = %e, "kafka receive error");
+                    if up {
+                        up = false;
+                        let _ = events.send(Event::Down { link, error: e.to_string() }).await;
+                    }
+                }
+            }
+        }
+    }
+    if let Some(p) = probe {
+        p.abort();
+    }
+    close_in_background(consumer);
+}
+
+/// Drops the consumer on the blocking pool: librdkafka's close can block
+/// for as long as the cluster is unreachable, and nobody waits for it.
+fn close_in_background(consumer: Arc<StreamConsumer>) {
+    tokio::task::spawn_blocking(move || drop(consumer));
+}

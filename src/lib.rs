@@ -1,0 +1,19 @@
+//! streamprobe: see a Tyk Streams / Bento pipeline work.
+//!
+//! Async tasks publish probe messages to an AMQP 1.0 source and consume the
+//! stream's destinations (Kafka, AMQP 1.0), sending [`event::Event`]s over a
+//! tokio mpsc channel to a ratatui render loop ([`tui`]). [`pipeline`] runs
+//! the same stream definitions locally.
+
+pub mod amqp;
+pub mod cli;
+pub mod envelope;
+pub mod event;
+pub mod kafka;
+pub mod latency;
+pub mod logging;
+pub mod pipeline;
+pub mod retry;
+pub mod sanitize;
+pub mod tracker;
+pub mod tui;

@@ -1,0 +1,45 @@
+//! streamprobe's entry point: parse the command line, pick the command.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use streamprobe::cli::{Cli, Command};
+use streamprobe::{logging, pipeline, tui};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("streamprobe: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = match cli.command {
+        None => {
+            let path = cli.ui.log_file.clone().unwrap_or_else(logging::default_log_file);
+            match logging::to_file(&path) {
+                Ok(_guard) => match rt.block_on(tui::run(cli.ui)) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("streamprobe: {e:#}");
+                        ExitCode::FAILURE
+                    }
+                },
+                Err(e) => {
+                    eprintln!("streamprobe: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Some(Command::Pipeline(args)) => {
+            logging::to_stderr();
+            rt.block_on(pipeline::main(args))
+        }
+    };
+    // librdkafka's close may block on an unreachable cluster: do not wait
+    // for such blocking tasks beyond a short grace period.
+    rt.shutdown_timeout(Duration::from_millis(500));
+    code
+}

@@ -1,0 +1,480 @@
+//! The stream definition model (Bento / Tyk Streams YAML) for the subset the
+//! local runner supports, with Bento's field names and defaults
+//! (internal/impl/amqp1/config.go, internal/impl/kafka/output_sarama_kafka.go,
+//! internal/impl/pure/output_broker.go). Unknown fields and components are
+//! errors, located by file, line and column.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use super::interp;
+
+/// One stream: input → processors → output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    pub input: Input,
+    #[serde(default)]
+    pub pipeline: PipelineSection,
+    pub output: Output,
+    /// Accepted and ignored by the local runner (a warning is logged).
+    #[serde(default)]
+    pub buffer: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    pub logger: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    pub metrics: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    pub http: Option<serde_yaml_ng::Value>,
+}
+
+/// `pipeline:` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    #[serde(default)]
+    pub processors: Vec<Processor>,
+    /// Accepted; the runner processes messages concurrently up to the input's credit.
+    #[serde(default)]
+    pub threads: Option<i64>,
+}
+
+/// Inputs the runner supports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Input {
+    #[serde(rename = "amqp_1")]
+    Amqp1(Amqp1Input),
+}
+
+/// Processors the runner supports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Processor {
+    /// Bloblang mapping text (see [`super::mapping`] for the subset).
+    Mapping(String),
+}
+
+/// Outputs the runner supports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Output {
+    Kafka(KafkaOutput),
+    #[serde(rename = "amqp_1")]
+    Amqp1(Amqp1Output),
+    Broker(Broker),
+}
+
+/// SASL mechanism of the amqp_1 components.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaslMechanism {
+    #[default]
+    None,
+    Plain,
+    Anonymous,
+}
+
+/// `sasl:` of the amqp_1 components.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sasl {
+    #[serde(default)]
+    pub mechanism: SaslMechanism,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+impl std::fmt::Debug for Sasl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sasl").field("mechanism", &self.mechanism).field("user", &self.user).field("password", &"***").finish()
+    }
+}
+
+fn default_credit() -> u32 {
+    64
+}
+fn default_in_flight() -> usize {
+    64
+}
+
+/// `input.amqp_1`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Amqp1Input {
+    /// Broker URLs; the first that connects is used.
+    #[serde(default)]
+    pub urls: Vec<String>,
+    pub source_address: String,
+    #[serde(default)]
+    pub sasl: Sasl,
+    /// Receiver link credit: at most this many unsettled deliveries in flight.
+    #[serde(default = "default_credit")]
+    pub credit: u32,
+    /// Adds header fields as metadata (`amqp_durable`, `amqp_priority`, …).
+    #[serde(default)]
+    pub read_header: bool,
+    /// Not supported locally: must be absent or disabled.
+    #[serde(default)]
+    pub tls: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    pub azure_renew_lock: bool,
+}
+
+/// `metadata:` of outputs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataFilter {
+    #[serde(default)]
+    pub exclude_prefixes: Vec<String>,
+}
+
+impl MetadataFilter {
+    /// Whether metadata key `k` is passed on.
+    pub fn keeps(&self, k: &str) -> bool {
+        !self.exclude_prefixes.iter().any(|p| k.starts_with(p.as_str()))
+    }
+}
+
+/// `output.amqp_1`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Amqp1Output {
+    #[serde(default)]
+    pub urls: Vec<String>,
+    pub target_address: String,
+    #[serde(default)]
+    pub sasl: Sasl,
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: usize,
+    #[serde(default)]
+    pub application_properties_map: Option<String>,
+    #[serde(default)]
+    pub metadata: MetadataFilter,
+    #[serde(default)]
+    pub tls: Option<serde_yaml_ng::Value>,
+}
+
+/// A Go-style duration string (`500ms`, `3s`, `1m30s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GoDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for GoDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(s.trim())
+            .map(GoDuration)
+            .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?}: {e}")))
+    }
+}
+
+fn dur(ms: u64) -> GoDuration {
+    GoDuration(Duration::from_millis(ms))
+}
+
+/// `backoff:` of kafka output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaBackoff {
+    #[serde(default = "kafka_backoff_initial")]
+    pub initial_interval: GoDuration,
+    #[serde(default = "kafka_backoff_max")]
+    pub max_interval: GoDuration,
+    #[serde(default = "kafka_backoff_elapsed")]
+    pub max_elapsed_time: GoDuration,
+}
+fn kafka_backoff_initial() -> GoDuration {
+    dur(3_000)
+}
+fn kafka_backoff_max() -> GoDuration {
+    dur(10_000)
+}
+fn kafka_backoff_elapsed() -> GoDuration {
+    dur(30_000)
+}
+impl Default for KafkaBackoff {
+    fn default() -> Self {
+        KafkaBackoff {
+            initial_interval: kafka_backoff_initial(),
+            max_interval: kafka_backoff_max(),
+            max_elapsed_time: kafka_backoff_elapsed(),
+        }
+    }
+}
+
+/// Kafka output partitioners (Bento's names).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Partitioner {
+    #[default]
+    Fnv1aHash,
+    Murmur2Hash,
+    Random,
+    RoundRobin,
+    Manual,
+}
+
+/// Kafka compression codecs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    #[default]
+    None,
+    Snappy,
+    Lz4,
+    Gzip,
+    Zstd,
+}
+
+fn default_client_id() -> String {
+    "bento".into()
+}
+fn default_max_msg_bytes() -> usize {
+    1_000_000
+}
+fn default_kafka_timeout() -> GoDuration {
+    dur(5_000)
+}
+
+/// `output.kafka`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaOutput {
+    pub addresses: Vec<String>,
+    pub topic: String,
+    #[serde(default = "default_client_id")]
+    pub client_id: String,
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub partitioner: Partitioner,
+    #[serde(default)]
+    pub partition: Option<String>,
+    #[serde(default)]
+    pub compression: Compression,
+    #[serde(default)]
+    pub static_headers: BTreeMap<String, String>,
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: usize,
+    #[serde(default)]
+    pub ack_replicas: bool,
+    #[serde(default = "default_max_msg_bytes")]
+    pub max_msg_bytes: usize,
+    #[serde(default = "default_kafka_timeout")]
+    pub timeout: GoDuration,
+    /// Accepted; the runner sends single messages, so it has no effect.
+    #[serde(default)]
+    pub retry_as_batch: bool,
+    /// 0 = no count limit (the backoff's max_elapsed_time still applies).
+    #[serde(default)]
+    pub max_retries: u32,
+    #[serde(default)]
+    pub backoff: KafkaBackoff,
+    #[serde(default)]
+    pub metadata: MetadataFilter,
+}
+
+/// Broker patterns (Bento's names).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pattern {
+    #[default]
+    FanOut,
+    FanOutSequential,
+    FanOutFailFast,
+    FanOutSequentialFailFast,
+    RoundRobin,
+    Greedy,
+}
+
+fn default_copies() -> usize {
+    1
+}
+
+/// `output.broker`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Broker {
+    #[serde(default)]
+    pub pattern: Pattern,
+    pub outputs: Vec<Output>,
+    #[serde(default = "default_copies")]
+    pub copies: usize,
+}
+
+/// One named stream from a file.
+#[derive(Debug, Clone)]
+pub struct NamedStream {
+    /// Stream id: the file name without `.yaml`, or the key of a `streams:` map.
+    pub id: String,
+    pub file: PathBuf,
+    pub config: StreamConfig,
+}
+
+/// A config file that could not be used: the file and what is wrong, with
+/// line:column where known.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", file.display())]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub message: String,
+}
+
+fn stream_id(path: &Path) -> String {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    name.strip_suffix(".yaml").or_else(|| name.strip_suffix(".yml")).unwrap_or(&name).to_owned()
+}
+
+/// Parses one file's text (after environment interpolation with `lookup`).
+/// A top-level `streams:` map (Tyk's shape) gives one stream per key;
+/// otherwise the file is one stream named after the file.
+pub fn parse_text(
+    path: &Path,
+    raw: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<NamedStream>, ConfigError> {
+    let err = |message: String| ConfigError { file: path.to_owned(), message };
+    let text = interp::interpolate(raw, lookup)
+        .map_err(|m| err(m.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; ")))?;
+    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).map_err(|e| err(yaml_error(&e)))?;
+    let map = value
+        .as_mapping()
+        .ok_or_else(|| err("expected a mapping with input and output at the top level".into()))?;
+    if let Some(streams) = map.get("streams") {
+        if map.len() > 1 {
+            return Err(err("a file with a `streams:` map must hold nothing else at the top level".into()));
+        }
+        let streams = streams
+            .as_mapping()
+            .ok_or_else(|| err("`streams:` must map stream names to stream definitions".into()))?;
+        // Re-parse each entry from its own YAML so serde errors keep a path.
+        let mut out = Vec::new();
+        for (k, v) in streams {
+            let id = k.as_str().ok_or_else(|| err("stream names under `streams:` must be strings".into()))?;
+            let config: StreamConfig = serde_yaml_ng::with::singleton_map_recursive::deserialize(v.clone())
+                .map_err(|e| err(format!("streams.{id}: {}", yaml_error(&e))))?;
+            out.push(NamedStream { id: id.to_owned(), file: path.to_owned(), config });
+        }
+        if out.is_empty() {
+            return Err(err("`streams:` is empty".into()));
+        }
+        return Ok(out);
+    }
+    let config: StreamConfig =
+        serde_yaml_ng::with::singleton_map_recursive::deserialize(serde_yaml_ng::Deserializer::from_str(&text))
+            .map_err(|e| err(yaml_error(&e)))?;
+    Ok(vec![NamedStream { id: stream_id(path), file: path.to_owned(), config }])
+}
+
+/// Reads and parses a stream file with the process environment.
+pub fn load(path: &Path) -> Result<Vec<NamedStream>, ConfigError> {
+    let raw = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_owned(),
+        message: format!("cannot read: {e}"),
+    })?;
+    parse_text(path, &raw, |k| std::env::var(k).ok())
+}
+
+/// `line:col: message` from a serde_yaml_ng error, with serde's wording of
+/// unknown components made plain.
+fn yaml_error(e: &serde_yaml_ng::Error) -> String {
+    let mut msg = e.to_string();
+    // serde_yaml_ng appends " at line L column C"; move the location first.
+    if let Some(loc) = e.location() {
+        let suffix = format!(" at line {} column {}", loc.line(), loc.column());
+        if let Some(stripped) = msg.strip_suffix(&suffix) {
+            msg = stripped.to_owned();
+        }
+        msg = format!("{}:{}: {}", loc.line(), loc.column(), msg);
+    }
+    if msg.contains("unknown variant") {
+        msg = msg.replace("unknown variant", "unknown or unsupported component");
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = r#"
+input:
+  amqp_1:
+    sasl:
+      mechanism: plain
+      password: ${AMQP_PASSWORD:guest}
+      user: guest
+    source_address: EXTERNAL
+    urls:
+      - amqp://localhost:5672
+output:
+  broker:
+    outputs:
+      - kafka:
+          addresses:
+            - 127.0.0.1:9092
+          client_id: tyk_streams_producer
+          max_in_flight: 1
+          retry_as_batch: true
+          topic: FOO
+      - amqp_1:
+          sasl:
+            mechanism: plain
+            password: guest
+            user: guest
+          target_address: FOO
+          urls:
+            - amqp://localhost:5672
+    pattern: fan_out
+pipeline:
+  processors:
+    - mapping: |
+        # Remove all existing metadata from messages
+        meta = deleted()
+"#;
+
+    #[test]
+    fn parses_the_seed_stream() {
+        let s = parse_text(Path::new("dir/stream.yaml"), SEED, |_| None).unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].id, "stream");
+        let c = &s[0].config;
+        let Input::Amqp1(i) = &c.input;
+        assert_eq!((i.source_address.as_str(), i.credit, i.sasl.password.as_str()), ("EXTERNAL", 64, "guest"));
+        let Output::Broker(b) = &c.output else { panic!("broker expected") };
+        assert_eq!(b.pattern, Pattern::FanOut);
+        let Output::Kafka(k) = &b.outputs[0] else { panic!("kafka expected") };
+        assert_eq!((k.max_in_flight, k.timeout.0, k.client_id.as_str()), (1, Duration::from_secs(5), "tyk_streams_producer"));
+        assert_eq!(k.backoff.max_elapsed_time.0, Duration::from_secs(30));
+        assert!(!format!("{c:?}").contains("password: \"guest\""));
+    }
+
+    #[test]
+    fn unknown_component_is_located() {
+        let t = "input:\n  amqp_1:\n    source_address: X\noutput:\n  http_client:\n    url: http://x\n";
+        let e = parse_text(Path::new("s.yaml"), t, |_| None).unwrap_err().to_string();
+        assert!(e.starts_with("s.yaml: output: 5:3: unknown or unsupported component `http_client`") || e.contains("http_client"), "{e}");
+        assert!(e.contains("5:"), "{e}");
+    }
+
+    #[test]
+    fn unknown_field_and_missing_var() {
+        let t = "input:\n  amqp_1:\n    source_adress: X\noutput:\n  kafka: {addresses: [a], topic: b}\n";
+        let e = parse_text(Path::new("s.yaml"), t, |_| None).unwrap_err().to_string();
+        assert!(e.contains("source_adress"), "{e}");
+        let e = parse_text(Path::new("s.yaml"), "input: ${NOPE}\n", |_| None).unwrap_err().to_string();
+        assert!(e.contains("s.yaml: 1:8: environment variable NOPE"), "{e}");
+    }
+
+    #[test]
+    fn tyk_streams_map() {
+        let t = "streams:\n  a:\n    input: {amqp_1: {source_address: X}}\n    output: {kafka: {addresses: [h], topic: T}}\n  b:\n    input: {amqp_1: {source_address: Y}}\n    output: {amqp_1: {target_address: Z}}\n";
+        let s = parse_text(Path::new("x.yaml"), t, |_| None).unwrap();
+        assert_eq!(s.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    }
+}

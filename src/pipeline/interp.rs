@@ -1,0 +1,144 @@
+//! Environment interpolation on the raw config text, before YAML parsing,
+//! as Bento does it (internal/config/env_vars.go):
+//!
+//! - `${VAR}` — the value of VAR; an error when VAR is unset;
+//! - `${VAR:default}` — the default when VAR is unset OR empty;
+//! - `${VAR:}` — explicitly empty when unset or empty;
+//! - `${{VAR}}` — an escaped literal `${VAR}` (no lookup);
+//! - `${! ... }` — Bloblang interpolation, left untouched for the component.
+
+use std::fmt;
+
+/// A `${VAR}` without default whose variable is unset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingVar {
+    pub name: String,
+    /// 1-based line and column of the `$`.
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for MissingVar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: environment variable {} is not set and has no default (write ${{{}:default}} to give one)",
+            self.line, self.column, self.name, self.name
+        )
+    }
+}
+
+fn is_var_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// Replaces every environment reference in `text`, looking values up with
+/// `lookup`. Returns every missing variable (not just the first) on error.
+pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, Vec<MissingVar>> {
+    let mut out = String::with_capacity(text.len());
+    let mut missing = Vec::new();
+    let mut rest = text;
+    let mut consumed = 0usize; // byte offset of `rest` in `text`
+    while let Some(pos) = rest.find("${") {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 2..];
+        let at = consumed + pos;
+        // ${{VAR}} → literal ${VAR}
+        if let Some(inner) = after.strip_prefix('{') {
+            if let Some(end) = inner.find("}}") {
+                let name = &inner[..end];
+                if !name.is_empty() && !name.contains(['{', '\n']) {
+                    out.push_str("${");
+                    out.push_str(name);
+                    out.push('}');
+                    let used = pos + 2 + 1 + end + 2;
+                    rest = &rest[used..];
+                    consumed += used;
+                    continue;
+                }
+            }
+        }
+        // ${VAR} / ${VAR:default}; default runs to the first '}' (Bento's regex
+        // forbids '}' inside it).
+        let name_len = after.find(|c: char| !is_var_char(c)).unwrap_or(after.len());
+        let name = &after[..name_len];
+        let tail = &after[name_len..];
+        let parsed = if name.is_empty() {
+            None
+        } else if tail.starts_with('}') {
+            Some((None, name_len + 1))
+        } else if let Some(def) = tail.strip_prefix(':') {
+            def.find('}').map(|end| (Some(&def[..end]), name_len + 1 + end + 1))
+        } else {
+            None
+        };
+        match parsed {
+            None => {
+                // not a reference (e.g. `${! bloblang }`): keep as is
+                out.push_str("${");
+                rest = &rest[pos + 2..];
+                consumed += pos + 2;
+            }
+            Some((default, len)) => {
+                let value = lookup(name);
+                match (value, default) {
+                    (Some(v), _) if !v.is_empty() => out.push_str(&v),
+                    (_, Some(d)) => out.push_str(d),
+                    (Some(v), None) => out.push_str(&v),
+                    (None, None) => {
+                        let (line, column) = line_col(text, at);
+                        missing.push(MissingVar { name: name.to_owned(), line, column });
+                    }
+                }
+                rest = &rest[pos + 2 + len..];
+                consumed += pos + 2 + len;
+            }
+        }
+    }
+    out.push_str(rest);
+    if missing.is_empty() { Ok(out) } else { Err(missing) }
+}
+
+/// 1-based line and column (in characters) of byte offset `at` in `text`.
+pub fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..at.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "HOST" => Some("rabbit".into()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn bento_rules() {
+        let t = "a: ${HOST}\nb: ${HOST:x}\nc: ${EMPTY:dflt}\nd: ${UNSET:amqp://localhost:5672}\ne: ${UNSET:}\nf: ${{HOST}}\ng: ${! meta(\"k\") }\nh: ${EMPTY}\n";
+        assert_eq!(
+            interpolate(t, env).unwrap(),
+            "a: rabbit\nb: rabbit\nc: dflt\nd: amqp://localhost:5672\ne: \nf: ${HOST}\ng: ${! meta(\"k\") }\nh: \n"
+        );
+    }
+
+    #[test]
+    fn missing_vars_are_all_reported_with_position() {
+        let err = interpolate("x: 1\ny: ${NOPE}  ${ALSO}\n", env).unwrap_err();
+        assert_eq!(err.len(), 2);
+        assert_eq!((err[0].name.as_str(), err[0].line, err[0].column), ("NOPE", 2, 4));
+        assert_eq!((err[1].name.as_str(), err[1].line, err[1].column), ("ALSO", 2, 13));
+        assert!(err[0].to_string().contains("NOPE is not set"));
+    }
+
+    #[test]
+    fn plain_dollars_pass_through() {
+        assert_eq!(interpolate("p: $secret ${ x}", env).unwrap(), "p: $secret ${ x}");
+    }
+}

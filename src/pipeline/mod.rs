@@ -1,0 +1,106 @@
+//! `streamprobe pipeline`: run Bento / Tyk Streams stream definitions
+//! locally, in-process, for machines that have the brokers but no Tyk.
+//! Behaviour follows ../shared/BENTO.md; see the README for the supported
+//! components and the known differences.
+
+pub mod config;
+pub mod interp;
+pub mod mapping;
+pub mod runner;
+
+use std::collections::HashSet;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::PipelineArgs;
+
+/// Loads every file, builds every stream, runs them until Ctrl-C/SIGTERM,
+/// drains, and returns the exit code: 0 after a clean stop, 2 for a config
+/// error (printed as `file: line:col: message`).
+pub async fn main(args: PipelineArgs) -> ExitCode {
+    let mut named = Vec::new();
+    for f in &args.files {
+        match config::load(f) {
+            Ok(s) => named.extend(s),
+            Err(e) => {
+                eprintln!("streamprobe pipeline: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut ids = HashSet::new();
+    let mut streams = Vec::new();
+    for n in &named {
+        if !ids.insert(n.id.clone()) {
+            eprintln!("streamprobe pipeline: {}: stream id {:?} is defined twice", n.file.display(), n.id);
+            return ExitCode::from(2);
+        }
+        match runner::Stream::build(n) {
+            Ok(s) => streams.push(s),
+            Err(e) => {
+                eprintln!("streamprobe pipeline: {}: stream {}: {e:#}", n.file.display(), n.id);
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let cancel = CancellationToken::new();
+    let drain = Duration::from_secs(args.drain_timeout);
+    let mut tasks = Vec::new();
+    for s in streams {
+        let counters = s.counters.clone();
+        let id = s.id.clone();
+        tracing::info!(stream = %id, "stream starting");
+        tasks.push((id, counters, tokio::spawn(s.run(cancel.clone(), drain))));
+    }
+    let status = {
+        let list: Vec<_> = tasks.iter().map(|(id, c, _)| (id.clone(), c.clone())).collect();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let mut last = vec![(0, 0, 0); list.len()];
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! { _ = cancel.cancelled() => return, _ = tick.tick() => {} }
+                for (i, (id, c)) in list.iter().enumerate() {
+                    let now = (c.received.load(Ordering::Relaxed), c.acked.load(Ordering::Relaxed), c.nacked.load(Ordering::Relaxed));
+                    if now != last[i] {
+                        tracing::info!(stream = %id, received = now.0, acked = now.1, nacked = now.2, in_flight = now.0 - now.1 - now.2, "status");
+                        last[i] = now;
+                    }
+                }
+            }
+        })
+    };
+    wait_for_shutdown().await;
+    tracing::info!("shutting down: no new input, draining in-flight messages (up to {}s)", args.drain_timeout);
+    cancel.cancel();
+    for (id, c, t) in tasks {
+        let _ = t.await;
+        tracing::info!(
+            stream = %id,
+            received = c.received.load(Ordering::Relaxed),
+            acked = c.acked.load(Ordering::Relaxed),
+            nacked = c.nacked.load(Ordering::Relaxed),
+            "stream stopped"
+        );
+    }
+    status.abort();
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_shutdown() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

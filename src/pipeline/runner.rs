@@ -1,0 +1,586 @@
+//! Running a stream: the amqp_1 input, the processors and the output tree.
+//!
+//! Delivery is at-least-once as in Bento: a source delivery is accepted only
+//! after the whole output tree confirmed the message (for `fan_out`: every
+//! output). A failing `fan_out` child is retried forever with Bento's backoff
+//! while the stream waits (the input's credit caps what is in flight); a
+//! nack settles the delivery Modified(delivery-failed), which RabbitMQ
+//! requeues. Deliveries still in flight when the input link drops, or when
+//! the drain time runs out at shutdown, are left unsettled: the broker
+//! redelivers them (duplicates are possible, loss is not).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow, bail};
+use fe2o3_amqp::types::messaging::{Body, Message, MessageAnnotations, Modified, Outcome};
+use fe2o3_amqp::types::messaging::annotations::OwnedKey;
+use fe2o3_amqp::types::primitives::{Binary, Symbol, Value};
+use futures::future::BoxFuture;
+use rdkafka::config::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::config::{self, Amqp1Input, Amqp1Output, KafkaOutput, MetadataFilter, Pattern, Sasl, SaslMechanism};
+use super::mapping::Mapping;
+use crate::amqp::{self, AmqpEndpoint, AmqpSession};
+use crate::retry::Backoff;
+
+/// A message inside the runner: body bytes and string metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Msg {
+    pub body: Vec<u8>,
+    pub meta: BTreeMap<String, String>,
+}
+
+/// Counters of one stream, for status lines.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Deliveries taken from the input.
+    pub received: AtomicU64,
+    /// Deliveries accepted after the output tree confirmed them.
+    pub acked: AtomicU64,
+    /// Deliveries settled Modified(delivery-failed) (the broker redelivers).
+    pub nacked: AtomicU64,
+}
+
+fn endpoints(urls: &[String], sasl: &Sasl) -> Vec<AmqpEndpoint> {
+    let (user, password) = match sasl.mechanism {
+        SaslMechanism::Plain => (sasl.user.clone(), sasl.password.clone()),
+        SaslMechanism::None | SaslMechanism::Anonymous => (String::new(), String::new()),
+    };
+    urls.iter()
+        .flat_map(|u| u.split(','))
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| AmqpEndpoint { url: u.to_owned(), user: user.clone(), password: password.clone() })
+        .collect()
+}
+
+/// Connects to the first endpoint that answers (Bento: "the first URL to
+/// successfully connect is used").
+async fn connect_any(eps: &[AmqpEndpoint], container: &str) -> Result<AmqpSession> {
+    let mut errors = Vec::new();
+    for ep in eps {
+        match amqp::connect(ep, container).await {
+            Ok(s) => return Ok(s),
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    Err(anyhow!(errors.join("; ")))
+}
+
+// ---------------------------------------------------------------- outputs
+
+/// A built output tree.
+pub enum Out {
+    Kafka(Arc<KafkaOut>),
+    Amqp(Arc<AmqpOut>),
+    /// Bento's `fan_out`: every child gets every message; each child is
+    /// retried forever (0.5 s → 3 s, ×1.5, ±50 %); confirms when all did.
+    FanOut(Vec<Out>),
+}
+
+impl Out {
+    /// Builds the output tree of stream `stream`. Errors name the component
+    /// and the setting the local runner does not support.
+    pub fn build(conf: &config::Output, stream: &str, path: &str) -> Result<Out> {
+        Ok(match conf {
+            config::Output::Kafka(k) => Out::Kafka(Arc::new(KafkaOut::new(k, path)?)),
+            config::Output::Amqp1(a) => Out::Amqp(Arc::new(AmqpOut::new(a, stream, path)?)),
+            config::Output::Broker(b) => {
+                if b.pattern != Pattern::FanOut {
+                    bail!("{path}.broker: pattern {:?} is not supported by the local runner yet (supported: fan_out)", b.pattern);
+                }
+                if b.copies != 1 {
+                    bail!("{path}.broker: copies other than 1 are not supported by the local runner yet");
+                }
+                if b.outputs.is_empty() {
+                    bail!("{path}.broker: outputs must not be empty");
+                }
+                let children = b
+                    .outputs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, o)| Out::build(o, stream, &format!("{path}.broker.outputs[{i}]")))
+                    .collect::<Result<Vec<_>>>()?;
+                Out::FanOut(children)
+            }
+        })
+    }
+
+    /// A short label: `kafka:FOO`, `amqp:FOO`, `fan_out`.
+    pub fn label(&self) -> String {
+        match self {
+            Out::Kafka(k) => format!("kafka:{}", k.topic),
+            Out::Amqp(a) => format!("amqp:{}", a.target),
+            Out::FanOut(_) => "fan_out".into(),
+        }
+    }
+
+    /// Writes one message through this subtree; `Ok` means confirmed.
+    pub fn write<'a>(&'a self, msg: &'a Msg) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            match self {
+                Out::Kafka(k) => k.write(msg).await,
+                Out::Amqp(a) => a.write(msg).await,
+                Out::FanOut(children) => {
+                    futures::future::join_all(children.iter().map(|c| async move {
+                        let mut backoff = Backoff::bento_fan_out();
+                        loop {
+                            match c.write(msg).await {
+                                Ok(()) => return,
+                                Err(e) => {
+                                    let wait = backoff.next_delay();
+                                    tracing::warn!(output = %c.label(), error = %format!("{e:#}"), retry_in = ?wait, "output failed; retrying (fan_out never drops a message)");
+                                    tokio::time::sleep(wait).await;
+                                }
+                            }
+                        }
+                    }))
+                    .await;
+                    Ok(())
+                }
+            }
+        })
+    }
+}
+
+/// The kafka output (rdkafka FutureProducer).
+pub struct KafkaOut {
+    producer: FutureProducer,
+    topic: String,
+    key: Option<String>,
+    static_headers: BTreeMap<String, String>,
+    filter: MetadataFilter,
+    in_flight: Semaphore,
+    timeout: Duration,
+    max_retries: u32,
+    backoff: config::KafkaBackoff,
+}
+
+impl KafkaOut {
+    fn new(c: &KafkaOutput, path: &str) -> Result<KafkaOut> {
+        if c.topic.contains("${!") || c.key.contains("${!") {
+            bail!("{path}.kafka: Bloblang interpolation (${{! ... }}) in topic/key is not supported by the local runner yet");
+        }
+        let partitioner = match c.partitioner {
+            config::Partitioner::Fnv1aHash => "fnv1a_random",
+            config::Partitioner::Murmur2Hash => "murmur2_random",
+            config::Partitioner::Random => "random",
+            other => bail!("{path}.kafka: partitioner {other:?} is not supported by the local runner yet"),
+        };
+        let compression = match c.compression {
+            config::Compression::None => "none",
+            config::Compression::Snappy => "snappy",
+            config::Compression::Lz4 => "lz4",
+            config::Compression::Gzip => "gzip",
+            config::Compression::Zstd => "zstd",
+        };
+        let brokers: Vec<&str> = c.addresses.iter().flat_map(|a| a.split(',')).map(str::trim).filter(|a| !a.is_empty()).collect();
+        if brokers.is_empty() {
+            bail!("{path}.kafka: addresses must name at least one broker");
+        }
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", brokers.join(","))
+            .set("client.id", &c.client_id)
+            .set("acks", if c.ack_replicas { "all" } else { "1" })
+            .set("compression.codec", compression)
+            .set("partitioner", partitioner)
+            .set("message.timeout.ms", c.timeout.0.as_millis().max(1).to_string())
+            .set("message.max.bytes", c.max_msg_bytes.max(1000).to_string())
+            .set("linger.ms", "0")
+            .set("enable.idempotence", "false")
+            .set("log_level", "3")
+            .create()
+            .map_err(|e| anyhow!("{path}.kafka: invalid producer settings: {e}"))?;
+        Ok(KafkaOut {
+            producer,
+            topic: c.topic.clone(),
+            key: (!c.key.is_empty()).then(|| c.key.clone()),
+            static_headers: c.static_headers.clone(),
+            filter: c.metadata.clone(),
+            in_flight: Semaphore::new(c.max_in_flight.max(1)),
+            timeout: c.timeout.0,
+            max_retries: c.max_retries,
+            backoff: c.backoff.clone(),
+        })
+    }
+
+    /// Produces `msg` (metadata → record headers, static headers added),
+    /// retrying with the configured backoff; returns the error after
+    /// `max_retries` attempts or `max_elapsed_time`, as Bento does.
+    async fn write(&self, msg: &Msg) -> Result<()> {
+        let _permit = self.in_flight.acquire().await?;
+        let start = Instant::now();
+        let b = &self.backoff;
+        let mut backoff = Backoff::new(b.initial_interval.0, b.max_interval.0, 1.5, 0.5);
+        let mut attempts = 0u32;
+        loop {
+            let mut headers = OwnedHeaders::new();
+            let mut any_header = false;
+            for (k, v) in msg.meta.iter().filter(|(k, _)| self.filter.keeps(k)) {
+                headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+                any_header = true;
+            }
+            for (k, v) in &self.static_headers {
+                headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+                any_header = true;
+            }
+            let mut record = FutureRecord::<str, [u8]>::to(&self.topic).payload(&msg.body[..]);
+            if let Some(k) = &self.key {
+                record = record.key(k.as_str());
+            }
+            if any_header {
+                record = record.headers(headers);
+            }
+            match self.producer.send(record, self.timeout).await {
+                Ok(_) => return Ok(()),
+                Err((e, _)) => {
+                    attempts += 1;
+                    let wait = backoff.next_delay();
+                    let out_of_count = self.max_retries > 0 && attempts > self.max_retries;
+                    let out_of_time = !b.max_elapsed_time.0.is_zero() && start.elapsed() + wait > b.max_elapsed_time.0;
+                    if out_of_count || out_of_time {
+                        bail!("kafka topic {}: {e} (gave up after {attempts} attempts in {:?})", self.topic, start.elapsed());
+                    }
+                    tracing::debug!(topic = %self.topic, error = %e, "kafka send failed; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+}
+
+type AmqpRequest = (Message<fe2o3_amqp::types::messaging::Data>, oneshot::Sender<Result<()>>);
+
+/// The amqp_1 output: one connection task owns the sender link; writers
+/// hand it messages and wait for the broker's settlement.
+pub struct AmqpOut {
+    target: String,
+    filter: MetadataFilter,
+    in_flight: Semaphore,
+    tx: mpsc::Sender<AmqpRequest>,
+}
+
+impl AmqpOut {
+    fn new(c: &Amqp1Output, stream: &str, path: &str) -> Result<AmqpOut> {
+        if c.application_properties_map.is_some() {
+            bail!("{path}.amqp_1: application_properties_map is not supported by the local runner yet");
+        }
+        if c.tls.as_ref().is_some_and(tls_enabled) {
+            bail!("{path}.amqp_1: tls is not supported by the local runner yet");
+        }
+        let eps = endpoints(&c.urls, &c.sasl);
+        if eps.is_empty() {
+            bail!("{path}.amqp_1: urls must name at least one broker");
+        }
+        let (tx, rx) = mpsc::channel(c.max_in_flight.max(1));
+        tokio::spawn(amqp_output_task(eps, c.target_address.clone(), format!("{stream}-{path}"), rx));
+        Ok(AmqpOut {
+            target: c.target_address.clone(),
+            filter: c.metadata.clone(),
+            in_flight: Semaphore::new(c.max_in_flight.max(1)),
+            tx,
+        })
+    }
+
+    /// Sends one Data section, metadata as message annotations (Bento's
+    /// amqp_1 output: no header, no properties). `Ok` once Accepted.
+    async fn write(&self, msg: &Msg) -> Result<()> {
+        let _permit = self.in_flight.acquire().await?;
+        let mut annotations = MessageAnnotations::default();
+        for (k, v) in msg.meta.iter().filter(|(k, _)| self.filter.keeps(k)) {
+            annotations.0.insert(OwnedKey::Symbol(Symbol::from(k.as_str())), Value::String(v.clone()));
+        }
+        let message = Message::builder()
+            .message_annotations(if annotations.0.is_empty() { None } else { Some(annotations) })
+            .data(Binary::from(msg.body.clone()))
+            .build();
+        let (reply, rx) = oneshot::channel();
+        self.tx.send((message, reply)).await.map_err(|_| anyhow!("amqp output task stopped"))?;
+        rx.await.map_err(|_| anyhow!("amqp output task stopped"))?
+    }
+}
+
+fn tls_enabled(v: &serde_yaml_ng::Value) -> bool {
+    v.get("enabled").and_then(|e| e.as_bool()).unwrap_or(false)
+}
+
+async fn amqp_output_task(eps: Vec<AmqpEndpoint>, target: String, name: String, mut rx: mpsc::Receiver<AmqpRequest>) {
+    let mut link: Option<(AmqpSession, fe2o3_amqp::Sender)> = None;
+    while let Some((message, reply)) = rx.recv().await {
+        if link.is_none() {
+            let attempt = async {
+                let mut s = connect_any(&eps, &format!("streamprobe-pipeline-{name}")).await?;
+                match amqp::attach_sender(&mut s, &format!("{name}-sender"), &target).await {
+                    Ok(snd) => Ok((s, snd)),
+                    Err(e) => {
+                        s.close().await;
+                        Err(e)
+                    }
+                }
+            };
+            match attempt.await {
+                Ok(l) => {
+                    tracing::info!(target = %target, "amqp_1 output connected");
+                    link = Some(l);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(anyhow!("amqp_1 output to {target:?}: {e:#}")));
+                    continue;
+                }
+            }
+        }
+        let Some((_, sender)) = link.as_mut() else { continue };
+        match sender.send_batchable(message).await {
+            Ok(fut) => {
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let r = match fut.await {
+                        Ok(Outcome::Accepted(_)) => Ok(()),
+                        Ok(o) => Err(anyhow!("amqp_1 output to {target:?}: broker settled with {o:?}")),
+                        Err(e) => Err(anyhow!("amqp_1 output to {target:?}: {e}")),
+                    };
+                    let _ = reply.send(r);
+                });
+            }
+            Err(e) => {
+                let _ = reply.send(Err(anyhow!("amqp_1 output to {target:?}: {e}")));
+                if let Some((s, snd)) = link.take() {
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(Duration::from_secs(1), snd.close()).await;
+                        s.close().await;
+                    });
+                }
+            }
+        }
+    }
+    if let Some((s, snd)) = link.take() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), snd.close()).await;
+        s.close().await;
+    }
+}
+
+// ------------------------------------------------------------------ input
+
+/// Metadata as Bento's amqp_1 input sets it: `amqp_content_type`,
+/// `amqp_content_encoding`, `amqp_to`, header fields with `read_header`, and
+/// every message annotation whose key and value are strings (`-` in the key
+/// becomes `_`). Empty values are skipped.
+pub fn input_metadata<B>(m: &Message<B>, read_header: bool) -> BTreeMap<String, String> {
+    let mut meta = BTreeMap::new();
+    let mut put = |k: &str, v: String| {
+        if !v.is_empty() {
+            meta.insert(k.to_owned(), v);
+        }
+    };
+    if let Some(p) = &m.properties {
+        if let Some(ct) = &p.content_type {
+            put("amqp_content_type", ct.0.clone());
+        }
+        if let Some(ce) = &p.content_encoding {
+            put("amqp_content_encoding", ce.0.clone());
+        }
+        if let Some(to) = &p.to {
+            put("amqp_to", to.clone());
+        }
+    }
+    if read_header {
+        if let Some(h) = &m.header {
+            put("amqp_durable", h.durable.to_string());
+            put("amqp_priority", h.priority.0.to_string());
+            if let Some(ttl) = h.ttl {
+                put("amqp_ttl", ttl.to_string());
+            }
+            put("amqp_first_acquirer", h.first_acquirer.to_string());
+            put("amqp_delivery_count", h.delivery_count.to_string());
+        }
+    }
+    if let Some(ma) = &m.message_annotations {
+        for (k, v) in ma.0.iter() {
+            let key = match k {
+                OwnedKey::Symbol(s) => s.0.clone(),
+                _ => continue,
+            };
+            let val = match v {
+                Value::String(s) => s.clone(),
+                Value::Symbol(s) => s.0.clone(),
+                _ => continue,
+            };
+            put(&key.replace('-', "_"), val);
+        }
+    }
+    meta
+}
+
+type Settlement = (fe2o3_amqp::link::delivery::DeliveryInfo, Result<()>);
+
+/// Accepts a confirmed delivery, or nacks a failed one with
+/// Modified(delivery-failed) so RabbitMQ requeues it (Bento's amqp_1 input).
+async fn settle(id: &str, c: &Counters, receiver: &fe2o3_amqp::Receiver, (info, result): Settlement) {
+    let res = match result {
+        Ok(()) => {
+            c.acked.fetch_add(1, Ordering::Relaxed);
+            receiver.accept(info).await
+        }
+        Err(e) => {
+            tracing::warn!(stream = %id, error = %format!("{e:#}"), "message failed; nacking (the broker redelivers it)");
+            c.nacked.fetch_add(1, Ordering::Relaxed);
+            receiver
+                .modify(info, Modified { delivery_failed: Some(true), undeliverable_here: None, message_annotations: None })
+                .await
+        }
+    };
+    if let Err(e) = res {
+        tracing::warn!(stream = %id, error = %e, "could not settle a delivery; the broker will redeliver it");
+    }
+}
+
+/// A runnable stream.
+pub struct Stream {
+    pub id: String,
+    input: Amqp1Input,
+    processors: Vec<Mapping>,
+    output: Arc<Out>,
+    pub counters: Arc<Counters>,
+}
+
+impl Stream {
+    /// Checks and builds a stream (outputs start connecting lazily).
+    /// Errors name the stream and the unsupported or invalid setting.
+    pub fn build(s: &config::NamedStream) -> Result<Stream> {
+        let config::Input::Amqp1(input) = &s.config.input;
+        if input.tls.as_ref().is_some_and(tls_enabled) {
+            bail!("input.amqp_1: tls is not supported by the local runner yet");
+        }
+        if input.azure_renew_lock {
+            bail!("input.amqp_1: azure_renew_lock is not supported by the local runner");
+        }
+        if endpoints(&input.urls, &input.sasl).is_empty() {
+            bail!("input.amqp_1: urls must name at least one broker");
+        }
+        let processors = s
+            .config
+            .pipeline
+            .processors
+            .iter()
+            .enumerate()
+            .map(|(i, p)| match p {
+                config::Processor::Mapping(text) => {
+                    Mapping::parse(text).map_err(|e| anyhow!("pipeline.processors[{i}].mapping: {e}"))
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for (name, v) in [("buffer", &s.config.buffer), ("logger", &s.config.logger), ("metrics", &s.config.metrics), ("http", &s.config.http)] {
+            if v.is_some() {
+                tracing::warn!(stream = %s.id, "`{name}` is ignored by the local runner");
+            }
+        }
+        Ok(Stream {
+            id: s.id.clone(),
+            input: input.clone(),
+            processors,
+            output: Arc::new(Out::build(&s.config.output, &s.id, "output")?),
+            counters: Arc::default(),
+        })
+    }
+
+    /// Runs until `cancel` fires, then stops taking input and waits up to
+    /// `drain` for in-flight messages to be confirmed and settled.
+    pub async fn run(self, cancel: CancellationToken, drain: Duration) {
+        let eps = endpoints(&self.input.urls, &self.input.sasl);
+        let credit = self.input.credit.max(1);
+        let mut backoff = Backoff::reconnect();
+        let c = &self.counters;
+        loop {
+            let attempt = async {
+                let mut s = connect_any(&eps, &format!("streamprobe-pipeline-{}-input", self.id)).await?;
+                match amqp::attach_receiver(&mut s, &format!("{}-input", self.id), &self.input.source_address, credit).await {
+                    Ok(r) => Ok((s, r)),
+                    Err(e) => {
+                        s.close().await;
+                        Err(e)
+                    }
+                }
+            };
+            let (session, mut receiver) = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = attempt => match r {
+                    Ok(v) => v,
+                    Err(e) => {
+                        let wait = backoff.next_delay();
+                        tracing::warn!(stream = %self.id, error = %format!("{e:#}"), retry_in = ?wait, "input cannot connect");
+                        tokio::select! { _ = cancel.cancelled() => return, _ = tokio::time::sleep(wait) => continue }
+                    }
+                }
+            };
+            backoff.reset();
+            tracing::info!(stream = %self.id, source = %self.input.source_address, credit, "input connected");
+            let mut inflight: JoinSet<Settlement> = JoinSet::new();
+            let lost = loop {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => break None,
+                    Some(j) = inflight.join_next(), if !inflight.is_empty() => {
+                        if let Ok(r) = j { settle(&self.id, c, &receiver, r).await; }
+                    }
+                    d = receiver.recv::<Body<Value>>(), if inflight.len() < credit as usize => match d {
+                        Ok(delivery) => {
+                            c.received.fetch_add(1, Ordering::Relaxed);
+                            let (info, message) = delivery.into_parts();
+                            let mut msg = Msg {
+                                meta: input_metadata(&message, self.input.read_header),
+                                body: amqp::body_bytes(&message.body).unwrap_or_default(),
+                            };
+                            for p in &self.processors {
+                                p.apply(&mut msg.meta);
+                            }
+                            let out = self.output.clone();
+                            inflight.spawn(async move {
+                                let r = out.write(&msg).await;
+                                (info, r)
+                            });
+                        }
+                        Err(e) => break Some(format!("{e}")),
+                    }
+                }
+            };
+            match lost {
+                None => {
+                    // Draining: no new input; finish what is in flight.
+                    let n = inflight.len();
+                    tracing::info!(stream = %self.id, in_flight = n, "draining");
+                    let deadline = tokio::time::Instant::now() + drain;
+                    while !inflight.is_empty() {
+                        match tokio::time::timeout_at(deadline, inflight.join_next()).await {
+                            Ok(Some(Ok(r))) => settle(&self.id, c, &receiver, r).await,
+                            Ok(_) => {}
+                            Err(_) => {
+                                tracing::warn!(stream = %self.id, left = inflight.len(), "drain time over; leaving the rest unsettled (the broker redelivers them)");
+                                inflight.abort_all();
+                                break;
+                            }
+                        }
+                    }
+                    let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close()).await;
+                    session.close().await;
+                    return;
+                }
+                Some(e) => {
+                    tracing::warn!(stream = %self.id, error = %e, in_flight = inflight.len(), "input link lost; in-flight deliveries will be redelivered by the broker");
+                    inflight.abort_all();
+                    let _ = tokio::time::timeout(Duration::from_secs(1), receiver.close()).await;
+                    session.close().await;
+                    let wait = backoff.next_delay();
+                    tokio::select! { _ = cancel.cancelled() => return, _ = tokio::time::sleep(wait) => {} }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Drawing the UI. Reads [`App`] state only; `now` is passed in so a frozen
+//! clock gives a stable picture (snapshot tests).
+
+use std::time::Instant;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, List, ListItem, Paragraph, Wrap};
+
+use super::app::{App, Destination, LinkStatus};
+use crate::latency::fmt_us;
+use crate::tracker::Verdict;
+
+fn status_span(s: &LinkStatus) -> Span<'static> {
+    match s {
+        LinkStatus::Connecting => Span::styled(" CONNECTING ", Style::new().fg(Color::Black).bg(Color::Yellow)),
+        LinkStatus::Up => Span::styled(" UP ", Style::new().fg(Color::Black).bg(Color::Green)),
+        LinkStatus::Down(_) => Span::styled(" DOWN ", Style::new().fg(Color::White).bg(Color::Red)),
+    }
+}
+
+fn label(text: &str) -> Span<'static> {
+    Span::styled(text.to_owned(), Style::new().fg(Color::DarkGray))
+}
+
+fn value(v: impl ToString) -> Span<'static> {
+    Span::styled(v.to_string(), Style::new().add_modifier(Modifier::BOLD))
+}
+
+/// Draws the whole screen.
+pub fn render(f: &mut Frame, app: &App, now: Instant) {
+    let [top, middle, bottom] = Layout::vertical([
+        Constraint::Length(5),
+        Constraint::Min(6),
+        Constraint::Length(1),
+    ])
+    .areas(f.area());
+    render_injector(f, app, top, now);
+    let n = app.dests.len().max(1);
+    let cols = Layout::horizontal(vec![Constraint::Ratio(1, n as u32); n]).split(middle);
+    for (i, d) in app.dests.iter().enumerate() {
+        render_destination(f, app, i, d, cols[i], now);
+    }
+    f.render_widget(
+        Paragraph::new(Line::from(vec![
+            " s ".bold(), "send 1  ".into(),
+            " b ".bold(), format!("burst {}  ", app.burst).into(),
+            " +/- ".bold(), "burst size  ".into(),
+            " ? ".bold(), "help  ".into(),
+            " q ".bold(), "quit".into(),
+        ]))
+        .style(Style::new().fg(Color::Gray)),
+        bottom,
+    );
+    if app.show_help {
+        render_help(f);
+    }
+}
+
+fn render_injector(f: &mut Frame, app: &App, area: Rect, now: Instant) {
+    let inj = &app.injector;
+    let title = Line::from(vec![
+        " injector ".bold(),
+        status_span(&inj.status),
+        format!(" {} ", inj.target).into(),
+        format!("run {} ", app.tracker.run()).fg(Color::DarkGray),
+    ]);
+    let s = app.settle.cumulative();
+    let mut lines = vec![
+        Line::from(vec![
+            label("sent "), value(inj.sent),
+            label("  confirmed "), value(inj.confirmed),
+            label("  failed "), value(inj.failed),
+            label("  in flight "), value(app.in_flight()),
+            label("  rate "), value(format!("{}/s", inj.rate.per_second(now))),
+        ]),
+        Line::from(vec![
+            label("publish→settle "),
+            if s.count == 0 {
+                label("-")
+            } else {
+                value(format!("p50 {}  p99 {}  max {}  (n={})", fmt_us(s.p50), fmt_us(s.p99), fmt_us(s.max), s.count))
+            },
+        ]),
+    ];
+    let problem = match (&inj.status, &inj.last_failure) {
+        (LinkStatus::Down(e), _) => Some(format!("error: {e}")),
+        (_, Some(e)) if inj.failed > 0 => Some(format!("last failure: {e}")),
+        _ => None,
+    };
+    if let Some(p) = problem {
+        lines.push(Line::from(Span::styled(p, Style::new().fg(Color::Red))));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(Block::default().borders(Borders::ALL).title(title)),
+        area,
+    );
+}
+
+fn render_destination(f: &mut Frame, app: &App, i: usize, d: &Destination, area: Rect, now: Instant) {
+    let st = app.tracker.dest(i);
+    let title = Line::from(vec![
+        format!(" {} ", d.name).bold(),
+        status_span(&d.status),
+        format!(" {} ", d.endpoint).into(),
+    ]);
+    let block = Block::default().borders(Borders::ALL).title(title);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let l = st.latency.cumulative();
+    let mut head = vec![
+        Line::from(vec![
+            label("received "), value(st.delivered),
+            label("  pending "), value(app.tracker.pending(i)),
+            label("  rate "), value(format!("{}/s", d.rate.per_second(now))),
+        ]),
+        Line::from(vec![
+            label("dup "), value(st.duplicates),
+            label("  out of order "), value(st.out_of_order),
+            label("  foreign "), value(st.foreign),
+        ]),
+        Line::from(vec![
+            label("latency "),
+            if l.count == 0 {
+                label("-")
+            } else {
+                value(format!("p50 {}  p99 {}  max {}  (n={})", fmt_us(l.p50), fmt_us(l.p99), fmt_us(l.max), l.count))
+            },
+        ]),
+    ];
+    if let LinkStatus::Down(e) = &d.status {
+        head.push(Line::from(Span::styled(format!("error: {e}"), Style::new().fg(Color::Red))));
+    }
+    let head_h = head.len() as u16 + 1;
+    let [h, list_area] = Layout::vertical([Constraint::Length(head_h), Constraint::Min(0)]).areas(inner);
+    f.render_widget(Paragraph::new(head).wrap(Wrap { trim: true }), h);
+    let items: Vec<ListItem> = d
+        .recent
+        .iter()
+        .take(list_area.height as usize)
+        .map(|r| {
+            let (lat, style) = match r.verdict {
+                Verdict::Delivered { latency, out_of_order } => (
+                    format!("{}{}", fmt_us(latency.as_micros() as u64), if out_of_order { "~" } else { " " }),
+                    if out_of_order { Style::new().fg(Color::Yellow) } else { Style::new().fg(Color::Green) },
+                ),
+                Verdict::Duplicate => ("dup ".to_owned(), Style::new().fg(Color::Magenta)),
+                Verdict::Foreign => ("foreign ".to_owned(), Style::new().fg(Color::DarkGray)),
+            };
+            ListItem::new(Line::from(vec![
+                Span::styled(r.wall.format("%H:%M:%S%.3f ").to_string(), Style::new().fg(Color::DarkGray)),
+                Span::styled(format!("{lat:>9} "), style),
+                Span::styled(r.seq.map_or(String::new(), |s| format!("#{s} ")), Style::new().add_modifier(Modifier::BOLD)),
+                Span::raw(r.preview.clone()),
+            ]))
+        })
+        .collect();
+    f.render_widget(List::new(items), list_area);
+}
+
+fn render_help(f: &mut Frame) {
+    let area = f.area();
+    let w = 60.min(area.width);
+    let h = 14.min(area.height);
+    let rect = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
+    let lines = vec![
+        Line::from(" s        send one probe message to the source"),
+        Line::from(" b        send a burst"),
+        Line::from(" + / -    double / halve the burst size"),
+        Line::from(" ?        toggle this help      Esc  close it"),
+        Line::from(" q Ctrl-C quit"),
+        Line::from(""),
+        Line::from(" latency: receive − send on this process's monotonic"),
+        Line::from(" clock, this run's probes only. dup = seen again;"),
+        Line::from(" out of order (~ after the latency) = lower seq"),
+        Line::from(" after a higher one;"),
+        Line::from(" foreign = not a probe of this run."),
+    ];
+    f.render_widget(Clear, rect);
+    f.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" help ")),
+        rect,
+    );
+}
