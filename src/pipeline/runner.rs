@@ -20,6 +20,7 @@ use fe2o3_amqp::types::messaging::annotations::OwnedKey;
 use fe2o3_amqp::types::primitives::{Binary, Symbol, Value};
 use futures::future::BoxFuture;
 use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -77,13 +78,23 @@ async fn connect_any(eps: &[AmqpEndpoint], container: &str) -> Result<AmqpSessio
 
 // ---------------------------------------------------------------- outputs
 
+/// Completion of a submitted message: resolves when the output confirmed it
+/// (`Ok`) or gave up (`Err`).
+pub type Completion = BoxFuture<'static, Result<()>>;
+
 /// A built output tree.
+///
+/// Writing is two-phase so the runner keeps input order, as Bento does:
+/// [`Out::submit`] enqueues a message at every leaf output in the order it is
+/// called (waiting for a `max_in_flight` slot), and returns a [`Completion`]
+/// that resolves when the message is confirmed. The input submits messages
+/// one after another and awaits the completions concurrently.
 pub enum Out {
     Kafka(Arc<KafkaOut>),
     Amqp(Arc<AmqpOut>),
     /// Bento's `fan_out`: every child gets every message; each child is
     /// retried forever (0.5 s → 3 s, ×1.5, ±50 %); confirms when all did.
-    FanOut(Vec<Out>),
+    FanOut(Vec<Arc<Out>>),
 }
 
 impl Out {
@@ -107,7 +118,7 @@ impl Out {
                     .outputs
                     .iter()
                     .enumerate()
-                    .map(|(i, o)| Out::build(o, stream, &format!("{path}.broker.outputs[{i}]")))
+                    .map(|(i, o)| Out::build(o, stream, &format!("{path}.broker.outputs[{i}]")).map(Arc::new))
                     .collect::<Result<Vec<_>>>()?;
                 Out::FanOut(children)
             }
@@ -123,28 +134,42 @@ impl Out {
         }
     }
 
-    /// Writes one message through this subtree; `Ok` means confirmed.
-    pub fn write<'a>(&'a self, msg: &'a Msg) -> BoxFuture<'a, Result<()>> {
+    /// Enqueues `msg` at every leaf of this subtree, in call order, and
+    /// returns its completion.
+    pub fn submit(self: &Arc<Self>, msg: Arc<Msg>) -> BoxFuture<'static, Completion> {
+        let this = self.clone();
         Box::pin(async move {
-            match self {
-                Out::Kafka(k) => k.write(msg).await,
-                Out::Amqp(a) => a.write(msg).await,
+            match &*this {
+                Out::Kafka(k) => k.clone().submit(msg).await,
+                Out::Amqp(a) => a.clone().submit(msg).await,
                 Out::FanOut(children) => {
-                    futures::future::join_all(children.iter().map(|c| async move {
-                        let mut backoff = Backoff::bento_fan_out();
-                        loop {
-                            match c.write(msg).await {
-                                Ok(()) => return,
-                                Err(e) => {
-                                    let wait = backoff.next_delay();
-                                    tracing::warn!(output = %c.label(), error = %format!("{e:#}"), retry_in = ?wait, "output failed; retrying (fan_out never drops a message)");
-                                    tokio::time::sleep(wait).await;
+                    let mut parts = Vec::with_capacity(children.len());
+                    for c in children {
+                        parts.push((c.clone(), c.submit(msg.clone()).await));
+                    }
+                    let done: Completion = Box::pin(async move {
+                        futures::future::join_all(parts.into_iter().map(|(c, first)| {
+                            let msg = msg.clone();
+                            async move {
+                                let mut backoff = Backoff::bento_fan_out();
+                                let mut pending = first;
+                                loop {
+                                    match pending.await {
+                                        Ok(()) => return,
+                                        Err(e) => {
+                                            let wait = backoff.next_delay();
+                                            tracing::warn!(output = %c.label(), error = %format!("{e:#}"), retry_in = ?wait, "output failed; retrying (fan_out never drops a message)");
+                                            tokio::time::sleep(wait).await;
+                                            pending = c.submit(msg.clone()).await;
+                                        }
+                                    }
                                 }
                             }
-                        }
-                    }))
-                    .await;
-                    Ok(())
+                        }))
+                        .await;
+                        Ok(())
+                    });
+                    done
                 }
             }
         })
@@ -158,8 +183,7 @@ pub struct KafkaOut {
     key: Option<String>,
     static_headers: BTreeMap<String, String>,
     filter: MetadataFilter,
-    in_flight: Semaphore,
-    timeout: Duration,
+    in_flight: Arc<Semaphore>,
     max_retries: u32,
     backoff: config::KafkaBackoff,
 }
@@ -205,66 +229,84 @@ impl KafkaOut {
             key: (!c.key.is_empty()).then(|| c.key.clone()),
             static_headers: c.static_headers.clone(),
             filter: c.metadata.clone(),
-            in_flight: Semaphore::new(c.max_in_flight.max(1)),
-            timeout: c.timeout.0,
+            in_flight: Arc::new(Semaphore::new(c.max_in_flight.max(1))),
             max_retries: c.max_retries,
             backoff: c.backoff.clone(),
         })
     }
 
-    /// Produces `msg` (metadata → record headers, static headers added),
-    /// retrying with the configured backoff; returns the error after
-    /// `max_retries` attempts or `max_elapsed_time`, as Bento does.
-    async fn write(&self, msg: &Msg) -> Result<()> {
-        let _permit = self.in_flight.acquire().await?;
-        let start = Instant::now();
-        let b = &self.backoff;
-        let mut backoff = Backoff::new(b.initial_interval.0, b.max_interval.0, 1.5, 0.5);
-        let mut attempts = 0u32;
-        loop {
-            let mut headers = OwnedHeaders::new();
-            let mut any_header = false;
-            for (k, v) in msg.meta.iter().filter(|(k, _)| self.filter.keeps(k)) {
-                headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
-                any_header = true;
-            }
-            for (k, v) in &self.static_headers {
-                headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
-                any_header = true;
-            }
-            let mut record = FutureRecord::<str, [u8]>::to(&self.topic).payload(&msg.body[..]);
-            if let Some(k) = &self.key {
-                record = record.key(k.as_str());
-            }
-            if any_header {
-                record = record.headers(headers);
-            }
-            match self.producer.send(record, self.timeout).await {
-                Ok(_) => return Ok(()),
-                Err((e, _)) => {
-                    attempts += 1;
-                    let wait = backoff.next_delay();
-                    let out_of_count = self.max_retries > 0 && attempts > self.max_retries;
-                    let out_of_time = !b.max_elapsed_time.0.is_zero() && start.elapsed() + wait > b.max_elapsed_time.0;
-                    if out_of_count || out_of_time {
-                        bail!("kafka topic {}: {e} (gave up after {attempts} attempts in {:?})", self.topic, start.elapsed());
-                    }
-                    tracing::debug!(topic = %self.topic, error = %e, "kafka send failed; retrying");
-                    tokio::time::sleep(wait).await;
-                }
-            }
+    /// Hands one attempt to librdkafka (in call order); the future resolves
+    /// with the broker's acknowledgement.
+    fn enqueue(&self, msg: &Msg) -> std::result::Result<rdkafka::producer::DeliveryFuture, KafkaError> {
+        let mut headers = OwnedHeaders::new();
+        let mut any_header = false;
+        for (k, v) in msg.meta.iter().filter(|(k, _)| self.filter.keeps(k)) {
+            headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+            any_header = true;
         }
+        for (k, v) in &self.static_headers {
+            headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+            any_header = true;
+        }
+        let mut record = FutureRecord::<str, [u8]>::to(&self.topic).payload(&msg.body[..]);
+        if let Some(k) = &self.key {
+            record = record.key(k.as_str());
+        }
+        if any_header {
+            record = record.headers(headers);
+        }
+        self.producer.send_result(record).map_err(|(e, _)| e)
+    }
+
+    /// Produces `msg` (metadata → record headers, static headers added),
+    /// retrying with the configured backoff; the completion fails after
+    /// `max_retries` attempts or `max_elapsed_time`, as Bento's kafka output.
+    async fn submit(self: Arc<Self>, msg: Arc<Msg>) -> Completion {
+        let permit = match self.in_flight.clone().acquire_owned().await {
+            Ok(p) => p,
+            Err(_) => return Box::pin(async { Err(anyhow!("kafka output closed")) }),
+        };
+        let first = self.enqueue(&msg);
+        Box::pin(async move {
+            let _permit = permit;
+            let start = Instant::now();
+            let b = &self.backoff;
+            let mut backoff = Backoff::new(b.initial_interval.0, b.max_interval.0, 1.5, 0.5);
+            let mut attempts = 0u32;
+            let mut attempt = first;
+            loop {
+                let error = match attempt {
+                    Ok(fut) => match fut.await {
+                        Ok(Ok(_)) => return Ok(()),
+                        Ok(Err((e, _))) => e.to_string(),
+                        Err(_) => "producer dropped the message".to_owned(),
+                    },
+                    Err(e) => e.to_string(),
+                };
+                attempts += 1;
+                let wait = backoff.next_delay();
+                let out_of_count = self.max_retries > 0 && attempts > self.max_retries;
+                let out_of_time = !b.max_elapsed_time.0.is_zero() && start.elapsed() + wait > b.max_elapsed_time.0;
+                if out_of_count || out_of_time {
+                    bail!("kafka topic {}: {error} (gave up after {attempts} attempts in {:.1?})", self.topic, start.elapsed());
+                }
+                tracing::debug!(topic = %self.topic, %error, "kafka send failed; retrying");
+                tokio::time::sleep(wait).await;
+                attempt = self.enqueue(&msg);
+            }
+        })
     }
 }
 
 type AmqpRequest = (Message<fe2o3_amqp::types::messaging::Data>, oneshot::Sender<Result<()>>);
 
-/// The amqp_1 output: one connection task owns the sender link; writers
-/// hand it messages and wait for the broker's settlement.
+/// The amqp_1 output: one connection task owns the sender link and sends in
+/// the order messages were submitted; writers wait for the broker's
+/// settlement.
 pub struct AmqpOut {
     target: String,
     filter: MetadataFilter,
-    in_flight: Semaphore,
+    in_flight: Arc<Semaphore>,
     tx: mpsc::Sender<AmqpRequest>,
 }
 
@@ -285,15 +327,18 @@ impl AmqpOut {
         Ok(AmqpOut {
             target: c.target_address.clone(),
             filter: c.metadata.clone(),
-            in_flight: Semaphore::new(c.max_in_flight.max(1)),
+            in_flight: Arc::new(Semaphore::new(c.max_in_flight.max(1))),
             tx,
         })
     }
 
     /// Sends one Data section, metadata as message annotations (Bento's
-    /// amqp_1 output: no header, no properties). `Ok` once Accepted.
-    async fn write(&self, msg: &Msg) -> Result<()> {
-        let _permit = self.in_flight.acquire().await?;
+    /// amqp_1 output: no header, no properties). Completes once Accepted.
+    async fn submit(self: Arc<Self>, msg: Arc<Msg>) -> Completion {
+        let permit = match self.in_flight.clone().acquire_owned().await {
+            Ok(p) => p,
+            Err(_) => return Box::pin(async { Err(anyhow!("amqp output closed")) }),
+        };
         let mut annotations = MessageAnnotations::default();
         for (k, v) in msg.meta.iter().filter(|(k, _)| self.filter.keeps(k)) {
             annotations.0.insert(OwnedKey::Symbol(Symbol::from(k.as_str())), Value::String(v.clone()));
@@ -303,8 +348,12 @@ impl AmqpOut {
             .data(Binary::from(msg.body.clone()))
             .build();
         let (reply, rx) = oneshot::channel();
-        self.tx.send((message, reply)).await.map_err(|_| anyhow!("amqp output task stopped"))?;
-        rx.await.map_err(|_| anyhow!("amqp output task stopped"))?
+        let sent = self.tx.send((message, reply)).await;
+        Box::pin(async move {
+            let _permit = permit;
+            sent.map_err(|_| anyhow!("amqp output task stopped"))?;
+            rx.await.map_err(|_| anyhow!("amqp output task stopped"))?
+        })
     }
 }
 
@@ -541,11 +590,15 @@ impl Stream {
                             for p in &self.processors {
                                 p.apply(&mut msg.meta);
                             }
-                            let out = self.output.clone();
-                            inflight.spawn(async move {
-                                let r = out.write(&msg).await;
-                                (info, r)
-                            });
+                            // Submit in input order (this waits for a
+                            // max_in_flight slot); confirm concurrently.
+                            let done = tokio::select! {
+                                d = self.output.submit(Arc::new(msg)) => d,
+                                // Never submitted: left unsettled, so the
+                                // broker redelivers it after we detach.
+                                _ = cancel.cancelled() => break None,
+                            };
+                            inflight.spawn(async move { (info, done.await) });
                         }
                         Err(e) => break Some(format!("{e}")),
                     }

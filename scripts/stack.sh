@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# Local test stack without Docker: RabbitMQ (Debian package, AMQP 0-9-1 + 1.0 on
+# 127.0.0.1:5672, guest/guest) and Apache Kafka 4.1.1 in KRaft mode (127.0.0.1:9092,
+# jars from Maven Central via scripts/kafka/pom.xml).
+#
+#   scripts/stack.sh up | down | status
+#   scripts/stack.sh start-rabbitmq | stop-rabbitmq | restart-rabbitmq
+#   scripts/stack.sh start-kafka    | stop-kafka    | restart-kafka
+#
+# State (data, logs, pid files) lives in ${STREAMPROBE_STACK_DIR:-<repo>/.stack}.
+# Services already running that this script did not start are reused, never stopped.
+# Needs root when something has to be apt-get installed, and for RabbitMQ (which runs
+# as the Debian `rabbitmq` user, so that a plain `rabbitmqctl` finds node rabbit@<host>).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE=${STREAMPROBE_STACK_DIR:-$ROOT/.stack}
+RMQ_DIR=$STATE/rabbitmq
+KAFKA_DIR=$STATE/kafka
+KAFKA_LIBS=$KAFKA_DIR/libs
+KAFKA_PID=$KAFKA_DIR/kafka.pid
+RMQ_MARK=$RMQ_DIR/started-by-stack   # present <=> the running RabbitMQ is ours to stop
+RMQ_PORT=5672 KAFKA_PORT=9092 CONTROLLER_PORT=9093
+RMQ_TIMEOUT=${STACK_RABBITMQ_TIMEOUT:-90}
+KAFKA_TIMEOUT=${STACK_KAFKA_TIMEOUT:-90}
+export DEBIAN_FRONTEND=noninteractive LC_ALL=C
+
+log() { echo "stack: $*" >&2; }
+die() { echo "stack: ERROR: $*" >&2; exit 1; }
+# fail MESSAGE LOGFILE... : error out, showing the tail of each existing log
+fail() {
+  local msg=$1 f; shift
+  echo "stack: ERROR: $msg" >&2
+  for f in "$@"; do
+    [[ -s $f ]] || continue
+    echo "----- last 40 lines of $f -----" >&2
+    tail -n 40 "$f" >&2
+  done
+  exit 1
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_port_free() { # PORT TIMEOUT
+  local end=$((SECONDS + $2))
+  while port_open "$1"; do
+    ((SECONDS < end)) || return 1
+    sleep 0.5
+  done
+}
+
+# ---------------------------------------------------------------- packages
+apt_install() {
+  log "apt-get install $*"
+  [[ $(id -u) == 0 ]] || die "not root: cannot apt-get install $*"
+  # policy-rc.d exit 101 = "don't start services from maintainer scripts": otherwise
+  # rabbitmq-server's postinst may start a system-wide node via invoke-rc.d/systemd.
+  local guard=/usr/sbin/policy-rc.d own_guard=
+  if [[ ! -e $guard ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$guard" && chmod +x "$guard" && own_guard=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  local alog=$STATE/apt.log rc=0
+  local cmd=(apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold "$@")
+  # Only `apt-get update` when the install fails without it (saves ~10 s on CI).
+  "${cmd[@]}" >"$alog" 2>&1 </dev/null ||
+    { apt-get update -q >>"$alog" 2>&1 </dev/null && "${cmd[@]}" >>"$alog" 2>&1 </dev/null; } || rc=$?
+  if [[ -n $own_guard ]]; then rm -f "$guard"; trap - EXIT; fi
+  ((rc == 0)) || fail "apt-get install $* failed" "$alog"
+}
+
+# ensure_packages rabbitmq|kafka|clients... : install whatever is missing, in one apt call
+ensure_packages() {
+  local want=() what
+  for what in "$@"; do
+    case $what in
+      rabbitmq) [[ -x /usr/sbin/rabbitmq-server ]] || want+=(rabbitmq-server) ;;
+      kafka)
+        command -v java >/dev/null || want+=(openjdk-17-jre-headless)
+        command -v mvn >/dev/null || want+=(maven)
+        command -v kcat >/dev/null || want+=(kcat) ;;   # readiness probe
+      # AMQP 1.0 client for tests (Debian python3 + qpid-proton)
+      clients) /usr/bin/python3 -c 'import proton' 2>/dev/null || want+=(python3-qpid-proton) ;;
+    esac
+  done
+  ((${#want[@]} == 0)) || apt_install "${want[@]}"
+}
+
+# ---------------------------------------------------------------- RabbitMQ
+# Probe: send the AMQP 0-9-1 protocol header; a live broker answers with a
+# Connection.Start method frame, whose first byte is frame type 1.
+amqp_ping() {
+  (
+    exec 3<>"/dev/tcp/127.0.0.1/$RMQ_PORT" || exit 1
+    printf 'AMQP\0\0\x09\x01' >&3
+    IFS= read -r -N 1 -t 5 b <&3 && [[ $b == $'\x01' ]]
+  ) 2>/dev/null
+}
+
+# Where the node keeps mnesia/logs. It runs as user rabbitmq, which must be able to
+# reach the state folder; if it can't (e.g. a repo under a 0700 home), fall back.
+rmq_home() {
+  mkdir -p "$RMQ_DIR"
+  if [[ -f $RMQ_DIR/home ]]; then cat "$RMQ_DIR/home"; return; fi
+  local home=$RMQ_DIR/node
+  mkdir -p "$home"
+  chown rabbitmq:rabbitmq "$home"
+  if ! runuser -u rabbitmq -- test -w "$home"; then
+    home=/var/lib/rabbitmq/streamprobe-stack
+    log "user rabbitmq cannot write under $RMQ_DIR; keeping RabbitMQ data in $home"
+    mkdir -p "$home" && chown rabbitmq:rabbitmq "$home"
+  fi
+  echo "$home" >"$RMQ_DIR/home"
+  echo "$home"
+}
+
+# rmq_fail MESSAGE [LOG...]: fail, showing RabbitMQ's console output and node log
+rmq_fail() {
+  local h; h=$(cat "$RMQ_DIR/home" 2>/dev/null) || h=$RMQ_DIR/node
+  fail "$@" "$RMQ_DIR/console.log" "$h"/log/rabbit@*.log
+}
+
+start_rabbitmq() {
+  if amqp_ping; then
+    if [[ -f $RMQ_MARK ]]; then log "RabbitMQ already running (ours)"; else
+      log "RabbitMQ already running on :$RMQ_PORT, not started by stack.sh: reusing it as is"; fi
+    return
+  fi
+  port_open "$RMQ_PORT" && die "port $RMQ_PORT is busy but does not speak AMQP"
+  ensure_packages rabbitmq
+  local home; home=$(rmq_home)
+  runuser -u rabbitmq -- mkdir -p "$home/mnesia" "$home/log"
+  # Enable AMQP 1.0 (served on the same 5672 listener) in our own enabled_plugins file.
+  if ! grep -qs rabbitmq_amqp1_0 "$home/enabled_plugins"; then
+    RABBITMQ_ENABLED_PLUGINS_FILE=$home/enabled_plugins \
+      rabbitmq-plugins enable --offline rabbitmq_amqp1_0 >"$RMQ_DIR/plugins.log" 2>&1 ||
+      fail "rabbitmq-plugins enable rabbitmq_amqp1_0 failed" "$RMQ_DIR/plugins.log"
+  fi
+  # Log to the file only: the node runs in the foreground, so console logging would
+  # duplicate everything into console.log (which keeps just early boot errors).
+  echo "log.console = false" >"$home/rabbitmq.conf"
+  log "starting RabbitMQ (logs: $home/log)"
+  : >"$RMQ_DIR/console.log"
+  touch "$RMQ_MARK"  # before launching, so an interrupted `up` still lets `down` stop it
+  # The Debian wrapper su's to user rabbitmq (HOME=/var/lib/rabbitmq, so the same
+  # Erlang cookie as a plain `rabbitmqctl`); su keeps these RABBITMQ_* variables.
+  # The node name is left at its default, rabbit@<hostname>. fd 9 (our lock) is closed.
+  RABBITMQ_MNESIA_BASE=$home/mnesia RABBITMQ_LOG_BASE=$home/log \
+  RABBITMQ_PID_FILE=$home/rabbitmq.pid RABBITMQ_ENABLED_PLUGINS_FILE=$home/enabled_plugins \
+  RABBITMQ_CONFIG_FILE=$home/rabbitmq.conf RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=$RMQ_PORT \
+    setsid nohup /usr/sbin/rabbitmq-server </dev/null >>"$RMQ_DIR/console.log" 2>&1 9>&- &
+  local pid=$! end=$((SECONDS + RMQ_TIMEOUT))
+  until amqp_ping && timeout 30 rabbitmqctl -q await_startup >/dev/null 2>&1; do
+    kill -0 "$pid" 2>/dev/null || { rm -f "$RMQ_MARK"; rmq_fail "RabbitMQ exited during startup"; }
+    ((SECONDS < end)) ||
+      rmq_fail "RabbitMQ not ready after ${RMQ_TIMEOUT}s (it is left running; 'stack.sh down' stops it)"
+    sleep 1
+  done
+  log "RabbitMQ ready"
+}
+
+# stop_rabbitmq [lenient]: lenient (used by `down`) skips a broker we did not start
+stop_rabbitmq() {
+  if [[ ! -f $RMQ_MARK ]]; then
+    if port_open "$RMQ_PORT"; then
+      [[ ${1:-} == lenient ]] || die "RabbitMQ on :$RMQ_PORT was not started by stack.sh; not stopping it"
+      log "RabbitMQ on :$RMQ_PORT was not started by stack.sh: leaving it running"
+    else log "RabbitMQ not running"; fi
+    return
+  fi
+  local home pidf; home=$(rmq_home); pidf=$home/rabbitmq.pid
+  log "stopping RabbitMQ"
+  # With a pid file, `rabbitmqctl stop` also waits for the OS process to exit.
+  local args=(); [[ -f $pidf ]] && args=("$pidf")
+  timeout 90 rabbitmqctl -q stop "${args[@]}" >"$RMQ_DIR/stop.log" 2>&1 || {
+    local p; p=$(cat "$pidf" 2>/dev/null) || true
+    if [[ -n $p ]] && kill -0 "$p" 2>/dev/null; then log "rabbitmqctl stop failed; killing pid $p"; kill -9 "$p" || true; fi
+  }
+  wait_port_free "$RMQ_PORT" 60 ||
+    rmq_fail "RabbitMQ still listening on :$RMQ_PORT after stop" "$RMQ_DIR/stop.log"
+  rm -f "$RMQ_MARK" "$pidf"
+  log "RabbitMQ stopped"
+}
+
+# ---------------------------------------------------------------- Kafka
+kafka_running_pid() { # prints the pid of our broker if it is alive
+  local p
+  p=$(cat "$KAFKA_PID" 2>/dev/null) || return 1
+  [[ -n $p ]] && kill -0 "$p" 2>/dev/null && grep -qa kafka.Kafka "/proc/$p/cmdline" && echo "$p"
+}
+# A metadata round trip that lists our single broker.
+kafka_ready() { timeout 15 kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 5 2>/dev/null | grep -q ' 1 brokers:'; }
+
+resolve_kafka_jars() {
+  local pom=$ROOT/scripts/kafka/pom.xml sum
+  sum=$(sha256sum "$pom" | cut -d' ' -f1)
+  [[ $(cat "$KAFKA_LIBS/.resolved" 2>/dev/null) == "$sum" ]] && return
+  log "resolving Kafka jars with Maven (first run only)"
+  rm -rf "$KAFKA_LIBS"
+  mvn -B -q -f "$pom" dependency:copy-dependencies -DoutputDirectory="$KAFKA_LIBS" \
+    </dev/null >"$KAFKA_DIR/mvn.log" 2>&1 || fail "Maven could not resolve the Kafka jars" "$KAFKA_DIR/mvn.log"
+  echo "$sum" >"$KAFKA_LIBS/.resolved"
+}
+
+write_kafka_config() {
+  # KRaft combined broker+controller. StorageTool `format --standalone` (dynamic
+  # quorum, KIP-853) refuses the static controller.quorum.voters, so the 4.x
+  # controller.quorum.bootstrap.servers is used instead.
+  cat >"$KAFKA_DIR/server.properties" <<EOF
+# generated by scripts/stack.sh
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$KAFKA_DIR/data
+num.partitions=1
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+EOF
+}
+
+kafka_java() { # run a Kafka class with the resolved jars, tool logging to stderr
+  java -Dlog4j2.configurationFile="$ROOT/scripts/kafka/tools-log4j2.properties" -cp "$KAFKA_LIBS/*" "$@"
+}
+
+# launch_kafka: start the broker unless running; sets KAFKA_EXTERNAL=1 when reusing
+# a broker we did not start. wait_kafka then waits for readiness, so that `up` can
+# boot RabbitMQ while Kafka starts.
+KAFKA_EXTERNAL=
+launch_kafka() {
+  if kafka_running_pid >/dev/null; then
+    log "Kafka already running (ours)"
+  elif port_open "$KAFKA_PORT"; then
+    ensure_packages kafka
+    kafka_ready || die "port $KAFKA_PORT is busy but is not a usable Kafka broker"
+    log "Kafka already running on :$KAFKA_PORT, not started by stack.sh: reusing it as is"
+    KAFKA_EXTERNAL=1
+  else
+    port_open "$CONTROLLER_PORT" && die "controller port $CONTROLLER_PORT is busy"
+    ensure_packages kafka
+    mkdir -p "$KAFKA_DIR/logs" "$KAFKA_DIR/data"
+    resolve_kafka_jars
+    write_kafka_config
+    if [[ ! -f $KAFKA_DIR/data/meta.properties ]]; then
+      local id; id=$(kafka_java kafka.tools.StorageTool random-uuid)
+      log "formatting Kafka storage (cluster id $id)"
+      kafka_java kafka.tools.StorageTool format --standalone -t "$id" -c "$KAFKA_DIR/server.properties" \
+        >"$KAFKA_DIR/format.log" 2>&1 || fail "Kafka storage format failed" "$KAFKA_DIR/format.log"
+    fi
+    log "starting Kafka (logs: $KAFKA_DIR/logs)"
+    : >"$KAFKA_DIR/logs/console.log"
+    # setsid: own session, so the broker outlives this script and CI's shell; fd 9 closed.
+    setsid nohup java -Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+      -Dkafka.logs.dir="$KAFKA_DIR/logs" \
+      -Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.properties" \
+      -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_DIR/server.properties" \
+      </dev/null >>"$KAFKA_DIR/logs/console.log" 2>&1 9>&- &
+    echo $! >"$KAFKA_PID"
+  fi
+}
+
+wait_kafka() {
+  [[ -z $KAFKA_EXTERNAL ]] || return 0
+  local end=$((SECONDS + KAFKA_TIMEOUT))
+  until port_open "$KAFKA_PORT" && kafka_ready; do
+    kafka_running_pid >/dev/null ||
+      fail "Kafka exited during startup" "$KAFKA_DIR/logs/console.log" "$KAFKA_DIR/logs/server.log"
+    ((SECONDS < end)) ||
+      fail "Kafka not ready after ${KAFKA_TIMEOUT}s (it is left running; 'stack.sh down' stops it)" \
+        "$KAFKA_DIR/logs/console.log" "$KAFKA_DIR/logs/server.log"
+    sleep 1
+  done
+  log "Kafka ready"
+}
+
+# stop_kafka [lenient]: see stop_rabbitmq
+stop_kafka() {
+  local pid
+  if ! pid=$(kafka_running_pid); then
+    rm -f "$KAFKA_PID"
+    if port_open "$KAFKA_PORT"; then
+      [[ ${1:-} == lenient ]] || die "Kafka on :$KAFKA_PORT was not started by stack.sh; not stopping it"
+      log "Kafka on :$KAFKA_PORT was not started by stack.sh: leaving it running"
+    else log "Kafka not running"; fi
+    return
+  fi
+  log "stopping Kafka (pid $pid)"
+  kill -TERM "$pid"  # controlled shutdown; a single node takes a few seconds
+  local end=$((SECONDS + 60))
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((SECONDS >= end)); then log "Kafka did not stop in 60s; killing it"; kill -9 "$pid" 2>/dev/null || true; fi
+    sleep 0.5
+  done
+  if ! wait_port_free "$KAFKA_PORT" 30 || ! wait_port_free "$CONTROLLER_PORT" 30; then
+    fail "Kafka ports still busy after stop" "$KAFKA_DIR/logs/server.log"
+  fi
+  rm -f "$KAFKA_PID"
+  log "Kafka stopped"
+}
+
+# ---------------------------------------------------------------- verbs
+status() {
+  local ok=0
+  if amqp_ping; then
+    echo "rabbitmq: up   amqp://guest:guest@127.0.0.1:$RMQ_PORT ($([[ -f $RMQ_MARK ]] && echo "started by stack.sh" || echo external))"
+  else echo "rabbitmq: down"; ok=1; fi
+  local pid
+  if port_open "$KAFKA_PORT" && kafka_ready; then
+    pid=$(kafka_running_pid) && pid="pid $pid" || pid=external
+    echo "kafka:    up   127.0.0.1:$KAFKA_PORT ($pid)"
+  else echo "kafka:    down"; ok=1; fi
+  return $ok
+}
+
+usage() {
+  sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+[[ $# == 1 ]] || usage
+mkdir -p "$STATE"
+# Serialise concurrent invocations (e.g. parallel tests calling `up`).
+exec 9>"$STATE/.lock"
+flock -w 600 9 || die "another stack.sh holds $STATE/.lock"
+
+case $1 in
+  up)
+    ensure_packages rabbitmq kafka clients
+    launch_kafka
+    start_rabbitmq
+    wait_kafka
+    status
+    echo "state: $STATE" ;;
+  down)
+    stop_kafka lenient
+    stop_rabbitmq lenient ;;
+  status) status ;;
+  start-rabbitmq) start_rabbitmq ;;
+  stop-rabbitmq) stop_rabbitmq ;;
+  restart-rabbitmq) stop_rabbitmq; start_rabbitmq ;;
+  start-kafka) launch_kafka; wait_kafka ;;
+  stop-kafka) stop_kafka ;;
+  restart-kafka) stop_kafka; launch_kafka; wait_kafka ;;
+  *) usage ;;
+esac

@@ -1,0 +1,192 @@
+//! Shared helpers of the end-to-end tests. They need the REAL local stack
+//! (RabbitMQ with AMQP 1.0 on 127.0.0.1:5672, Kafka on 127.0.0.1:9092),
+//! started by the README's test command (`scripts/test.sh`). Without it they
+//! FAIL with a message saying so; they never skip.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const AMQP: &str = "127.0.0.1:5672";
+pub const KAFKA: &str = "127.0.0.1:9092";
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Panics (fails the test) unless both brokers accept TCP connections.
+pub fn require_stack() {
+    for (name, addr) in [("RabbitMQ (AMQP 1.0)", AMQP), ("Kafka", KAFKA)] {
+        let ok = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)).is_ok();
+        assert!(ok, "{name} is not reachable on {addr}: start the local stack with `scripts/stack.sh up` (the README's test command `scripts/test.sh` does it)");
+    }
+}
+
+/// A name unique to this test run: `<prefix>_<pid>_<random>`.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}_{:06x}", std::process::id(), fastrand::u32(..0xff_ffff))
+}
+
+/// A running `streamprobe pipeline`; interrupted (SIGINT) and reaped on drop.
+pub struct Pipeline {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Pipeline {
+    /// Starts `streamprobe pipeline <file>` with extra environment `env`,
+    /// logging to a temp file, and waits until its input link is connected.
+    pub fn start(file: &Path, env: &[(&str, &str)]) -> Pipeline {
+        let log = std::env::temp_dir().join(format!("{}.log", unique("pipeline")));
+        let out = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_streamprobe"));
+        cmd.arg("pipeline").arg(file).stdin(Stdio::null()).stdout(out.try_clone().unwrap()).stderr(out);
+        cmd.env("NO_COLOR", "1").env("RUST_LOG", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn streamprobe pipeline");
+        let p = Pipeline { child, log };
+        p.wait_for_log("input connected", Duration::from_secs(30));
+        p
+    }
+
+    /// The pipeline's log so far.
+    pub fn log_text(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// Waits until the log contains `needle` (panics with the log after `timeout`).
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.log_text().contains(needle) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("pipeline log never showed {needle:?} within {timeout:?}:\n{}", self.log_text());
+    }
+
+    /// Sends SIGINT (Ctrl-C) and waits up to `timeout` for the exit code.
+    pub fn interrupt(&mut self, timeout: Duration) -> Option<i32> {
+        let _ = Command::new("kill").arg("-INT").arg(self.child.id().to_string()).status();
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// One Kafka record as kcat printed it.
+#[derive(Debug, Clone)]
+pub struct KcatRecord {
+    /// kcat's `%h`: `key=value` pairs, comma-separated; empty when none.
+    pub headers: String,
+    pub body: Vec<u8>,
+}
+
+/// Every record of `topic` from the beginning, read with kcat (a client we
+/// did not write). Bodies must not contain the byte 0x1e.
+pub fn kcat_all(topic: &str) -> Vec<KcatRecord> {
+    let out = Command::new("kcat")
+        .args(["-C", "-b", KAFKA, "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%h\x1f%s\x1e"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kcat (install it: apt-get install kcat; scripts/test.sh does)");
+    if !out.status.success() {
+        // the topic may not exist yet
+        return Vec::new();
+    }
+    out.stdout
+        .split(|b| *b == 0x1e)
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            let sep = r.iter().position(|b| *b == 0x1f).expect("kcat record separator");
+            KcatRecord { headers: String::from_utf8_lossy(&r[..sep]).into_owned(), body: r[sep + 1..].to_vec() }
+        })
+        .collect()
+}
+
+/// Polls kcat until `topic` holds at least `n` records or `timeout` passes.
+pub fn kcat_wait(topic: &str, n: usize, timeout: Duration) -> Vec<KcatRecord> {
+    let start = Instant::now();
+    loop {
+        let recs = kcat_all(topic);
+        if recs.len() >= n || start.elapsed() > timeout {
+            return recs;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// One AMQP message as the Python qpid-proton client (not our code) saw it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ProtonMessage {
+    pub body_type: String,
+    /// Body bytes, hex-encoded.
+    pub body_hex: String,
+    pub content_type: Option<String>,
+    pub properties: serde_json::Value,
+    pub annotations: serde_json::Value,
+}
+
+impl ProtonMessage {
+    pub fn body(&self) -> Vec<u8> {
+        (0..self.body_hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&self.body_hex[i..i + 2], 16).unwrap())
+            .collect()
+    }
+}
+
+/// Receives (and accepts) messages from AMQP address `address` with Python
+/// qpid-proton until `n` arrived and then `quiet` passed with no more, or
+/// `timeout` passed.
+pub fn proton_drain(address: &str, n: usize, quiet: Duration, timeout: Duration) -> Vec<ProtonMessage> {
+    let out = Command::new("/usr/bin/python3")
+        .arg(root().join("tests/support/amqp_drain.py"))
+        .args([
+            "--url", &format!("amqp://guest:guest@{AMQP}"),
+            "--address", address,
+            "--count", &n.to_string(),
+            "--quiet", &quiet.as_secs_f64().to_string(),
+            "--timeout", &timeout.as_secs_f64().to_string(),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run /usr/bin/python3 tests/support/amqp_drain.py (needs python3-qpid-proton; scripts/test.sh installs it)");
+    assert!(out.status.success(), "amqp_drain.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line from amqp_drain.py: {e}: {l}")))
+        .collect()
+}
+
+/// Runs `scripts/stack.sh <verb>` and asserts it succeeded.
+pub fn stack(verb: &str) {
+    let st = Command::new("bash").arg(root().join("scripts/stack.sh")).arg(verb).status().expect("run scripts/stack.sh");
+    assert!(st.success(), "scripts/stack.sh {verb} failed");
+}
