@@ -42,5 +42,10 @@ pub fn to_file(path: &Path) -> Result<WorkerGuard> {
 
 /// Logs to stderr (headless commands).
 pub fn to_stderr() {
-    tracing_subscriber::fmt().with_env_filter(filter()).with_writer(std::io::stderr).init();
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The ONE command that runs the whole demo on a fresh machine (README):
+# starts RabbitMQ + Kafka locally (scripts/stack.sh), builds streamprobe,
+# runs `streamprobe pipeline stream.yaml` in the background (log:
+# .stack/pipeline.log) and the terminal UI in front. Quitting the UI (q)
+# stops the pipeline (it drains first); the stack keeps running.
+# Extra arguments go to the UI, e.g. `scripts/demo.sh --burst 1000`.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+bash scripts/stack.sh up
+echo "demo: building streamprobe (release; the first build takes a few minutes)" >&2
+cargo build --release --locked
+BIN=$ROOT/target/release/streamprobe
+mkdir -p .stack
+
+"$BIN" pipeline stream.yaml >.stack/pipeline.log 2>&1 &
+PIPELINE=$!
+stop_pipeline() {
+  kill -INT "$PIPELINE" 2>/dev/null || true
+  wait "$PIPELINE" 2>/dev/null || true
+}
+trap stop_pipeline EXIT
+
+# Give the pipeline a moment to attach to EXTERNAL, so the first burst has a reader.
+for _ in $(seq 50); do
+  grep -q "input connected" .stack/pipeline.log 2>/dev/null && break
+  kill -0 "$PIPELINE" 2>/dev/null || { echo "demo: ERROR: the pipeline exited; see .stack/pipeline.log" >&2; tail -20 .stack/pipeline.log >&2; exit 1; }
+  sleep 0.2
+done
+"$BIN" --log-file "$ROOT/.stack/streamprobe.log" "$@"
