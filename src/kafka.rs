@@ -2,11 +2,11 @@
 //! UI and the headless probe.
 //!
 //! The consumer does not join a consumer group: it reads the topic's
-//! partitions by explicit assignment, starting at each partition's high
-//! watermark (the END) as read when it first connects, so old data never
-//! pollutes a run and nothing produced after start-up is missed. If the
-//! topic does not exist yet, it waits for it and then reads it from the
-//! beginning (everything in it is new). Blocking librdkafka calls (metadata,
+//! partitions by explicit assignment, starting at the first record whose
+//! timestamp is at or after the moment the process started (else at the
+//! END), so old data never pollutes a run and nothing produced after
+//! start-up is missed, even when Kafka was unreachable or the topic did not
+//! exist yet when streamprobe started. Blocking librdkafka calls (metadata,
 //! watermarks, close) run on the blocking pool, never on the UI task.
 
 use std::sync::Arc;
@@ -28,6 +28,42 @@ use crate::event::{Arrival, Event, Link};
 use crate::retry::Backoff;
 use crate::sanitize;
 
+/// A librdkafka client context that keeps logs readable: librdkafka reports
+/// the same connection error every second while a broker is down; this
+/// logs each distinct error once (again after a minute if it persists) at
+/// WARN, and librdkafka's own log lines at DEBUG.
+pub struct QuietContext {
+    label: String,
+    last: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
+}
+
+impl QuietContext {
+    /// A context whose log lines carry `label` (e.g. `kafka:FOO`).
+    pub fn new(label: impl Into<String>) -> Self {
+        QuietContext { label: label.into(), last: std::sync::Mutex::default() }
+    }
+}
+
+impl rdkafka::ClientContext for QuietContext {
+    fn log(&self, _level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        tracing::debug!(target: "librdkafka", client = %self.label, "{fac} {message}");
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        let key = error.to_string();
+        let Ok(mut last) = self.last.lock() else { return };
+        let repeat = last.get(&key).is_some_and(|at| at.elapsed() < Duration::from_secs(60));
+        if !repeat {
+            tracing::warn!(client = %self.label, "Kafka: {error}: {reason}");
+            last.insert(key, Instant::now());
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for QuietContext {}
+
+type ProbeConsumer = StreamConsumer<QuietContext>;
+
 /// Timeout of one metadata / watermark request.
 const META_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often the consumer checks that the cluster answers (UP/DOWN).
@@ -35,7 +71,7 @@ const HEALTH_EVERY: Duration = Duration::from_secs(2);
 
 /// Creates the consumer: no group membership (explicit assignment), no
 /// commits, a unique group id so nothing is shared with other readers.
-fn new_consumer(brokers: &str) -> Result<StreamConsumer, KafkaError> {
+fn new_consumer(brokers: &str, label: &str) -> Result<ProbeConsumer, KafkaError> {
     ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("streamprobe-{}-{:08x}", std::process::id(), fastrand::u32(..)))
@@ -46,11 +82,11 @@ fn new_consumer(brokers: &str) -> Result<StreamConsumer, KafkaError> {
         .set("reconnect.backoff.max.ms", "2000")
         .set("socket.timeout.ms", "5000")
         .set("log_level", "3")
-        .create()
+        .create_with_context(QuietContext::new(label))
 }
 
 /// Partition ids of `topic`, or `Ok(None)` when the topic does not exist.
-fn partitions(consumer: &StreamConsumer, topic: &str) -> Result<Option<Vec<i32>>, KafkaError> {
+fn partitions(consumer: &ProbeConsumer, topic: &str) -> Result<Option<Vec<i32>>, KafkaError> {
     let md = consumer.fetch_metadata(Some(topic), META_TIMEOUT)?;
     let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
         return Ok(None);
@@ -63,30 +99,38 @@ fn partitions(consumer: &StreamConsumer, topic: &str) -> Result<Option<Vec<i32>>
     }
 }
 
-/// Blocking: finds the partitions and their start offsets. `from_start`
-/// reads from the beginning (the topic did not exist when we started).
-fn plan_assignment(consumer: &StreamConsumer, topic: &str, from_start: bool)
+/// Blocking: finds the partitions and where to start reading each: the
+/// first record with a timestamp at or after `since_ms` (ms since the Unix
+/// epoch, the moment this process started), else the high watermark read
+/// BEFORE that lookup (so a record produced in between is not skipped).
+/// `Ok(None)` when the topic does not exist yet.
+fn plan_assignment(consumer: &ProbeConsumer, topic: &str, since_ms: i64)
     -> Result<Option<TopicPartitionList>, KafkaError> {
     let Some(parts) = partitions(consumer, topic)? else {
         return Ok(None);
     };
+    let mut highs = Vec::with_capacity(parts.len());
+    let mut query = TopicPartitionList::new();
+    for &p in &parts {
+        highs.push(consumer.fetch_watermarks(topic, p, META_TIMEOUT)?.1);
+        query.add_partition_offset(topic, p, Offset::Offset(since_ms))?;
+    }
+    let found = consumer.offsets_for_times(query, META_TIMEOUT)?;
     let mut tpl = TopicPartitionList::new();
-    for p in parts {
-        let offset = if from_start {
-            Offset::Beginning
-        } else {
-            let (_low, high) = consumer.fetch_watermarks(topic, p, META_TIMEOUT)?;
-            Offset::Offset(high)
+    for (&p, &high) in parts.iter().zip(&highs) {
+        let at = match found.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) if o >= 0 => o.min(high),
+            _ => high,
         };
-        tpl.add_partition_offset(topic, p, offset)?;
+        tpl.add_partition_offset(topic, p, Offset::Offset(at))?;
     }
     Ok(Some(tpl))
 }
 
 /// Runs `f` on the blocking pool with the shared consumer.
 async fn blocking<T: Send + 'static>(
-    c: &Arc<StreamConsumer>,
-    f: impl FnOnce(&StreamConsumer) -> T + Send + 'static,
+    c: &Arc<ProbeConsumer>,
+    f: impl FnOnce(&ProbeConsumer) -> T + Send + 'static,
 ) -> Option<T> {
     let c = c.clone();
     tokio::task::spawn_blocking(move || f(&c)).await.ok()
@@ -105,7 +149,7 @@ pub async fn run_consumer(
     cancel: CancellationToken,
 ) {
     let link = Link::Dest(dest);
-    let consumer = match new_consumer(&brokers) {
+    let consumer = match new_consumer(&brokers, &format!("kafka:{topic}")) {
         Ok(c) => Arc::new(c),
         Err(e) => {
             let _ = events.send(Event::Down { link, error: format!("invalid Kafka client config: {e}") }).await;
@@ -113,26 +157,21 @@ pub async fn run_consumer(
         }
     };
     let started = Instant::now();
+    let since_ms = Utc::now().timestamp_millis();
     let mut backoff = Backoff::reconnect();
-    let mut from_start = false;
     // Phase 1: find the partitions and where to start.
     loop {
         let t = topic.clone();
-        let fs = from_start;
         let r = tokio::select! {
             _ = cancel.cancelled() => { close_in_background(consumer); return; }
-            r = blocking(&consumer, move |c| plan_assignment(c, &t, fs)) => r,
+            r = blocking(&consumer, move |c| plan_assignment(c, &t, since_ms)) => r,
         };
         let error = match r {
             Some(Ok(Some(tpl))) => match consumer.assign(&tpl) {
                 Ok(()) => break,
                 Err(e) => format!("cannot assign partitions of {topic}: {e}"),
             },
-            Some(Ok(None)) => {
-                // The topic does not exist yet: everything it will hold is new.
-                from_start = true;
-                format!("topic {topic:?} does not exist yet; waiting for it")
-            }
+            Some(Ok(None)) => format!("topic {topic:?} does not exist yet; waiting for it"),
             Some(Err(e)) => format!("cannot reach Kafka at {brokers}: {e}"),
             None => "metadata task failed".to_owned(),
         };
@@ -143,7 +182,7 @@ pub async fn run_consumer(
             _ = tokio::time::sleep(backoff.next_delay()) => {}
         }
     }
-    tracing::info!(dest, topic = %topic, from_start, "kafka consumer assigned");
+    tracing::info!(dest, topic = %topic, since_ms, "kafka consumer assigned");
     let _ = events.send(Event::Up { link }).await;
     let mut up = true;
     let mut health = tokio::time::interval(HEALTH_EVERY);
@@ -209,6 +248,6 @@ pub async fn run_consumer(
 
 /// Drops the consumer on the blocking pool: librdkafka's close can block
 /// for as long as the cluster is unreachable, and nobody waits for it.
-fn close_in_background(consumer: Arc<StreamConsumer>) {
+fn close_in_background(consumer: Arc<ProbeConsumer>) {
     tokio::task::spawn_blocking(move || drop(consumer));
 }

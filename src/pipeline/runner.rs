@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::{self, Amqp1Input, Amqp1Output, KafkaOutput, MetadataFilter, Pattern, Sasl, SaslMechanism};
 use super::mapping::Mapping;
 use crate::amqp::{self, AmqpEndpoint, AmqpSession};
+use crate::kafka::QuietContext;
 use crate::retry::Backoff;
 
 /// A message inside the runner: body bytes and string metadata.
@@ -178,7 +179,7 @@ impl Out {
 
 /// The kafka output (rdkafka FutureProducer).
 pub struct KafkaOut {
-    producer: FutureProducer,
+    producer: FutureProducer<QuietContext>,
     topic: String,
     key: Option<String>,
     static_headers: BTreeMap<String, String>,
@@ -210,7 +211,7 @@ impl KafkaOut {
         if brokers.is_empty() {
             bail!("{path}.kafka: addresses must name at least one broker");
         }
-        let producer: FutureProducer = ClientConfig::new()
+        let producer: FutureProducer<QuietContext> = ClientConfig::new()
             .set("bootstrap.servers", brokers.join(","))
             .set("client.id", &c.client_id)
             .set("acks", if c.ack_replicas { "all" } else { "1" })
@@ -221,7 +222,7 @@ impl KafkaOut {
             .set("linger.ms", "0")
             .set("enable.idempotence", "false")
             .set("log_level", "3")
-            .create()
+            .create_with_context(QuietContext::new(format!("kafka:{}", c.topic)))
             .map_err(|e| anyhow!("{path}.kafka: invalid producer settings: {e}"))?;
         Ok(KafkaOut {
             producer,
