@@ -21,7 +21,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::envelope::Probe;
-use crate::event::{Arrival, Event, Link, SendRequest};
+use crate::event::{Arrival, BodyOptions, Event, Link, SendRequest};
 use crate::retry::Backoff;
 use crate::sanitize;
 
@@ -215,6 +215,7 @@ async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> bool {
 pub async fn run_publisher(
     ep: AmqpEndpoint,
     address: String,
+    body: BodyOptions,
     mut requests: mpsc::Receiver<SendRequest>,
     events: mpsc::Sender<Event>,
     cancel: CancellationToken,
@@ -265,7 +266,7 @@ pub async fn run_publisher(
                 e = sender.on_detach() => break Some(format!("link detached: {e}")),
                 req = requests.recv() => {
                     let Some(req) = req else { break None };
-                    if let Err(e) = send_request(&mut sender, &req, &events, &unsettled).await {
+                    if let Err(e) = send_request(&mut sender, &req, &body, &events, &unsettled).await {
                         break Some(e);
                     }
                 }
@@ -294,21 +295,45 @@ async fn fail_request(req: &SendRequest, error: &str, events: &mpsc::Sender<Even
     }
 }
 
-/// Sends every seq of `req`; on a link error the rest of the request is
-/// reported failed and the error returned (the caller reconnects).
+/// The body of probe `seq`: the envelope, padded and with the user payload
+/// as `opts` asks.
+pub fn probe_body(run: &str, seq: u64, opts: &BodyOptions) -> Vec<u8> {
+    let mut p = Probe::new(run, seq, Utc::now());
+    p.payload = opts.payload.clone();
+    let body = p.encode();
+    match opts.size {
+        // `,"pad":""` costs 9 bytes
+        Some(n) if n > body.len() + 9 => {
+            p.pad = Some("x".repeat(n - body.len() - 9));
+            p.encode()
+        }
+        _ => body,
+    }
+}
+
+/// Sends every seq of `req` (paced when it has a rate); on a link error the
+/// rest of the request is reported failed and the error returned (the caller
+/// reconnects).
 async fn send_request(
     sender: &mut Sender,
     req: &SendRequest,
+    opts: &BodyOptions,
     events: &mpsc::Sender<Event>,
     unsettled: &Arc<Semaphore>,
 ) -> std::result::Result<(), String> {
+    let start = Instant::now();
+    let rate = req.rate.filter(|r| *r > 0.0);
     for seq in req.seqs.clone() {
+        let intended = rate.map(|r| start + Duration::from_secs_f64((seq - req.seqs.start) as f64 / r));
+        if let Some(due) = intended {
+            tokio::time::sleep_until(due.into()).await;
+        }
         let Ok(permit) = unsettled.clone().acquire_owned().await else {
             return Err("publisher shutting down".into());
         };
-        let body = Probe::new(&req.run, seq, Utc::now()).encode();
+        let body = probe_body(&req.run, seq, opts);
         let at = Instant::now();
-        let _ = events.send(Event::Sent { run: req.run.clone(), seq, at }).await;
+        let _ = events.send(Event::Sent { run: req.run.clone(), seq, at, intended }).await;
         match sender.send_batchable(probe_message(body)).await {
             Ok(fut) => {
                 let events = events.clone();
@@ -329,7 +354,7 @@ async fn send_request(
             Err(e) => {
                 let error = format!("send failed: {e}");
                 let _ = events.send(Event::Failed { run: req.run.clone(), seq, error: error.clone() }).await;
-                let rest = SendRequest { run: req.run.clone(), seqs: seq + 1..req.seqs.end };
+                let rest = SendRequest { run: req.run.clone(), seqs: seq + 1..req.seqs.end, rate: None };
                 fail_request(&rest, &error, events).await;
                 return Err(error);
             }
@@ -443,6 +468,17 @@ mod tests {
         let dbg = format!("{ep:?}");
         assert!(!dbg.contains("hunter2") && !dbg.contains("pw1234"), "{dbg}");
         assert_eq!(scrub("bad password hunter2".into(), &ep), "bad password ***");
+    }
+
+    #[test]
+    fn probe_bodies_honour_size_and_payload() {
+        let opts = BodyOptions { size: Some(1024), payload: Some(serde_json::json!({"order": 7})) };
+        let b = probe_body("run1", 3, &opts);
+        assert_eq!(b.len(), 1024);
+        let p = Probe::decode(&b).unwrap();
+        assert_eq!((p.seq, p.payload), (3, Some(serde_json::json!({"order": 7}))));
+        let small = probe_body("run1", 3, &BodyOptions { size: Some(10), payload: None });
+        assert!(Probe::decode(&small).is_some(), "a size below the envelope leaves it unpadded");
     }
 
     #[test]

@@ -22,6 +22,11 @@ pub struct Cli {
 /// The subcommands. Without one, streamprobe opens the terminal UI.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Headless run for CI: inject probes, wait, print a report (text or
+    /// JSON). Exit 0 = every probe delivered exactly once everywhere (and
+    /// within --max-p99); 1 = loss, duplicates, late or failed sends, or the
+    /// limit breached; 2 = bad configuration or a broker that cannot be reached.
+    Probe(ProbeArgs),
     /// Run stream definitions (Bento/Tyk Streams YAML) locally, in-process.
     Pipeline(PipelineArgs),
 }
@@ -63,11 +68,98 @@ impl Endpoints {
     }
 }
 
+/// How probes are sent and judged (UI and headless probe).
+#[derive(Debug, Clone, Args)]
+pub struct MeasureArgs {
+    /// Send rate in messages per second (0 = as fast as the link allows).
+    /// With a rate, latency counts from each probe's intended send time.
+    #[arg(long, env = "STREAMPROBE_RATE", default_value_t = 0.0, value_parser = non_negative)]
+    pub rate: f64,
+    /// A probe not seen at a destination this many seconds after it was
+    /// sent is counted lost there (late if it turns up afterwards).
+    #[arg(long, env = "STREAMPROBE_LOSS_TIMEOUT", default_value_t = 10.0, value_parser = positive)]
+    pub loss_timeout: f64,
+    /// Pad every probe body to about this many bytes (JSON stays valid).
+    #[arg(long, env = "STREAMPROBE_PAYLOAD_SIZE", value_parser = clap::value_parser!(u32).range(0..=16_000_000))]
+    pub payload_size: Option<u32>,
+    /// A JSON file embedded in every probe body as `payload`.
+    #[arg(long, env = "STREAMPROBE_PAYLOAD_FILE", value_name = "FILE")]
+    pub payload_file: Option<PathBuf>,
+}
+
+fn non_negative(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number >= 0")),
+    }
+}
+
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number > 0")),
+    }
+}
+
+impl MeasureArgs {
+    /// The loss timeout as a duration.
+    pub fn loss_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.loss_timeout)
+    }
+
+    /// The rate, `None` when unpaced.
+    pub fn rate(&self) -> Option<f64> {
+        (self.rate > 0.0).then_some(self.rate)
+    }
+
+    /// Body options, reading and checking `--payload-file`.
+    ///
+    /// Errors: the file cannot be read or is not JSON (the message names
+    /// the file, and the line and column of a JSON error).
+    pub fn body_options(&self) -> Result<crate::event::BodyOptions, String> {
+        let payload = match &self.payload_file {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| format!("--payload-file {}: {e}", p.display()))?;
+                Some(serde_json::from_str(&text).map_err(|e| format!("--payload-file {}: not JSON: {e}", p.display()))?)
+            }
+        };
+        Ok(crate::event::BodyOptions { size: self.payload_size.map(|n| n as usize), payload })
+    }
+}
+
+/// Options of `streamprobe probe`.
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    #[command(flatten)]
+    pub endpoints: Endpoints,
+    #[command(flatten)]
+    pub measure: MeasureArgs,
+    /// Number of probes to send.
+    #[arg(long, env = "STREAMPROBE_COUNT", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub count: u64,
+    /// Fail (exit 1) when a destination's end-to-end p99 exceeds this many
+    /// milliseconds.
+    #[arg(long, env = "STREAMPROBE_MAX_P99", value_parser = positive)]
+    pub max_p99: Option<f64>,
+    /// Print one JSON object (schema in the README) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for every link to come up before giving up (exit 2).
+    #[arg(long, env = "STREAMPROBE_CONNECT_TIMEOUT", default_value_t = 20.0, value_parser = positive)]
+    pub connect_timeout: f64,
+    /// Log file (default: no logs; the report goes to stdout).
+    #[arg(long, env = "STREAMPROBE_LOG_FILE")]
+    pub log_file: Option<PathBuf>,
+}
+
 /// Options of the terminal UI.
 #[derive(Debug, Clone, Args)]
 pub struct UiArgs {
     #[command(flatten)]
     pub endpoints: Endpoints,
+    #[command(flatten)]
+    pub measure: MeasureArgs,
     /// Messages sent by one burst (`b`); `+`/`-` change it in the UI.
     #[arg(long, env = "STREAMPROBE_BURST", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub burst: u32,
@@ -110,6 +202,17 @@ mod tests {
         assert_eq!((e.source.as_str(), e.amqp_target.as_str()), ("EXTERNAL", "FOO"));
         assert_eq!((e.kafka_brokers.as_str(), e.kafka_topic.as_str()), ("127.0.0.1:9092", "FOO"));
         assert_eq!(cli.ui.burst, 100);
+        assert_eq!((cli.ui.measure.rate, cli.ui.measure.loss_timeout), (0.0, 10.0));
+    }
+
+    #[test]
+    fn probe_options() {
+        let cli = Cli::try_parse_from(["streamprobe", "probe", "--count", "2000", "--json", "--rate", "500", "--max-p99", "250"]).unwrap();
+        let Some(Command::Probe(p)) = cli.command else { panic!("probe expected") };
+        assert_eq!((p.count, p.json, p.measure.rate(), p.max_p99), (2000, true, Some(500.0), Some(250.0)));
+        for bad in [["--count", "0"], ["--rate", "-1"], ["--loss-timeout", "0"], ["--rate", "abc"]] {
+            assert!(Cli::try_parse_from(["streamprobe", "probe", bad[0], bad[1]]).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

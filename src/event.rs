@@ -23,8 +23,10 @@ pub enum Event {
     /// The link failed or could not connect; it will retry with backoff.
     /// `error` is human-readable and never contains a password.
     Down { link: Link, error: String },
-    /// Probe `seq` of run `run` is about to be transferred, at monotonic `at`.
-    Sent { run: String, seq: u64, at: Instant },
+    /// Probe `seq` of run `run` is about to be transferred, at monotonic
+    /// `at`. With a rate set, `intended` is when it was due: latency counts
+    /// from there, so a stalled sender cannot hide delay (coordinated omission).
+    Sent { run: String, seq: u64, at: Instant, intended: Option<Instant> },
     /// The broker settled probe `seq` with Accepted, `settle` after it was sent
     /// (publish-to-settle latency); `at` is the monotonic settle instant.
     Confirmed { run: String, seq: u64, at: Instant, settle: Duration },
@@ -57,4 +59,24 @@ pub struct Arrival {
 pub struct SendRequest {
     pub run: String,
     pub seqs: Range<u64>,
+    /// Messages per second; `None` (or 0) = as fast as the link allows.
+    /// Probe `seq` is due at `start + (seq - seqs.start) / rate`, where
+    /// `start` is when the publisher takes the request.
+    pub rate: Option<f64>,
+}
+
+impl SendRequest {
+    /// A request without a rate.
+    pub fn unpaced(run: &str, seqs: Range<u64>) -> Self {
+        SendRequest { run: run.to_owned(), seqs, rate: None }
+    }
+}
+
+/// What goes into every probe body besides the envelope fields.
+#[derive(Debug, Clone, Default)]
+pub struct BodyOptions {
+    /// Pad the body with `x`s to about this many bytes (`--payload-size`).
+    pub size: Option<usize>,
+    /// User JSON embedded as `payload` (`--payload-file`).
+    pub payload: Option<serde_json::Value>,
 }

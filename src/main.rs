@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use streamprobe::cli::{Cli, Command};
-use streamprobe::{logging, pipeline, tui};
+use streamprobe::{logging, pipeline, probe, tui};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -32,6 +32,19 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+        Some(Command::Probe(args)) => {
+            let _guard = match &args.log_file {
+                Some(path) => match logging::to_file(path) {
+                    Ok(g) => Some(g),
+                    Err(e) => {
+                        eprintln!("streamprobe probe: {e:#}");
+                        return ExitCode::from(2);
+                    }
+                },
+                None => None,
+            };
+            rt.block_on(probe::main(args))
         }
         Some(Command::Pipeline(args)) => {
             logging::to_stderr();

@@ -1,14 +1,24 @@
 //! Per-destination accounting of this run's probe messages.
 //!
 //! The tracker knows when each sequence number was sent (monotonic
-//! [`Instant`] of the sending process) and, for every destination, which
-//! sequence numbers arrived. From that it classifies every arrival as
-//! delivered (first arrival, with a latency), duplicate (seen again at that
-//! destination), out of order (delivered, but with a seq lower than one
-//! already seen there) or foreign (not a probe of this run). The rules are
-//! DESIGN.md's "Measuring honestly".
+//! [`Instant`] of the sending process; with a rate set, the INTENDED send
+//! time, so a stalled sender cannot hide latency) and, for every
+//! destination, which sequence numbers arrived. Each arrival is classified
+//! (DESIGN.md, "Measuring honestly"):
+//!
+//! - delivered: first arrival of a seq at that destination, with a latency;
+//!   also out of order when a higher seq already arrived there;
+//! - duplicate: the seq was already delivered (or declared late) there;
+//! - late: the seq arrived after it was declared lost (it stops counting as
+//!   lost and never counts as delivered);
+//! - foreign: not a probe of this run.
+//!
+//! [`Tracker::sweep`] declares a seq lost at a destination when it has not
+//! arrived there `loss_timeout` after it was sent. Memory per seq is one
+//! send instant (16 bytes) plus one bit per destination; the in-flight
+//! index is freed as seqs resolve (about 20 MB for a million probes).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::latency::Latency;
@@ -28,16 +38,34 @@ impl SeqSet {
         self.0[w] |= 1 << b;
         !was
     }
+
+    fn contains(&self, seq: u64) -> bool {
+        let (w, b) = ((seq / 64) as usize, seq % 64);
+        self.0.get(w).is_some_and(|x| x & (1 << b) != 0)
+    }
+
+    fn remove(&mut self, seq: u64) -> bool {
+        let (w, b) = ((seq / 64) as usize, seq % 64);
+        match self.0.get_mut(w) {
+            Some(x) if *x & (1 << b) != 0 => {
+                *x &= !(1 << b);
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// What one arrival turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// First arrival of this seq at this destination; latency from the send
-    /// instant (monotonic clock), `out_of_order` if a higher seq came first.
+    /// First arrival of this seq at this destination; latency from the
+    /// (intended) send instant; `out_of_order` if a higher seq came first.
     Delivered { latency: Duration, out_of_order: bool },
-    /// This seq was already delivered to this destination.
+    /// This seq was already delivered (or declared late) at this destination.
     Duplicate,
+    /// Arrived after it had been declared lost; `latency` as for delivered.
+    Late { latency: Duration },
     /// Not a probe of this run (other process, older run, or not a probe).
     Foreign,
 }
@@ -45,45 +73,55 @@ pub enum Verdict {
 /// Counters and latency for one destination.
 #[derive(Default)]
 pub struct DestStats {
-    /// Distinct probes of this run delivered (first arrivals).
+    /// Distinct probes of this run delivered in time (first arrivals).
     pub delivered: u64,
-    /// Arrivals of a seq already delivered here.
+    /// Arrivals of a seq already delivered (or late) here.
     pub duplicates: u64,
     /// Delivered with a seq lower than the highest already seen here.
     pub out_of_order: u64,
+    /// Declared lost (not arrived within the loss timeout) and still missing.
+    pub lost: u64,
+    /// Arrived after being declared lost.
+    pub late: u64,
     /// Messages that are not probes of this run.
     pub foreign: u64,
     /// End-to-end latency of delivered probes, µs.
     pub latency: Latency,
     seen: SeqSet,
+    lost_set: SeqSet,
     max_seq: Option<u64>,
 }
 
 impl DestStats {
-    /// All arrivals counted here (delivered + duplicates + foreign).
+    /// All arrivals counted here (delivered + duplicates + late + foreign).
     pub fn arrivals(&self) -> u64 {
-        self.delivered + self.duplicates + self.foreign
+        self.delivered + self.duplicates + self.late + self.foreign
     }
 }
 
 /// Accounting of one run across all destinations.
 pub struct Tracker {
     run: String,
-    /// seq → (send instant, number of destinations that delivered it).
-    /// An entry is removed once every destination has it, so memory follows
-    /// the in-flight messages, not the run length.
-    in_flight: HashMap<u64, (Instant, usize)>,
+    /// Send instant of every seq (index = seq).
+    sent_at: Vec<Instant>,
+    /// Unresolved seq → number of destinations that delivered it.
+    in_flight: BTreeMap<u64, usize>,
     next_seq: u64,
+    loss_timeout: Duration,
     dests: Vec<DestStats>,
 }
 
 impl Tracker {
-    /// A tracker for run `run` with `destinations` destinations (indexed 0..n).
-    pub fn new(run: &str, destinations: usize) -> Self {
+    /// A tracker for run `run` with `destinations` destinations (indexed
+    /// 0..n); a probe not seen at a destination `loss_timeout` after it was
+    /// sent is declared lost there by [`Tracker::sweep`].
+    pub fn new(run: &str, destinations: usize, loss_timeout: Duration) -> Self {
         Tracker {
             run: run.to_owned(),
-            in_flight: HashMap::new(),
+            sent_at: Vec::new(),
+            in_flight: BTreeMap::new(),
             next_seq: 0,
+            loss_timeout,
             dests: (0..destinations).map(|_| DestStats::default()).collect(),
         }
     }
@@ -98,19 +136,39 @@ impl Tracker {
         self.next_seq
     }
 
+    /// The loss timeout.
+    pub fn loss_timeout(&self) -> Duration {
+        self.loss_timeout
+    }
+
+    /// Number of destinations.
+    pub fn len(&self) -> usize {
+        self.dests.len()
+    }
+
+    /// Whether there are no destinations.
+    pub fn is_empty(&self) -> bool {
+        self.dests.is_empty()
+    }
+
     /// Statistics of destination `i` (panics if out of range: a programming error).
     pub fn dest(&self, i: usize) -> &DestStats {
         &self.dests[i]
     }
 
-    /// Records that `seq` was sent at `at`. Seqs are expected dense from 0;
-    /// a gap simply means those seqs were never sent.
+    /// Records that `seq` was sent; `at` is the instant latency counts from
+    /// (the intended send time when a rate is set). Seqs are expected dense
+    /// from 0; a gap simply means those seqs were never sent.
     pub fn record_sent(&mut self, seq: u64, at: Instant) {
-        if self.dests.is_empty() {
-            return;
+        let i = seq as usize;
+        if self.sent_at.len() <= i {
+            self.sent_at.resize(i + 1, at);
         }
-        self.in_flight.insert(seq, (at, 0));
+        self.sent_at[i] = at;
         self.next_seq = self.next_seq.max(seq + 1);
+        if !self.dests.is_empty() {
+            self.in_flight.insert(seq, 0);
+        }
     }
 
     /// Classifies an arrival at destination `dest` at instant `at`.
@@ -131,31 +189,58 @@ impl Tracker {
             d.duplicates += 1;
             return Verdict::Duplicate;
         }
+        let latency = self.sent_at.get(seq as usize).map_or(Duration::ZERO, |s| at.saturating_duration_since(*s));
+        if d.lost_set.remove(seq) {
+            d.lost -= 1;
+            d.late += 1;
+            return Verdict::Late { latency };
+        }
         let out_of_order = d.max_seq.is_some_and(|m| seq < m);
         d.max_seq = Some(d.max_seq.map_or(seq, |m| m.max(seq)));
         d.delivered += 1;
         if out_of_order {
             d.out_of_order += 1;
         }
-        let latency = match self.in_flight.get_mut(&seq) {
-            Some((sent, seen_by)) => {
-                let lat = at.saturating_duration_since(*sent);
-                *seen_by += 1;
-                if *seen_by >= ndest {
-                    self.in_flight.remove(&seq);
-                }
-                lat
+        if let Some(seen_by) = self.in_flight.get_mut(&seq) {
+            *seen_by += 1;
+            if *seen_by >= ndest {
+                self.in_flight.remove(&seq);
             }
-            // Only reachable if the same seq was sent twice; keep the count honest.
-            None => Duration::ZERO,
-        };
+        }
         d.latency.record(latency, at);
         Verdict::Delivered { latency, out_of_order }
     }
 
-    /// Probes sent but not yet delivered to destination `i`.
+    /// Declares lost, at every destination that has not delivered it, each
+    /// seq sent at least the loss timeout before `now`; frees their records.
+    /// Returns how many (seq, destination) pairs were declared lost.
+    pub fn sweep(&mut self, now: Instant) -> u64 {
+        let mut declared = 0;
+        while let Some((&seq, _)) = self.in_flight.first_key_value() {
+            let sent = self.sent_at.get(seq as usize).copied().unwrap_or(now);
+            if now.saturating_duration_since(sent) < self.loss_timeout {
+                break;
+            }
+            for d in &mut self.dests {
+                if !d.seen.contains(seq) && d.lost_set.insert(seq) {
+                    d.lost += 1;
+                    declared += 1;
+                }
+            }
+            self.in_flight.remove(&seq);
+        }
+        declared
+    }
+
+    /// Probes sent and neither delivered nor declared lost at destination `i`.
     pub fn pending(&self, i: usize) -> u64 {
-        self.next_seq.saturating_sub(self.dests[i].delivered)
+        let d = &self.dests[i];
+        self.next_seq.saturating_sub(d.delivered + d.lost + d.late)
+    }
+
+    /// Whether every destination has every sent probe, or it was declared lost.
+    pub fn settled(&self) -> bool {
+        (0..self.dests.len()).all(|i| self.pending(i) == 0)
     }
 
     /// Number of seqs still tracked (sent and not yet at every destination).
@@ -172,28 +257,24 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    fn tracker(n: usize) -> (Tracker, Instant) {
+        (Tracker::new("r1", n, Duration::from_secs(10)), Instant::now())
+    }
+
     #[test]
     fn delivered_duplicate_reordered_foreign() {
-        let t0 = Instant::now();
-        let mut t = Tracker::new("r1", 2);
+        let (mut t, t0) = tracker(2);
         for seq in 0..5 {
             t.record_sent(seq, t0 + ms(seq));
         }
         assert_eq!(t.sent(), 5);
-        // dest 0 gets 0,1,3,2,4 and 3 again
         let order = [0u64, 1, 3, 2, 4];
         let mut verdicts = vec![];
         for (i, seq) in order.iter().enumerate() {
             verdicts.push(t.record_arrival(0, Some(("r1", *seq)), t0 + ms(10 + i as u64)));
         }
-        assert_eq!(
-            verdicts[0],
-            Verdict::Delivered { latency: ms(10), out_of_order: false }
-        );
-        assert_eq!(
-            verdicts[3],
-            Verdict::Delivered { latency: ms(11), out_of_order: true }
-        );
+        assert_eq!(verdicts[0], Verdict::Delivered { latency: ms(10), out_of_order: false });
+        assert_eq!(verdicts[3], Verdict::Delivered { latency: ms(11), out_of_order: true });
         assert_eq!(t.record_arrival(0, Some(("r1", 3)), t0 + ms(20)), Verdict::Duplicate);
         assert_eq!(t.record_arrival(0, Some(("other", 1)), t0 + ms(20)), Verdict::Foreign);
         assert_eq!(t.record_arrival(0, None, t0 + ms(20)), Verdict::Foreign);
@@ -202,22 +283,83 @@ mod tests {
         let d = t.dest(0);
         assert_eq!((d.delivered, d.duplicates, d.out_of_order, d.foreign), (5, 1, 1, 3));
         assert_eq!(d.latency.cumulative().count, 5);
-        assert_eq!(t.pending(0), 0);
-        assert_eq!(t.pending(1), 5);
-        // nothing freed yet: dest 1 has not seen any
-        assert_eq!(t.tracked(), 5);
+        assert_eq!((t.pending(0), t.pending(1)), (0, 5));
+        assert_eq!(t.tracked(), 5, "dest 1 has not seen any yet");
         for seq in 0..5 {
             t.record_arrival(1, Some(("r1", seq)), t0 + ms(50));
         }
         assert_eq!(t.tracked(), 0, "state of resolved messages is freed");
-        assert_eq!(t.dest(1).delivered, 5);
-        assert_eq!(t.dest(1).arrivals(), 5);
+        assert!(t.settled());
+    }
+
+    #[test]
+    fn gaps_become_lost_then_late() {
+        let (mut t, t0) = tracker(2);
+        for seq in 0..10 {
+            t.record_sent(seq, t0);
+        }
+        // dest 0 misses 3 and 7; dest 1 gets everything
+        for seq in (0..10).filter(|s| *s != 3 && *s != 7) {
+            t.record_arrival(0, Some(("r1", seq)), t0 + ms(5));
+        }
+        for seq in 0..10 {
+            t.record_arrival(1, Some(("r1", seq)), t0 + ms(5));
+        }
+        assert_eq!(t.sweep(t0 + ms(9_999)), 0, "not before the timeout");
+        assert_eq!(t.pending(0), 2);
+        assert!(!t.settled());
+        assert_eq!(t.sweep(t0 + ms(10_000)), 2);
+        assert_eq!((t.dest(0).lost, t.dest(1).lost), (2, 0));
+        assert_eq!(t.tracked(), 0);
+        assert!(t.settled());
+        // 7 turns up after all: late, not delivered, no longer lost
+        assert_eq!(t.record_arrival(0, Some(("r1", 7)), t0 + ms(12_000)), Verdict::Late { latency: ms(12_000) });
+        let d = t.dest(0);
+        assert_eq!((d.delivered, d.lost, d.late), (8, 1, 1));
+        // and again: a duplicate
+        assert_eq!(t.record_arrival(0, Some(("r1", 7)), t0 + ms(12_001)), Verdict::Duplicate);
+        assert_eq!(t.pending(0), 0);
+    }
+
+    #[test]
+    fn sweep_goes_by_send_time() {
+        let (mut t, t0) = tracker(2);
+        t.record_sent(0, t0);
+        t.record_sent(1, t0 + ms(20_000));
+        t.record_arrival(1, Some(("r1", 0)), t0 + ms(1));
+        // sweeping at 15 s declares seq 0 lost at dest 0 only
+        assert_eq!(t.sweep(t0 + ms(15_000)), 1);
+        assert_eq!(t.pending(0), 1, "seq 1 is not due yet");
+        assert_eq!(t.record_arrival(0, Some(("r1", 0)), t0 + ms(16_000)), Verdict::Late { latency: ms(16_000) });
+    }
+
+    #[test]
+    fn a_new_run_counts_old_probes_as_foreign() {
+        let (mut t, t0) = tracker(1);
+        t.record_sent(0, t0);
+        let mut t2 = Tracker::new("r2", 1, Duration::from_secs(10));
+        t2.record_sent(0, t0);
+        assert_eq!(t2.record_arrival(0, Some(("r1", 0)), t0), Verdict::Foreign);
+        assert!(matches!(t2.record_arrival(0, Some(("r2", 0)), t0), Verdict::Delivered { .. }));
+        assert!(matches!(t.record_arrival(0, Some(("r1", 0)), t0), Verdict::Delivered { .. }));
+    }
+
+    #[test]
+    fn memory_follows_in_flight_over_a_long_run() {
+        let (mut t, t0) = tracker(2);
+        for seq in 0..200_000u64 {
+            t.record_sent(seq, t0);
+            t.record_arrival(0, Some(("r1", seq)), t0);
+            t.record_arrival(1, Some(("r1", seq)), t0);
+        }
+        assert_eq!(t.tracked(), 0);
+        assert_eq!(t.dest(1).delivered, 200_000);
     }
 
     #[test]
     fn unknown_destination_is_foreign() {
-        let mut t = Tracker::new("r", 1);
-        t.record_sent(0, Instant::now());
-        assert_eq!(t.record_arrival(7, Some(("r", 0)), Instant::now()), Verdict::Foreign);
+        let (mut t, t0) = tracker(1);
+        t.record_sent(0, t0);
+        assert_eq!(t.record_arrival(7, Some(("r1", 0)), t0), Verdict::Foreign);
     }
 }

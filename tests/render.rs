@@ -11,7 +11,7 @@ use ratatui::backend::TestBackend;
 use streamprobe::envelope::Probe;
 use streamprobe::event::{Arrival, Event, Link};
 use streamprobe::sanitize;
-use streamprobe::tui::app::{App, LinkStatus};
+use streamprobe::tui::app::{App, Command, LinkStatus};
 use streamprobe::tui::render::render;
 
 fn key(c: char) -> KeyEvent {
@@ -31,6 +31,7 @@ fn app() -> App {
             ("amqp:FOO".into(), "amqp://localhost:5672".into()),
         ],
         100,
+        Duration::from_secs(10),
     )
 }
 
@@ -52,11 +53,11 @@ fn snapshot_after_a_small_run() {
     app.on_event(Event::Up { link: Link::Injector });
     app.on_event(Event::Up { link: Link::Dest(1) });
     app.on_event(Event::Down { link: Link::Dest(0), error: "cannot reach Kafka at 127.0.0.1:9092: BrokerTransportFailure".into() });
-    let req = app.on_key(key('b')).expect("a burst request");
+    let Some(Command::Send(req)) = app.on_key(key('b')) else { panic!("a burst request") };
     assert_eq!(req.seqs, 0..100);
-    for seq in 0..5u64 {
+    for seq in 0..6u64 {
         let at = t0 + Duration::from_millis(seq);
-        app.on_event(Event::Sent { run: "c0ffee01".into(), seq, at });
+        app.on_event(Event::Sent { run: "c0ffee01".into(), seq, at, intended: None });
         app.on_event(Event::Confirmed { run: "c0ffee01".into(), seq, at: at + Duration::from_micros(800), settle: Duration::from_micros(800) });
     }
     for seq in [0u64, 1, 3, 2, 4, 4] {
@@ -65,12 +66,14 @@ fn snapshot_after_a_small_run() {
     }
     app.on_event(arrival(1, t0 + Duration::from_millis(30), wall(130), b"hello \x1b[31mred\x1b[0m"));
     app.on_event(arrival(0, t0 + Duration::from_millis(30), wall(131), &[0xde, 0xad, 0xbe, 0xef]));
+    app.on_tick(t0 + Duration::from_millis(10_500));
     let d = app.tracker.dest(1);
-    assert_eq!((d.delivered, d.duplicates, d.out_of_order, d.foreign), (5, 1, 1, 1));
+    assert_eq!((d.delivered, d.duplicates, d.out_of_order, d.foreign, d.lost), (5, 1, 1, 1, 1));
+    assert_eq!(app.tracker.dest(0).lost, 6);
     assert_eq!(app.in_flight(), 0);
 
-    let mut terminal = Terminal::new(TestBackend::new(120, 24)).unwrap();
-    terminal.draw(|f| render(f, &app, t0 + Duration::from_millis(500))).unwrap();
+    let mut terminal = Terminal::new(TestBackend::new(140, 26)).unwrap();
+    terminal.draw(|f| render(f, &app, t0 + Duration::from_millis(10_500))).unwrap();
     let screen = format!("{}", terminal.backend());
     assert!(!screen.contains('\x1b'), "no raw escape reaches the terminal");
     insta::assert_snapshot!(screen);
@@ -79,13 +82,21 @@ fn snapshot_after_a_small_run() {
 #[test]
 fn help_overlay_and_keys() {
     let mut app = app();
-    assert_eq!(app.on_key(key('s')).unwrap().seqs, 0..1);
+    let seqs = |c: Option<Command>| match c {
+        Some(Command::Send(r)) => r.seqs,
+        other => panic!("send expected, got {other:?}"),
+    };
+    assert_eq!(seqs(app.on_key(key('s'))), 0..1);
     app.on_key(key('+'));
     assert_eq!(app.burst, 200);
     app.on_key(key('-'));
     app.on_key(key('-'));
     assert_eq!(app.burst, 50);
-    assert_eq!(app.on_key(key('b')).unwrap().seqs, 1..51);
+    assert_eq!(seqs(app.on_key(key('b'))), 1..51);
+    assert!(matches!(app.on_key(key('r')), Some(Command::Reset)));
+    app.reset("feedbeef");
+    assert_eq!(app.tracker.run(), "feedbeef");
+    assert_eq!(seqs(app.on_key(key('s'))), 0..1, "a new run starts at seq 0");
     app.on_key(key('?'));
     assert!(app.show_help);
     let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();

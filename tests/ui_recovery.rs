@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use common::*;
 use streamprobe::cli::Cli;
-use streamprobe::event::{Event, Link, SendRequest};
-use streamprobe::tui::{Workers, spawn_workers};
+use streamprobe::event::{BodyOptions, Event, Link, SendRequest};
+use streamprobe::links::{self, Workers};
 
 /// Receives events until `pred` holds for one of them; fails after `timeout`
 /// with the events seen.
@@ -82,7 +82,7 @@ async fn publisher_and_consumers_recover_after_broker_restarts() {
     kcat_produce(&topic, "warm-up record, older than the consumer\n");
     // Publisher and AMQP consumer on the same queue: what is sent arrives.
     let cli = Cli::parse_from(["streamprobe", "--source", &queue, "--amqp-target", &queue, "--kafka-topic", &topic]);
-    let mut w = spawn_workers(&cli.ui);
+    let mut w = links::spawn(&cli.ui.endpoints, BodyOptions::default());
     let run = "recover1".to_owned();
     let t = Duration::from_secs(60);
 
@@ -94,7 +94,7 @@ async fn publisher_and_consumers_recover_after_broker_restarts() {
         up.len() == 3
     })
     .await;
-    w.requests.send(SendRequest { run: run.clone(), seqs: 0..10 }).await.unwrap();
+    w.requests.send(SendRequest::unpaced(&run, 0..10)).await.unwrap();
     wait_arrivals(&mut w, 1, &run, 0..10, t).await;
     kcat_produce(&topic, &probe_lines(&run, 0..5));
     wait_arrivals(&mut w, 0, &run, 0..5, t).await;
@@ -114,7 +114,7 @@ async fn publisher_and_consumers_recover_after_broker_restarts() {
         inj_up && amqp_up
     })
     .await;
-    w.requests.send(SendRequest { run: run.clone(), seqs: 10..20 }).await.unwrap();
+    w.requests.send(SendRequest::unpaced(&run, 10..20)).await.unwrap();
     wait_arrivals(&mut w, 1, &run, 10..20, t).await;
 
     // Kafka restarts: the consumer keeps its position and sees new records.

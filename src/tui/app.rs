@@ -1,15 +1,17 @@
 //! UI state and its pure reducer.
 //!
-//! [`App::on_event`] folds worker events into the state; [`App::on_key`]
-//! handles key presses and returns what the I/O side must do. Neither does
-//! I/O or reads a clock (every instant comes in with the event), so both are
-//! tested without a terminal or a broker.
+//! [`App::on_event`] folds worker events into the state, [`App::on_tick`]
+//! advances time (loss sweep, per-second series) and [`App::on_key`] turns
+//! key presses into commands for the I/O side. None of them does I/O or
+//! reads a clock (every instant comes in as an argument), so all are tested
+//! without a terminal or a broker.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use hdrhistogram::Histogram;
 
 use crate::event::{Event, Link, SendRequest};
 use crate::latency::Latency;
@@ -17,6 +19,8 @@ use crate::tracker::{Tracker, Verdict};
 
 /// Newest messages kept per destination pane.
 pub const RECENT_CAP: usize = 200;
+/// Seconds of history kept for the sparklines.
+pub const HISTORY_SECS: usize = 120;
 /// Largest burst `+` can reach.
 pub const MAX_BURST: u32 = 1_000_000;
 
@@ -42,20 +46,14 @@ pub struct RateMeter {
 impl RateMeter {
     /// Counts one message at `at`.
     pub fn hit(&mut self, at: Instant) {
-        self.roll(at);
-        self.current += 1;
-    }
-
-    fn roll(&mut self, now: Instant) {
         match self.bucket_start {
-            None => self.bucket_start = Some(now),
+            None => self.bucket_start = Some(at),
             Some(start) => {
-                let elapsed = now.saturating_duration_since(start);
+                let elapsed = at.saturating_duration_since(start);
                 if elapsed >= Duration::from_secs(2) {
-                    // a whole second (or more) with nothing in it
                     self.last = 0;
                     self.current = 0;
-                    self.bucket_start = Some(now);
+                    self.bucket_start = Some(at);
                 } else if elapsed >= Duration::from_secs(1) {
                     self.last = self.current;
                     self.current = 0;
@@ -63,6 +61,7 @@ impl RateMeter {
                 }
             }
         }
+        self.current += 1;
     }
 
     /// Messages counted in the last complete second before `now`.
@@ -79,6 +78,56 @@ impl RateMeter {
                     self.last
                 }
             }
+        }
+    }
+}
+
+/// Per-second history of arrivals and their p99 latency (sparklines).
+pub struct Series {
+    second_start: Option<Instant>,
+    count: u64,
+    hist: Histogram<u64>,
+    /// `(arrivals, p99 µs)` per closed second, oldest first.
+    pub seconds: VecDeque<(u64, u64)>,
+}
+
+impl Default for Series {
+    fn default() -> Self {
+        Series {
+            second_start: None,
+            count: 0,
+            hist: Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("static bounds"),
+            seconds: VecDeque::new(),
+        }
+    }
+}
+
+impl Series {
+    /// Closes every whole second that ended before `now`.
+    pub fn roll(&mut self, now: Instant) {
+        let Some(mut start) = self.second_start else {
+            self.second_start = Some(now);
+            return;
+        };
+        while now.saturating_duration_since(start) >= Duration::from_secs(1) {
+            let p99 = if self.hist.is_empty() { 0 } else { self.hist.value_at_quantile(0.99) };
+            self.seconds.push_back((self.count, p99));
+            if self.seconds.len() > HISTORY_SECS {
+                self.seconds.pop_front();
+            }
+            self.count = 0;
+            self.hist.reset();
+            start += Duration::from_secs(1);
+        }
+        self.second_start = Some(start);
+    }
+
+    /// Counts one arrival at `at`, with its latency when it has one.
+    pub fn hit(&mut self, at: Instant, latency: Option<Duration>) {
+        self.roll(at);
+        self.count += 1;
+        if let Some(l) = latency {
+            let _ = self.hist.record((l.as_micros() as u64).clamp(1, 3_600_000_000));
         }
     }
 }
@@ -104,9 +153,7 @@ pub struct Injector {
 #[derive(Debug, Clone)]
 pub struct Recent {
     pub wall: DateTime<Utc>,
-    /// End-to-end latency (this run's probes only).
-    pub latency: Option<Duration>,
-    /// What the tracker made of it.
+    /// What the tracker made of it (with the latency of this run's probes).
     pub verdict: Verdict,
     /// Sequence number, for this run's probes.
     pub seq: Option<u64>,
@@ -116,7 +163,6 @@ pub struct Recent {
 }
 
 /// One destination pane.
-#[derive(Debug)]
 pub struct Destination {
     /// `kafka:FOO` or `amqp:FOO`.
     pub name: String,
@@ -126,6 +172,17 @@ pub struct Destination {
     /// Newest first, at most [`RECENT_CAP`].
     pub recent: VecDeque<Recent>,
     pub rate: RateMeter,
+    pub series: Series,
+}
+
+/// What the I/O side must do after a key press.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Send these probes.
+    Send(SendRequest),
+    /// Statistics were reset; start a new run (the caller supplies its id
+    /// to [`App::reset`]).
+    Reset,
 }
 
 /// The whole UI state.
@@ -136,6 +193,8 @@ pub struct App {
     /// Publish-to-settle latency of confirmed probes.
     pub settle: Latency,
     pub burst: u32,
+    /// Send rate for `s`/`b` (messages per second), `None` = unpaced.
+    pub rate: Option<f64>,
     /// Next sequence number to hand to the publisher.
     pub next_seq: u64,
     pub show_help: bool,
@@ -145,7 +204,7 @@ pub struct App {
 impl App {
     /// A new UI state for run `run`, injecting at `injector_target`, with one
     /// pane per `(name, endpoint)` destination.
-    pub fn new(run: &str, injector_target: String, dests: Vec<(String, String)>, burst: u32) -> Self {
+    pub fn new(run: &str, injector_target: String, dests: Vec<(String, String)>, burst: u32, loss_timeout: Duration) -> Self {
         App {
             injector: Injector {
                 target: injector_target,
@@ -156,7 +215,7 @@ impl App {
                 last_failure: None,
                 rate: RateMeter::default(),
             },
-            tracker: Tracker::new(run, dests.len()),
+            tracker: Tracker::new(run, dests.len(), loss_timeout),
             dests: dests
                 .into_iter()
                 .map(|(name, endpoint)| Destination {
@@ -165,10 +224,12 @@ impl App {
                     status: LinkStatus::Connecting,
                     recent: VecDeque::new(),
                     rate: RateMeter::default(),
+                    series: Series::default(),
                 })
                 .collect(),
             settle: Latency::default(),
             burst: burst.clamp(1, MAX_BURST),
+            rate: None,
             next_seq: 0,
             show_help: false,
             quit: false,
@@ -180,10 +241,33 @@ impl App {
         self.injector.sent.saturating_sub(self.injector.confirmed + self.injector.failed)
     }
 
+    /// Starts run `run`: every counter, latency and series back to zero
+    /// (link statuses and recent messages stay).
+    pub fn reset(&mut self, run: &str) {
+        self.tracker = Tracker::new(run, self.dests.len(), self.tracker.loss_timeout());
+        self.settle = Latency::default();
+        self.next_seq = 0;
+        let i = &mut self.injector;
+        (i.sent, i.confirmed, i.failed, i.last_failure, i.rate) = (0, 0, 0, None, RateMeter::default());
+        for d in &mut self.dests {
+            d.rate = RateMeter::default();
+            d.series = Series::default();
+        }
+    }
+
     fn status_mut(&mut self, link: Link) -> Option<&mut LinkStatus> {
         match link {
             Link::Injector => Some(&mut self.injector.status),
             Link::Dest(i) => self.dests.get_mut(i).map(|d| &mut d.status),
+        }
+    }
+
+    /// Advances time to `now`: declares overdue probes lost and closes the
+    /// per-second series.
+    pub fn on_tick(&mut self, now: Instant) {
+        self.tracker.sweep(now);
+        for d in &mut self.dests {
+            d.series.roll(now);
         }
     }
 
@@ -201,10 +285,10 @@ impl App {
                     *s = LinkStatus::Down(error);
                 }
             }
-            Event::Sent { run: r, seq, at } if r == run => {
+            Event::Sent { run: r, seq, at, intended } if r == run => {
                 self.injector.sent += 1;
                 self.injector.rate.hit(at);
-                self.tracker.record_sent(seq, at);
+                self.tracker.record_sent(seq, intended.unwrap_or(at));
             }
             Event::Confirmed { run: r, at, settle, .. } if r == run => {
                 self.injector.confirmed += 1;
@@ -225,11 +309,12 @@ impl App {
                     Verdict::Delivered { latency, .. } => Some(latency),
                     _ => None,
                 };
+                d.series.hit(a.at, latency);
                 let seq = match verdict {
                     Verdict::Foreign => None,
                     _ => a.probe.as_ref().map(|(_, s)| *s),
                 };
-                d.recent.push_front(Recent { wall: a.wall, latency, verdict, seq, size: a.size, preview: a.preview });
+                d.recent.push_front(Recent { wall: a.wall, verdict, seq, size: a.size, preview: a.preview });
                 d.recent.truncate(RECENT_CAP);
             }
         }
@@ -239,13 +324,14 @@ impl App {
     fn request(&mut self, n: u32) -> SendRequest {
         let start = self.next_seq;
         self.next_seq += u64::from(n);
-        SendRequest { run: self.tracker.run().to_owned(), seqs: start..self.next_seq }
+        SendRequest { run: self.tracker.run().to_owned(), seqs: start..self.next_seq, rate: self.rate }
     }
 
-    /// Handles a key press; returns a send request when one is due.
+    /// Handles a key press; returns what the I/O side must do.
     /// Keys: `s` one message, `b` a burst, `+`/`-` burst size (×2 / ÷2),
-    /// `?` help, `Esc` closes help, `q`/Ctrl-C quit.
-    pub fn on_key(&mut self, key: KeyEvent) -> Option<SendRequest> {
+    /// `r` reset statistics (new run), `?` help, `Esc` closes help,
+    /// `q`/Ctrl-C quit.
+    pub fn on_key(&mut self, key: KeyEvent) -> Option<Command> {
         if key.kind == KeyEventKind::Release {
             return None;
         }
@@ -255,12 +341,46 @@ impl App {
             KeyCode::Char('q') => self.quit = true,
             KeyCode::Char('?') => self.show_help = !self.show_help,
             KeyCode::Esc => self.show_help = false,
-            KeyCode::Char('s') => return Some(self.request(1)),
-            KeyCode::Char('b') => return Some(self.request(self.burst)),
+            KeyCode::Char('s') => return Some(Command::Send(self.request(1))),
+            KeyCode::Char('b') => return Some(Command::Send(self.request(self.burst))),
+            KeyCode::Char('r') => return Some(Command::Reset),
             KeyCode::Char('+') | KeyCode::Char('=') => self.burst = (self.burst.saturating_mul(2)).min(MAX_BURST),
             KeyCode::Char('-') | KeyCode::Char('_') => self.burst = (self.burst / 2).max(1),
             _ => {}
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_closes_seconds_with_p99() {
+        let t0 = Instant::now();
+        let mut s = Series::default();
+        s.roll(t0);
+        for i in 0..100u64 {
+            s.hit(t0 + Duration::from_millis(i), Some(Duration::from_millis(i + 1)));
+        }
+        s.roll(t0 + Duration::from_millis(2_500));
+        assert_eq!(s.seconds.len(), 2);
+        let (n, p99) = s.seconds[0];
+        assert_eq!(n, 100);
+        assert!((98_000..=100_000).contains(&p99), "{p99}");
+        assert_eq!(s.seconds[1], (0, 0));
+    }
+
+    #[test]
+    fn rate_meter_reports_last_whole_second() {
+        let t0 = Instant::now();
+        let mut r = RateMeter::default();
+        for i in 0..50u64 {
+            r.hit(t0 + Duration::from_millis(i * 10));
+        }
+        r.hit(t0 + Duration::from_millis(1_100));
+        assert_eq!(r.per_second(t0 + Duration::from_millis(1_200)), 50);
+        assert_eq!(r.per_second(t0 + Duration::from_millis(5_000)), 0);
     }
 }

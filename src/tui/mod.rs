@@ -9,13 +9,11 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use crossterm::event::{Event as TermEvent, EventStream};
 use futures::StreamExt;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::cli::UiArgs;
-use crate::event::Event;
-use crate::{amqp, envelope, kafka};
-use app::App;
+use crate::envelope;
+use crate::links::{self, Workers};
+use app::{App, Command};
 
 /// Frame period: about 30 frames per second.
 pub const FRAME: Duration = Duration::from_millis(33);
@@ -23,50 +21,21 @@ pub const FRAME: Duration = Duration::from_millis(33);
 /// and frames again.
 const DRAIN_MAX: usize = 50_000;
 
-/// Names and endpoints of the two destination panes, in destination order:
-/// 0 = Kafka topic, 1 = AMQP address.
-pub fn destinations(args: &UiArgs) -> Vec<(String, String)> {
-    let e = &args.endpoints;
-    vec![
-        (format!("kafka:{}", e.kafka_topic), e.kafka_brokers.clone()),
-        (format!("amqp:{}", e.amqp_target), e.amqp().display_url()),
-    ]
-}
-
-/// Handles to the running I/O tasks.
-pub struct Workers {
-    pub events: mpsc::Receiver<Event>,
-    pub requests: mpsc::Sender<crate::event::SendRequest>,
-    pub cancel: CancellationToken,
-    pub tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-/// Starts the publisher and the two destination consumers.
-pub fn spawn_workers(args: &UiArgs) -> Workers {
-    let e = &args.endpoints;
-    let (ev_tx, events) = mpsc::channel(65_536);
-    let (requests, req_rx) = mpsc::channel(1_024);
-    let cancel = CancellationToken::new();
-    let tasks = vec![
-        tokio::spawn(amqp::run_publisher(e.amqp(), e.source.clone(), req_rx, ev_tx.clone(), cancel.clone())),
-        tokio::spawn(kafka::run_consumer(e.kafka_brokers.clone(), e.kafka_topic.clone(), 0, ev_tx.clone(), cancel.clone())),
-        tokio::spawn(amqp::run_consumer(e.amqp(), e.amqp_target.clone(), 1, ev_tx, cancel.clone())),
-    ];
-    Workers { events, requests, cancel, tasks }
-}
-
 /// Runs the UI until the user quits (q, Ctrl-C) or SIGTERM. The terminal is
 /// restored on every exit path (ratatui's panic hook covers panics).
 pub async fn run(args: UiArgs) -> Result<()> {
     let run_id = envelope::new_run_id();
     let e = &args.endpoints;
+    let body = args.measure.body_options().map_err(anyhow::Error::msg)?;
     let mut app = App::new(
         &run_id,
         format!("{} → {}", e.amqp().display_url(), e.source),
-        destinations(&args),
+        links::destinations(e),
         args.burst,
+        args.measure.loss_timeout(),
     );
-    let mut w = spawn_workers(&args);
+    app.rate = args.measure.rate();
+    let mut w = links::spawn(e, body);
     tracing::info!(run = %run_id, "ui started");
     let mut terminal = ratatui::init();
     let result = ui_loop(&mut terminal, &mut app, &mut w).await;
@@ -86,7 +55,9 @@ async fn ui_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, w: &mut
     loop {
         tokio::select! {
             _ = frame.tick() => {
-                terminal.draw(|f| render::render(f, app, Instant::now()))?;
+                let now = Instant::now();
+                app.on_tick(now);
+                terminal.draw(|f| render::render(f, app, now))?;
             }
             Some(ev) = w.events.recv() => {
                 app.on_event(ev);
@@ -100,10 +71,18 @@ async fn ui_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, w: &mut
             }
             k = keys.next() => match k {
                 Some(Ok(TermEvent::Key(key))) => {
-                    if let Some(req) = app.on_key(key) {
-                        if w.requests.try_send(req).is_err() {
-                            tracing::warn!("send request dropped: publisher queue full");
+                    match app.on_key(key) {
+                        Some(Command::Send(req)) => {
+                            if w.requests.try_send(req).is_err() {
+                                tracing::warn!("send request dropped: publisher queue full");
+                            }
                         }
+                        Some(Command::Reset) => {
+                            let run = envelope::new_run_id();
+                            tracing::info!(%run, "statistics reset");
+                            app.reset(&run);
+                        }
+                        None => {}
                     }
                     if app.quit { return Ok(()); }
                 }

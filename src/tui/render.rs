@@ -7,10 +7,10 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, List, ListItem, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, List, ListItem, Paragraph, Sparkline, Wrap};
 
 use super::app::{App, Destination, LinkStatus};
-use crate::latency::fmt_us;
+use crate::latency::{Summary, fmt_us};
 use crate::tracker::Verdict;
 
 fn status_span(s: &LinkStatus) -> Span<'static> {
@@ -22,6 +22,7 @@ fn status_span(s: &LinkStatus) -> Span<'static> {
 }
 
 fn label(text: &str) -> Span<'static> {
+    // (owned: callers pass temporaries)
     Span::styled(text.to_owned(), Style::new().fg(Color::DarkGray))
 }
 
@@ -48,6 +49,7 @@ pub fn render(f: &mut Frame, app: &App, now: Instant) {
             " s ".bold(), "send 1  ".into(),
             " b ".bold(), format!("burst {}  ", app.burst).into(),
             " +/- ".bold(), "burst size  ".into(),
+            " r ".bold(), "reset  ".into(),
             " ? ".bold(), "help  ".into(),
             " q ".bold(), "quit".into(),
         ]))
@@ -75,6 +77,7 @@ fn render_injector(f: &mut Frame, app: &App, area: Rect, now: Instant) {
             label("  failed "), value(inj.failed),
             label("  in flight "), value(app.in_flight()),
             label("  rate "), value(format!("{}/s", inj.rate.per_second(now))),
+            label(&format!("  (target {})", app.rate.map_or("unpaced".to_owned(), |r| format!("{r}/s")))),
         ]),
         Line::from(vec![
             label("publish→settle "),
@@ -101,6 +104,24 @@ fn render_injector(f: &mut Frame, app: &App, area: Rect, now: Instant) {
     );
 }
 
+fn latency_line(label_text: &'static str, s: Summary) -> Line<'static> {
+    if s.count == 0 {
+        return Line::from(vec![label(label_text), label("-")]);
+    }
+    Line::from(vec![
+        label(label_text),
+        value(format!(
+            "p50 {} p90 {} p99 {} p99.9 {} max {}",
+            fmt_us(s.p50),
+            fmt_us(s.p90),
+            fmt_us(s.p99),
+            fmt_us(s.p999),
+            fmt_us(s.max)
+        )),
+        label(&format!(" n={}", s.count)),
+    ])
+}
+
 fn render_destination(f: &mut Frame, app: &App, i: usize, d: &Destination, area: Rect, now: Instant) {
     let st = app.tracker.dest(i);
     let title = Line::from(vec![
@@ -111,33 +132,31 @@ fn render_destination(f: &mut Frame, app: &App, i: usize, d: &Destination, area:
     let block = Block::default().borders(Borders::ALL).title(title);
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let l = st.latency.cumulative();
+    let warn = |n: u64| if n > 0 { Style::new().fg(Color::Red).add_modifier(Modifier::BOLD) } else { Style::new().add_modifier(Modifier::BOLD) };
     let mut head = vec![
         Line::from(vec![
             label("received "), value(st.delivered),
             label("  pending "), value(app.tracker.pending(i)),
-            label("  rate "), value(format!("{}/s", d.rate.per_second(now))),
+            label("  lost "), Span::styled(st.lost.to_string(), warn(st.lost)),
+            label("  late "), Span::styled(st.late.to_string(), warn(st.late)),
         ]),
         Line::from(vec![
-            label("dup "), value(st.duplicates),
+            label("dup "), Span::styled(st.duplicates.to_string(), warn(st.duplicates)),
             label("  out of order "), value(st.out_of_order),
             label("  foreign "), value(st.foreign),
+            label("  rate "), value(format!("{}/s", d.rate.per_second(now))),
         ]),
-        Line::from(vec![
-            label("latency "),
-            if l.count == 0 {
-                label("-")
-            } else {
-                value(format!("p50 {}  p99 {}  max {}  (n={})", fmt_us(l.p50), fmt_us(l.p99), fmt_us(l.max), l.count))
-            },
-        ]),
+        latency_line("all  ", st.latency.cumulative()),
+        latency_line("10 s ", st.latency.recent(now)),
     ];
     if let LinkStatus::Down(e) = &d.status {
         head.push(Line::from(Span::styled(format!("error: {e}"), Style::new().fg(Color::Red))));
     }
     let head_h = head.len() as u16 + 1;
-    let [h, list_area] = Layout::vertical([Constraint::Length(head_h), Constraint::Min(0)]).areas(inner);
+    let [h, spark_area, list_area] =
+        Layout::vertical([Constraint::Length(head_h), Constraint::Length(2), Constraint::Min(0)]).areas(inner);
     f.render_widget(Paragraph::new(head).wrap(Wrap { trim: true }), h);
+    render_sparklines(f, d, spark_area);
     let items: Vec<ListItem> = d
         .recent
         .iter()
@@ -148,6 +167,7 @@ fn render_destination(f: &mut Frame, app: &App, i: usize, d: &Destination, area:
                     format!("{}{}", fmt_us(latency.as_micros() as u64), if out_of_order { "~" } else { " " }),
                     if out_of_order { Style::new().fg(Color::Yellow) } else { Style::new().fg(Color::Green) },
                 ),
+                Verdict::Late { latency } => (format!("{} late", fmt_us(latency.as_micros() as u64)), Style::new().fg(Color::Red)),
                 Verdict::Duplicate => ("dup ".to_owned(), Style::new().fg(Color::Magenta)),
                 Verdict::Foreign => ("foreign ".to_owned(), Style::new().fg(Color::DarkGray)),
             };
@@ -162,15 +182,39 @@ fn render_destination(f: &mut Frame, app: &App, i: usize, d: &Destination, area:
     f.render_widget(List::new(items), list_area);
 }
 
+/// Two one-line sparklines: arrivals per second and p99 per second.
+fn render_sparklines(f: &mut Frame, d: &Destination, area: Rect) {
+    let [rate_row, p99_row] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    for (row, name, pick, color) in [
+        (rate_row, "msg/s ", 0usize, Color::Cyan),
+        (p99_row, "p99   ", 1usize, Color::Magenta),
+    ] {
+        let [l, r] = Layout::horizontal([Constraint::Length(6), Constraint::Min(0)]).areas(row);
+        f.render_widget(Paragraph::new(label(name)), l);
+        let width = r.width as usize;
+        let data: Vec<u64> = d
+            .series
+            .seconds
+            .iter()
+            .rev()
+            .take(width)
+            .rev()
+            .map(|s| if pick == 0 { s.0 } else { s.1 })
+            .collect();
+        f.render_widget(Sparkline::default().data(&data).style(Style::new().fg(color)), r);
+    }
+}
+
 fn render_help(f: &mut Frame) {
     let area = f.area();
     let w = 60.min(area.width);
-    let h = 14.min(area.height);
+    let h = 17.min(area.height);
     let rect = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
     let lines = vec![
         Line::from(" s        send one probe message to the source"),
         Line::from(" b        send a burst"),
         Line::from(" + / -    double / halve the burst size"),
+        Line::from(" r        reset statistics, start a new run"),
         Line::from(" ?        toggle this help      Esc  close it"),
         Line::from(" q Ctrl-C quit"),
         Line::from(""),
@@ -178,7 +222,8 @@ fn render_help(f: &mut Frame) {
         Line::from(" clock, this run's probes only. dup = seen again;"),
         Line::from(" out of order (~ after the latency) = lower seq"),
         Line::from(" after a higher one;"),
-        Line::from(" foreign = not a probe of this run."),
+        Line::from(" foreign = not a probe of this run. lost = not"),
+        Line::from(" seen within --loss-timeout; late = seen after."),
     ];
     f.render_widget(Clear, rect);
     f.render_widget(

@@ -1,0 +1,345 @@
+//! `streamprobe probe`: the headless run for CI smoke tests of a real
+//! deployment. The same I/O tasks and accounting as the UI feed one
+//! [`Report`], printed as a table or as JSON.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::cli::ProbeArgs;
+use crate::event::{Event, Link, SendRequest};
+use crate::latency::{Latency, Summary, fmt_us};
+use crate::links;
+use crate::tracker::Tracker;
+
+/// Extra wait after every probe is accounted for, to catch duplicates that
+/// arrive right behind the first copy.
+const GRACE: Duration = Duration::from_millis(500);
+
+/// One destination in the report.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DestReport {
+    /// `kafka:<topic>` or `amqp:<address>`.
+    pub name: String,
+    /// Distinct probes delivered in time.
+    pub received: u64,
+    pub duplicates: u64,
+    pub out_of_order: u64,
+    /// Not seen within the loss timeout (and still missing).
+    pub lost: u64,
+    /// Seen after being declared lost.
+    pub late: u64,
+    /// Messages that were not probes of this run.
+    pub foreign: u64,
+    /// End-to-end latency of delivered probes, microseconds.
+    pub latency_us: Summary,
+}
+
+/// The whole report (`--json` prints exactly this object).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    pub run_id: String,
+    /// Probes requested (`--count`).
+    pub requested: u64,
+    /// Probes handed to the AMQP link.
+    pub sent: u64,
+    /// Probes RabbitMQ settled as Accepted.
+    pub confirmed: u64,
+    /// Probes not accepted or not sendable.
+    pub failed: u64,
+    /// Publish-to-settle latency, microseconds.
+    pub publish_settle_us: Summary,
+    pub destinations: Vec<DestReport>,
+    /// Whether the run passed (exit code 0).
+    pub passed: bool,
+    /// Why it did not pass (empty when it did).
+    pub problems: Vec<String>,
+}
+
+impl Report {
+    /// Builds the report from the accounting and judges it: it passes when
+    /// every requested probe was confirmed and delivered exactly once to
+    /// every destination within the loss timeout, and, with `max_p99_ms`,
+    /// every destination's p99 is within it. Out-of-order delivery and
+    /// foreign messages are reported but do not fail the run.
+    pub fn new(
+        t: &Tracker,
+        names: &[String],
+        requested: u64,
+        (sent, confirmed, failed): (u64, u64, u64),
+        settle: &Latency,
+        max_p99_ms: Option<f64>,
+    ) -> Report {
+        let destinations: Vec<DestReport> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let d = t.dest(i);
+                DestReport {
+                    name: name.clone(),
+                    received: d.delivered,
+                    duplicates: d.duplicates,
+                    out_of_order: d.out_of_order,
+                    lost: d.lost + t.pending(i),
+                    late: d.late,
+                    foreign: d.foreign,
+                    latency_us: d.latency.cumulative(),
+                }
+            })
+            .collect();
+        let mut problems = Vec::new();
+        if sent < requested {
+            problems.push(format!("only {sent} of {requested} probes were sent"));
+        }
+        if failed > 0 || confirmed < sent {
+            problems.push(format!("{} of {sent} sends were not confirmed by the broker", sent - confirmed.min(sent)));
+        }
+        for d in &destinations {
+            if d.received < requested {
+                problems.push(format!("{}: {} of {requested} probes received", d.name, d.received));
+            }
+            for (n, what) in [(d.lost, "lost"), (d.late, "late"), (d.duplicates, "duplicates")] {
+                if n > 0 {
+                    problems.push(format!("{}: {n} {what}", d.name));
+                }
+            }
+            if let Some(limit) = max_p99_ms {
+                let p99_ms = d.latency_us.p99 as f64 / 1000.0;
+                if d.latency_us.count > 0 && p99_ms > limit {
+                    problems.push(format!("{}: p99 {} exceeds --max-p99 {limit} ms", d.name, fmt_us(d.latency_us.p99)));
+                }
+            }
+        }
+        Report {
+            run_id: t.run().to_owned(),
+            requested,
+            sent,
+            confirmed,
+            failed,
+            publish_settle_us: settle.cumulative(),
+            destinations,
+            passed: problems.is_empty(),
+            problems,
+        }
+    }
+
+    /// A plain-text table.
+    pub fn to_text(&self) -> String {
+        let s = &self.publish_settle_us;
+        let mut out = format!(
+            "run {}: requested {}, sent {}, confirmed {}, failed {}; publish→settle p50 {} p99 {} (n={})\n\n",
+            self.run_id, self.requested, self.sent, self.confirmed, self.failed, fmt_us(s.p50), fmt_us(s.p99), s.count
+        );
+        out.push_str(&format!(
+            "{:<24} {:>9} {:>6} {:>6} {:>6} {:>6} {:>8}  {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}\n",
+            "destination", "received", "dup", "ooo", "lost", "late", "foreign", "p50", "p90", "p99", "p99.9", "max", "n"
+        ));
+        for d in &self.destinations {
+            let l = &d.latency_us;
+            out.push_str(&format!(
+                "{:<24} {:>9} {:>6} {:>6} {:>6} {:>6} {:>8}  {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}\n",
+                d.name, d.received, d.duplicates, d.out_of_order, d.lost, d.late, d.foreign,
+                fmt_us(l.p50), fmt_us(l.p90), fmt_us(l.p99), fmt_us(l.p999), fmt_us(l.max), l.count
+            ));
+        }
+        out.push_str("(latency: end to end, from the sender's monotonic clock)\n\n");
+        if self.passed {
+            out.push_str("PASS: every probe delivered exactly once to every destination\n");
+        } else {
+            out.push_str("FAIL:\n");
+            for p in &self.problems {
+                out.push_str(&format!("  - {p}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// Runs the probe and returns the exit code (0 pass, 1 fail, 2 config or
+/// connection error). The report goes to stdout; errors and progress (only
+/// when stderr is a terminal) to stderr.
+pub async fn main(args: ProbeArgs) -> ExitCode {
+    let body = match args.measure.body_options() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("streamprobe probe: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let names: Vec<String> = links::destinations(&args.endpoints).into_iter().map(|(n, _)| n).collect();
+    let run = crate::envelope::new_run_id();
+    let mut t = Tracker::new(&run, names.len(), args.measure.loss_timeout());
+    let mut settle = Latency::default();
+    let (mut sent, mut confirmed, mut failed) = (0u64, 0u64, 0u64);
+    let mut w = links::spawn(&args.endpoints, body);
+    let progress = std::io::stderr().is_terminal();
+
+    // 1. Every link up, or exit 2 naming the ones that are not.
+    let mut status: Vec<(Link, Option<String>, bool)> =
+        [Link::Injector, Link::Dest(0), Link::Dest(1)].into_iter().map(|l| (l, None, false)).collect();
+    let deadline = Instant::now() + Duration::from_secs_f64(args.connect_timeout);
+    while !status.iter().all(|s| s.2) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, w.events.recv()).await {
+            Ok(Some(Event::Up { link })) => status.iter_mut().filter(|s| s.0 == link).for_each(|s| s.2 = true),
+            Ok(Some(Event::Down { link, error })) => {
+                status.iter_mut().filter(|s| s.0 == link).for_each(|s| (s.1, s.2) = (Some(error.clone()), false))
+            }
+            Ok(Some(Event::Arrived(a))) => {
+                t.record_arrival(a.dest, a.probe.as_ref().map(|(r, s)| (r.as_str(), *s)), a.at);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => {
+                eprintln!("streamprobe probe: not every link came up within {}s:", args.connect_timeout);
+                for (link, error, up) in &status {
+                    if !up {
+                        let name = match link {
+                            Link::Injector => format!("injector ({} → {})", args.endpoints.amqp().display_url(), args.endpoints.source),
+                            Link::Dest(i) => names[*i].clone(),
+                        };
+                        eprintln!("  {name}: {}", error.as_deref().unwrap_or("no answer yet"));
+                    }
+                }
+                w.cancel.cancel();
+                return ExitCode::from(2);
+            }
+        }
+    }
+
+    // 2. Send, account, sweep; stop when every probe is resolved.
+    let count = args.count;
+    let req = SendRequest { run: run.clone(), seqs: 0..count, rate: args.measure.rate() };
+    if w.requests.send(req).await.is_err() {
+        eprintln!("streamprobe probe: the publisher stopped");
+        return ExitCode::from(2);
+    }
+    let mut touched = vec![false; count as usize];
+    let mut resolved_sends = 0u64;
+    let mut last_progress = Instant::now();
+    let stall = args.measure.loss_timeout() + Duration::from_secs(10);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut done_at: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            ev = w.events.recv() => {
+                let Some(ev) = ev else { break };
+                match ev {
+                    Event::Sent { run: r, seq, at, intended } if r == run => {
+                        sent += 1;
+                        t.record_sent(seq, intended.unwrap_or(at));
+                        if let Some(x) = touched.get_mut(seq as usize) {
+                            if !*x { *x = true; resolved_sends += 1; }
+                        }
+                        last_progress = Instant::now();
+                    }
+                    Event::Confirmed { run: r, at, settle: d, .. } if r == run => {
+                        confirmed += 1;
+                        settle.record(d, at);
+                    }
+                    Event::Failed { run: r, seq, error } if r == run => {
+                        failed += 1;
+                        tracing::warn!(seq, %error, "send failed");
+                        if let Some(x) = touched.get_mut(seq as usize) {
+                            if !*x { *x = true; resolved_sends += 1; }
+                        }
+                        last_progress = Instant::now();
+                    }
+                    Event::Arrived(a) => {
+                        t.record_arrival(a.dest, a.probe.as_ref().map(|(r, s)| (r.as_str(), *s)), a.at);
+                    }
+                    _ => {}
+                }
+            }
+            _ = tick.tick() => {
+                let now = Instant::now();
+                t.sweep(now);
+                if progress {
+                    let got: Vec<String> = names.iter().enumerate().map(|(i, n)| format!("{n} {}", t.dest(i).delivered)).collect();
+                    eprint!("\r\x1b[2Ksent {sent}/{count}, {}", got.join(", "));
+                }
+                let all_sent = resolved_sends >= count;
+                if all_sent && t.settled() {
+                    let at = *done_at.get_or_insert(now);
+                    if now.duration_since(at) >= GRACE { break; }
+                } else if !all_sent && now.duration_since(last_progress) > stall {
+                    tracing::warn!("the publisher made no progress for {stall:?}; stopping");
+                    break;
+                }
+            }
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    w.cancel.cancel();
+    let report = Report::new(&t, &names, count, (sent, confirmed, failed), &settle, args.max_p99);
+    if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("streamprobe probe: cannot encode the report: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        print!("{}", report.to_text());
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(w.tasks)).await;
+    if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(delivered: &[u64], dup: &[u64]) -> Report {
+        let t0 = Instant::now();
+        let mut t = Tracker::new("abc", 2, Duration::from_secs(10));
+        let mut settle = Latency::default();
+        for s in 0..10 {
+            t.record_sent(s, t0);
+            settle.record(Duration::from_millis(1), t0);
+        }
+        for s in 0..10 {
+            t.record_arrival(0, Some(("abc", s)), t0 + Duration::from_millis(5));
+        }
+        for s in delivered.iter().chain(dup) {
+            t.record_arrival(1, Some(("abc", *s)), t0 + Duration::from_millis(7));
+        }
+        t.sweep(t0 + Duration::from_secs(11));
+        Report::new(&t, &["kafka:FOO".into(), "amqp:FOO".into()], 10, (10, 10, 0), &settle, Some(6.0))
+    }
+
+    #[test]
+    fn json_schema() {
+        let r = run(&(0..10).collect::<Vec<_>>(), &[]);
+        let v = serde_json::to_value(&r).unwrap();
+        for k in ["run_id", "requested", "sent", "confirmed", "failed", "destinations", "publish_settle_us", "passed", "problems"] {
+            assert!(v.get(k).is_some(), "missing {k}");
+        }
+        let d = &v["destinations"][0];
+        for k in ["name", "received", "duplicates", "out_of_order", "lost", "late", "foreign", "latency_us"] {
+            assert!(d.get(k).is_some(), "missing destinations[].{k}");
+        }
+        for k in ["p50", "p90", "p99", "p999", "max", "count"] {
+            assert!(d["latency_us"][k].is_u64(), "missing latency_us.{k}");
+        }
+        assert_eq!(d["name"], "kafka:FOO");
+        assert_eq!(d["latency_us"]["count"], 10);
+        // amqp p99 is 7 ms > 6 ms limit
+        assert!(!r.passed);
+        assert_eq!(r.problems, ["amqp:FOO: p99 7.0ms exceeds --max-p99 6 ms"]);
+    }
+
+    #[test]
+    fn loss_and_duplicates_fail() {
+        let r = run(&[0, 1, 2, 3, 4, 5, 6, 7], &[1]);
+        let a = &r.destinations[1];
+        assert_eq!((a.received, a.lost, a.duplicates), (8, 2, 1));
+        assert!(!r.passed);
+        assert!(r.problems.iter().any(|p| p == "amqp:FOO: 2 lost"), "{:?}", r.problems);
+        assert!(r.to_text().contains("FAIL:"));
+    }
+}

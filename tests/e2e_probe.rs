@@ -1,0 +1,127 @@
+//! End to end on the REAL stack: `streamprobe probe` through `streamprobe
+//! pipeline`, its counts checked against kcat (Kafka) and Python
+//! qpid-proton (a mirror AMQP queue), tools we did not write.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+fn probe(source: &str, topic: &str, target: &str, extra: &[&str]) -> (Output, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+        .arg("probe")
+        .args(["--source", source, "--kafka-topic", topic, "--amqp-target", target, "--json"])
+        .args(extra)
+        .output()
+        .expect("run streamprobe probe");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("probe printed no JSON ({e}); stderr:\n{}", String::from_utf8_lossy(&out.stderr))
+    });
+    (out, json)
+}
+
+fn dest<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["destinations"].as_array().unwrap().iter().find(|d| d["name"] == name).unwrap_or_else(|| panic!("no {name} in {report}"))
+}
+
+/// Distinct seqs of `run` among probe bodies.
+fn seqs_of(run: &str, bodies: impl Iterator<Item = Vec<u8>>) -> (usize, BTreeSet<u64>) {
+    let mut n = 0;
+    let mut set = BTreeSet::new();
+    for b in bodies {
+        if let Some(p) = streamprobe::envelope::Probe::decode(&b) {
+            if p.run == run {
+                n += 1;
+                set.insert(p.seq);
+            }
+        }
+    }
+    (n, set)
+}
+
+#[test]
+fn probe_2000_through_the_pipeline_passes_and_matches_ground_truth() {
+    require_stack();
+    let (source, topic, target, mirror) = (unique("pr_src"), unique("pr_t"), unique("pr_q"), unique("pr_mirror"));
+    // declare the AMQP queues before anything is routed to them
+    for q in [&target, &mirror] {
+        let _ = proton_drain(q, 0, Duration::from_millis(100), Duration::from_secs(5));
+    }
+    let mut pipeline = Pipeline::start(
+        &root().join("tests/fixtures/mirror.yaml"),
+        &[("SOURCE_ADDRESS", &source), ("KAFKA_TOPIC", &topic), ("TARGET_ADDRESS", &target), ("MIRROR_ADDRESS", &mirror)],
+    );
+    let (out, r) = probe(&source, &topic, &target, &["--count", "2000"]);
+    assert_eq!(out.status.code(), Some(0), "probe exit code; report: {r:#}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((r["sent"].as_u64(), r["confirmed"].as_u64(), r["failed"].as_u64()), (Some(2000), Some(2000), Some(0)));
+    let run = r["run_id"].as_str().unwrap().to_owned();
+    for name in [format!("kafka:{topic}"), format!("amqp:{target}")] {
+        let d = dest(&r, &name);
+        assert_eq!(d["received"], 2000, "{name}: {d}");
+        for k in ["lost", "duplicates", "late"] {
+            assert_eq!(d[k], 0, "{name}.{k}: {d}");
+        }
+        assert_eq!(d["latency_us"]["count"], 2000);
+        assert!(d["latency_us"]["p50"].as_u64().unwrap() > 0);
+        assert!(d["latency_us"]["p50"].as_u64() <= d["latency_us"]["p99"].as_u64());
+    }
+    // ground truth: kcat reads the topic: exactly 2000 records, seqs 0..2000
+    let recs = kcat_wait(&topic, 2000, Duration::from_secs(30));
+    let (n, set) = seqs_of(&run, recs.into_iter().map(|r| r.body));
+    assert_eq!((n, set.len()), (2000, 2000), "kcat sees every probe once");
+    assert_eq!(set, (0..2000).collect());
+    // the mirror queue got what the AMQP output was sent: 2000, once each
+    let msgs = proton_drain(&mirror, 2000, Duration::from_secs(1), Duration::from_secs(60));
+    let (n, set) = seqs_of(&run, msgs.iter().map(|m| m.body()));
+    assert_eq!((n, set.len()), (2000, 2000), "qpid-proton sees every probe once on the mirror");
+    assert_eq!(pipeline.interrupt(Duration::from_secs(20)), Some(0));
+}
+
+#[test]
+fn a_destination_that_receives_nothing_is_reported_lost_and_fails() {
+    require_stack();
+    let (source, topic, other, target, mirror) =
+        (unique("pl_src"), unique("pl_t"), unique("pl_other"), unique("pl_q"), unique("pl_mirror"));
+    for q in [&target, &mirror] {
+        let _ = proton_drain(q, 0, Duration::from_millis(100), Duration::from_secs(5));
+    }
+    // The pipeline's Kafka output writes ANOTHER topic than the one probed.
+    let mut pipeline = Pipeline::start(
+        &root().join("tests/fixtures/mirror.yaml"),
+        &[("SOURCE_ADDRESS", &source), ("KAFKA_TOPIC", &other), ("TARGET_ADDRESS", &target), ("MIRROR_ADDRESS", &mirror)],
+    );
+    let (out, r) = probe(&source, &topic, &target, &["--count", "2000", "--loss-timeout", "3"]);
+    assert_eq!(out.status.code(), Some(1), "probe must fail; report: {r:#}");
+    let k = dest(&r, &format!("kafka:{topic}"));
+    assert_eq!((k["received"].as_u64(), k["lost"].as_u64()), (Some(0), Some(2000)), "{k}");
+    let a = dest(&r, &format!("amqp:{target}"));
+    assert_eq!((a["received"].as_u64(), a["lost"].as_u64()), (Some(2000), Some(0)), "{a}");
+    assert_eq!(r["passed"], false);
+    // ground truth: the probed topic holds nothing, the other one all 2000
+    assert_eq!(kcat_all(&topic).len(), 0, "kcat: nothing reached the probed topic");
+    let run = r["run_id"].as_str().unwrap().to_owned();
+    let (n, _) = seqs_of(&run, kcat_wait(&other, 2000, Duration::from_secs(30)).into_iter().map(|r| r.body));
+    assert_eq!(n, 2000);
+    assert_eq!(pipeline.interrupt(Duration::from_secs(20)), Some(0));
+}
+
+#[test]
+fn unreachable_broker_and_bad_config_exit_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+        .args(["probe", "--kafka-brokers", "127.0.0.1:1", "--amqp-url", "amqp://127.0.0.1:1", "--connect-timeout", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not every link came up") && err.contains("kafka:FOO"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+        .args(["probe", "--payload-file", "/nonexistent.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--payload-file /nonexistent.json"));
+}
