@@ -29,6 +29,8 @@ use crate::sanitize;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most probe deliveries the publisher keeps unsettled at once.
 pub const MAX_UNSETTLED: usize = 256;
+/// Link credit window of the destination consumer.
+pub const CONSUMER_CREDIT: u32 = 256;
 /// Longest body preview kept per message, in characters.
 pub const PREVIEW_CHARS: usize = 160;
 
@@ -152,18 +154,66 @@ pub async fn attach_sender(s: &mut AmqpSession, name: &str, address: &str) -> Re
         .with_context(|| format!("broker refused a sender link to address {address:?}"))
 }
 
-/// Attaches a receiver link to `address` with automatic credit `credit`
-/// (refilled as deliveries are settled), within [`CONNECT_TIMEOUT`].
-pub async fn attach_receiver(s: &mut AmqpSession, name: &str, address: &str, credit: u32) -> Result<Receiver> {
+/// Attaches a receiver link to `address` with manual credit (none granted
+/// yet: use a [`CreditWindow`]), within [`CONNECT_TIMEOUT`].
+pub async fn attach_receiver(s: &mut AmqpSession, name: &str, address: &str) -> Result<Receiver> {
     let fut = Receiver::builder()
         .name(name.to_owned())
         .source(address.to_owned())
-        .credit_mode(CreditMode::Auto(credit.max(1)))
+        .credit_mode(CreditMode::Manual)
         .attach(&mut s.session);
     tokio::time::timeout(CONNECT_TIMEOUT, fut)
         .await
         .map_err(|_| anyhow!("timed out attaching a receiver to address {address:?}"))?
         .with_context(|| format!("broker refused a receiver link to address {address:?}"))
+}
+
+/// Link credit granted in whole windows: a new grant only once every
+/// transfer of the previous one has been received.
+///
+/// Why: RabbitMQ 3.x's AMQP 1.0 plugin treats a flow's link-credit as new
+/// credit on top of what it already sent, while fe2o3-amqp counts credit
+/// only as the application takes deliveries. Topping credit up while
+/// transfers are still queued (fe2o3's `CreditMode::Auto`) lets the broker
+/// send more than the receiver allows, and the link fails with "The peer
+/// sent more message transfers than currently allowed on the link" (seen
+/// with 2,000 probes through the pipeline). Granting only when nothing is
+/// outstanding is correct under either reading of the spec.
+pub struct CreditWindow {
+    outstanding: u32,
+}
+
+impl CreditWindow {
+    /// No credit granted yet.
+    pub fn new() -> Self {
+        CreditWindow { outstanding: 0 }
+    }
+
+    /// Transfers the broker may still send under the current grant.
+    pub fn outstanding(&self) -> u32 {
+        self.outstanding
+    }
+
+    /// Counts one received transfer.
+    pub fn received(&mut self) {
+        self.outstanding = self.outstanding.saturating_sub(1);
+    }
+
+    /// Grants `n` more transfers if nothing is outstanding (else does
+    /// nothing). Errors: the link is no longer usable.
+    pub async fn grant(&mut self, receiver: &mut Receiver, n: u32) -> Result<()> {
+        if self.outstanding == 0 && n > 0 {
+            receiver.set_credit(n).await.map_err(|e| anyhow!("cannot grant link credit: {e}"))?;
+            self.outstanding = n;
+        }
+        Ok(())
+    }
+}
+
+impl Default for CreditWindow {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The body bytes as Bento's amqp_1 input takes them: the first Data
@@ -379,7 +429,7 @@ pub async fn run_consumer(
     while !cancel.is_cancelled() {
         let attempt = async {
             let mut s = connect(&ep, &format!("streamprobe-consumer-{}-{dest}", std::process::id())).await?;
-            match attach_receiver(&mut s, &format!("streamprobe-consumer-{dest}"), &address, 200).await {
+            match attach_receiver(&mut s, &format!("streamprobe-consumer-{dest}"), &address).await {
                 Ok(r) => Ok((s, r)),
                 Err(e) => {
                     s.close().await;
@@ -403,13 +453,18 @@ pub async fn run_consumer(
         backoff.reset();
         tracing::info!(dest, address = %address, "consumer attached");
         let _ = events.send(Event::Up { link }).await;
+        let mut credit = CreditWindow::new();
         let err = loop {
+            if let Err(e) = credit.grant(&mut receiver, CONSUMER_CREDIT).await {
+                break Some(format!("{e:#}"));
+            }
             let delivery = tokio::select! {
                 _ = cancel.cancelled() => break None,
                 d = receiver.recv::<Body<Value>>() => d,
             };
             match delivery {
                 Ok(delivery) => {
+                    credit.received();
                     let at = Instant::now();
                     let wall = Utc::now();
                     let body = delivery.body();

@@ -20,6 +20,10 @@ pub enum Link {
 pub enum Event {
     /// The link is connected and attached.
     Up { link: Link },
+    /// The broker answers, but the link waits for something to exist (a
+    /// Kafka topic not created yet); it reads from the moment it appears.
+    /// Counts as ready.
+    Waiting { link: Link, reason: String },
     /// The link failed or could not connect; it will retry with backoff.
     /// `error` is human-readable and never contains a password.
     Down { link: Link, error: String },

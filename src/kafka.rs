@@ -166,17 +166,22 @@ pub async fn run_consumer(
             _ = cancel.cancelled() => { close_in_background(consumer); return; }
             r = blocking(&consumer, move |c| plan_assignment(c, &t, since_ms)) => r,
         };
-        let error = match r {
+        let (error, waiting) = match r {
             Some(Ok(Some(tpl))) => match consumer.assign(&tpl) {
                 Ok(()) => break,
-                Err(e) => format!("cannot assign partitions of {topic}: {e}"),
+                Err(e) => (format!("cannot assign partitions of {topic}: {e}"), false),
             },
-            Some(Ok(None)) => format!("topic {topic:?} does not exist yet; waiting for it"),
-            Some(Err(e)) => format!("cannot reach Kafka at {brokers}: {e}"),
-            None => "metadata task failed".to_owned(),
+            Some(Ok(None)) => (format!("topic {topic:?} does not exist yet"), true),
+            Some(Err(e)) => (format!("cannot reach Kafka at {brokers}: {e}"), false),
+            None => ("metadata task failed".to_owned(), false),
         };
         tracing::warn!(dest, %error, elapsed = ?started.elapsed(), "kafka consumer not ready");
-        let _ = events.send(Event::Down { link, error }).await;
+        let ev = if waiting { Event::Waiting { link, reason: error } } else { Event::Down { link, error } };
+        let _ = events.send(ev).await;
+        if waiting {
+            // poll for the topic quickly: the first records may come any moment
+            backoff.reset();
+        }
         tokio::select! {
             _ = cancel.cancelled() => { close_in_background(consumer); return; }
             _ = tokio::time::sleep(backoff.next_delay()) => {}

@@ -183,7 +183,9 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
     while !status.iter().all(|s| s.2) {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, w.events.recv()).await {
-            Ok(Some(Event::Up { link })) => status.iter_mut().filter(|s| s.0 == link).for_each(|s| s.2 = true),
+            Ok(Some(Event::Up { link } | Event::Waiting { link, .. })) => {
+                status.iter_mut().filter(|s| s.0 == link).for_each(|s| s.2 = true)
+            }
             Ok(Some(Event::Down { link, error })) => {
                 status.iter_mut().filter(|s| s.0 == link).for_each(|s| (s.1, s.2) = (Some(error.clone()), false))
             }

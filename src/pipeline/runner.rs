@@ -551,7 +551,7 @@ impl Stream {
         loop {
             let attempt = async {
                 let mut s = connect_any(&eps, &format!("streamprobe-pipeline-{}-input", self.id)).await?;
-                match amqp::attach_receiver(&mut s, &format!("{}-input", self.id), &self.input.source_address, credit).await {
+                match amqp::attach_receiver(&mut s, &format!("{}-input", self.id), &self.input.source_address).await {
                     Ok(r) => Ok((s, r)),
                     Err(e) => {
                         s.close().await;
@@ -573,15 +573,26 @@ impl Stream {
             backoff.reset();
             tracing::info!(stream = %self.id, source = %self.input.source_address, credit, "input connected");
             let mut inflight: JoinSet<Settlement> = JoinSet::new();
+            let mut window = amqp::CreditWindow::new();
             let lost = loop {
+                // Grant a new window once the last one is used up and at
+                // most half the credit is in flight (Bento's `credit` caps
+                // unsettled deliveries).
+                let free = credit.saturating_sub(inflight.len() as u32);
+                if window.outstanding() == 0 && free >= credit.div_ceil(2) {
+                    if let Err(e) = window.grant(&mut receiver, free).await {
+                        break Some(format!("{e:#}"));
+                    }
+                }
                 tokio::select! {
                     biased;
                     _ = cancel.cancelled() => break None,
                     Some(j) = inflight.join_next(), if !inflight.is_empty() => {
                         if let Ok(r) = j { settle(&self.id, c, &receiver, r).await; }
                     }
-                    d = receiver.recv::<Body<Value>>(), if inflight.len() < credit as usize => match d {
+                    d = receiver.recv::<Body<Value>>(), if window.outstanding() > 0 => match d {
                         Ok(delivery) => {
+                            window.received();
                             c.received.fetch_add(1, Ordering::Relaxed);
                             let (info, message) = delivery.into_parts();
                             let mut msg = Msg {

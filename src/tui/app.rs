@@ -31,6 +31,8 @@ pub enum LinkStatus {
     Connecting,
     /// Connected and attached.
     Up,
+    /// The broker answers; waiting for the topic/queue to exist.
+    Waiting(String),
     /// Failed; retrying with backoff. Holds the last error (no secrets).
     Down(String),
 }
@@ -283,6 +285,11 @@ impl App {
             Event::Down { link, error } => {
                 if let Some(s) = self.status_mut(link) {
                     *s = LinkStatus::Down(error);
+                }
+            }
+            Event::Waiting { link, reason } => {
+                if let Some(s) = self.status_mut(link) {
+                    *s = LinkStatus::Waiting(reason);
                 }
             }
             Event::Sent { run: r, seq, at, intended } if r == run => {

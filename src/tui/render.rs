@@ -18,6 +18,7 @@ fn status_span(s: &LinkStatus) -> Span<'static> {
         LinkStatus::Connecting => Span::styled(" CONNECTING ", Style::new().fg(Color::Black).bg(Color::Yellow)),
         LinkStatus::Up => Span::styled(" UP ", Style::new().fg(Color::Black).bg(Color::Green)),
         LinkStatus::Down(_) => Span::styled(" DOWN ", Style::new().fg(Color::White).bg(Color::Red)),
+        LinkStatus::Waiting(_) => Span::styled(" WAITING ", Style::new().fg(Color::Black).bg(Color::Yellow)),
     }
 }
 
@@ -149,8 +150,10 @@ fn render_destination(f: &mut Frame, app: &App, i: usize, d: &Destination, area:
         latency_line("all  ", st.latency.cumulative()),
         latency_line("10 s ", st.latency.recent(now)),
     ];
-    if let LinkStatus::Down(e) = &d.status {
-        head.push(Line::from(Span::styled(format!("error: {e}"), Style::new().fg(Color::Red))));
+    match &d.status {
+        LinkStatus::Down(e) => head.push(Line::from(Span::styled(format!("error: {e}"), Style::new().fg(Color::Red)))),
+        LinkStatus::Waiting(why) => head.push(Line::from(Span::styled(format!("{why}; reading from when it appears"), Style::new().fg(Color::Yellow)))),
+        _ => {}
     }
     let head_h = head.len() as u16 + 1;
     let [h, spark_area, list_area] =
