@@ -19,7 +19,7 @@ use crate::tracker::Tracker;
 const GRACE: Duration = Duration::from_millis(500);
 
 /// One destination in the report.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct DestReport {
     /// `kafka:<topic>` or `amqp:<address>`.
     pub name: String,
@@ -35,6 +35,10 @@ pub struct DestReport {
     pub foreign: u64,
     /// End-to-end latency of delivered probes, microseconds.
     pub latency_us: Summary,
+    /// When the last probe arrived here, ms after the first send (0: none).
+    pub last_arrival_ms: u64,
+    /// `received` per second from the first send to `last_arrival_ms`.
+    pub throughput_per_s: f64,
 }
 
 /// The whole report (`--json` prints exactly this object).
@@ -64,12 +68,15 @@ impl Report {
     /// every destination within the loss timeout, and, with `max_p99_ms`,
     /// every destination's p99 is within it. Out-of-order delivery and
     /// foreign messages are reported but do not fail the run.
+    /// `last_arrival[i]` is when this run's last probe arrived at
+    /// destination `i`, measured from the first send.
     pub fn new(
         t: &Tracker,
         names: &[String],
         requested: u64,
         (sent, confirmed, failed): (u64, u64, u64),
         settle: &Latency,
+        last_arrival: &[Duration],
         max_p99_ms: Option<f64>,
     ) -> Report {
         let destinations: Vec<DestReport> = names
@@ -86,6 +93,11 @@ impl Report {
                     late: d.late,
                     foreign: d.foreign,
                     latency_us: d.latency.cumulative(),
+                    last_arrival_ms: last_arrival.get(i).map_or(0, |d| d.as_millis() as u64),
+                    throughput_per_s: match last_arrival.get(i) {
+                        Some(span) if !span.is_zero() => (d.delivered as f64 / span.as_secs_f64() * 10.0).round() / 10.0,
+                        _ => 0.0,
+                    },
                 }
             })
             .collect();
@@ -136,6 +148,10 @@ impl Report {
             "{:<24} {:>9} {:>6} {:>6} {:>6} {:>6} {:>8}  {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}\n",
             "destination", "received", "dup", "ooo", "lost", "late", "foreign", "p50", "p90", "p99", "p99.9", "max", "n"
         ));
+        let mut rates = String::new();
+        for d in &self.destinations {
+            rates.push_str(&format!("{}: {:.0} msg/s (last arrival {} ms after the first send)\n", d.name, d.throughput_per_s, d.last_arrival_ms));
+        }
         for d in &self.destinations {
             let l = &d.latency_us;
             out.push_str(&format!(
@@ -144,7 +160,9 @@ impl Report {
                 fmt_us(l.p50), fmt_us(l.p90), fmt_us(l.p99), fmt_us(l.p999), fmt_us(l.max), l.count
             ));
         }
-        out.push_str("(latency: end to end, from the sender's monotonic clock)\n\n");
+        out.push_str("(latency: end to end, from the sender's monotonic clock)\n");
+        out.push_str(&rates);
+        out.push('\n');
         if self.passed {
             out.push_str("PASS: every probe delivered exactly once to every destination\n");
         } else {
@@ -218,6 +236,8 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let mut touched = vec![false; count as usize];
+    let mut first_send: Option<Instant> = None;
+    let mut last_arrival = vec![Duration::ZERO; names.len()];
     let mut resolved_sends = 0u64;
     let mut last_progress = Instant::now();
     let stall = args.measure.loss_timeout() + Duration::from_secs(10);
@@ -230,6 +250,7 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
                 match ev {
                     Event::Sent { run: r, seq, at, intended } if r == run => {
                         sent += 1;
+                        first_send.get_or_insert(at);
                         t.record_sent(seq, intended.unwrap_or(at));
                         if let Some(x) = touched.get_mut(seq as usize) {
                             if !*x { *x = true; resolved_sends += 1; }
@@ -249,7 +270,12 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
                         last_progress = Instant::now();
                     }
                     Event::Arrived(a) => {
-                        t.record_arrival(a.dest, a.probe.as_ref().map(|(r, s)| (r.as_str(), *s)), a.at);
+                        let v = t.record_arrival(a.dest, a.probe.as_ref().map(|(r, s)| (r.as_str(), *s)), a.at);
+                        if let (Some(start), crate::tracker::Verdict::Delivered { .. }) = (first_send, v) {
+                            if let Some(l) = last_arrival.get_mut(a.dest) {
+                                *l = a.at.saturating_duration_since(start);
+                            }
+                        }
                     }
                     _ => {}
                 }
@@ -276,7 +302,7 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
         eprintln!();
     }
     w.cancel.cancel();
-    let report = Report::new(&t, &names, count, (sent, confirmed, failed), &settle, args.max_p99);
+    let report = Report::new(&t, &names, count, (sent, confirmed, failed), &settle, &last_arrival, args.max_p99);
     if args.json {
         match serde_json::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),
@@ -311,7 +337,8 @@ mod tests {
             t.record_arrival(1, Some(("abc", *s)), t0 + Duration::from_millis(7));
         }
         t.sweep(t0 + Duration::from_secs(11));
-        Report::new(&t, &["kafka:FOO".into(), "amqp:FOO".into()], 10, (10, 10, 0), &settle, Some(6.0))
+        let spans = [Duration::from_millis(5), Duration::from_millis(7)];
+        Report::new(&t, &["kafka:FOO".into(), "amqp:FOO".into()], 10, (10, 10, 0), &settle, &spans, Some(6.0))
     }
 
     #[test]
@@ -322,7 +349,8 @@ mod tests {
             assert!(v.get(k).is_some(), "missing {k}");
         }
         let d = &v["destinations"][0];
-        for k in ["name", "received", "duplicates", "out_of_order", "lost", "late", "foreign", "latency_us"] {
+        assert_eq!(d["throughput_per_s"], 2000.0);
+        for k in ["name", "received", "duplicates", "out_of_order", "lost", "late", "foreign", "latency_us", "last_arrival_ms", "throughput_per_s"] {
             assert!(d.get(k).is_some(), "missing destinations[].{k}");
         }
         for k in ["p50", "p90", "p99", "p999", "max", "count"] {
