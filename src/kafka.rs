@@ -79,6 +79,8 @@ fn new_consumer(brokers: &str, label: &str) -> Result<ProbeConsumer, KafkaError>
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
+        .set("socket.nagle.disable", "true")
+        .set("fetch.wait.max.ms", "100")
         .set("reconnect.backoff.max.ms", "2000")
         .set("socket.timeout.ms", "5000")
         .set("log_level", "3")

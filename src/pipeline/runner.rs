@@ -220,6 +220,7 @@ impl KafkaOut {
             .set("message.timeout.ms", c.timeout.0.as_millis().max(1).to_string())
             .set("message.max.bytes", c.max_msg_bytes.max(1000).to_string())
             .set("linger.ms", "0")
+            .set("socket.nagle.disable", "true")
             .set("enable.idempotence", "false")
             .set("log_level", "3")
             .create_with_context(QuietContext::new(format!("kafka:{}", c.topic)))
