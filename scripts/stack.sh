@@ -262,7 +262,7 @@ launch_kafka() {
       -Dkafka.logs.dir="$KAFKA_DIR/logs" \
       -Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.properties" \
       -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_DIR/server.properties" \
-      </dev/null >>"$KAFKA_DIR/logs/console.log" 2>&1 9>&- &
+      </dev/null >"$KAFKA_DIR/logs/console.log" 2>&1 9>&- &
     echo $! >"$KAFKA_PID"
   fi
 }
@@ -271,7 +271,10 @@ wait_kafka() {
   [[ -z $KAFKA_EXTERNAL ]] || return 0
   local end=$((SECONDS + KAFKA_TIMEOUT))
   until port_open "$KAFKA_PORT" && kafka_ready; do
-    kafka_running_pid >/dev/null ||
+    # Only "is the process alive": right after the launch, /proc/PID/cmdline
+    # may not show java yet (the forked shell has not exec'd), so the
+    # cmdline check of kafka_running_pid would report a false exit.
+    kill -0 "$(cat "$KAFKA_PID" 2>/dev/null)" 2>/dev/null ||
       fail "Kafka exited during startup" "$KAFKA_DIR/logs/console.log" "$KAFKA_DIR/logs/server.log"
     ((SECONDS < end)) ||
       fail "Kafka not ready after ${KAFKA_TIMEOUT}s (it is left running; 'stack.sh down' stops it)" \

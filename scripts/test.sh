@@ -23,4 +23,5 @@ fi
 bash scripts/stack.sh up
 # Test binaries run one after another; tests that restart a broker live in
 # their own binary (tests/ui_recovery.rs), so they never disturb another test.
-cargo test --locked "$@"
+# --no-fail-fast: one failing test binary must not hide the others' results.
+cargo test --locked --no-fail-fast "$@"

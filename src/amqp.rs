@@ -62,22 +62,27 @@ impl AmqpEndpoint {
     }
 }
 
-/// Replaces the password part of `scheme://user:password@host` with `***`.
+/// Replaces the password of `scheme://user:password@host/...` with `***`.
+/// A URL that does not parse is shown only up to its scheme, so a password
+/// can never slip through a malformed URL.
 pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            let shown = if userinfo.contains(':') { format!("{user}:***") } else { user.to_owned() };
-            format!("{}{}{}", &url[..scheme_end + 3], shown, &rest[at..])
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            let mut shown = u.to_string();
+            // Url adds a trailing '/' to an empty path; keep the user's form.
+            if !url.ends_with('/') && shown.ends_with('/') && u.path() == "/" {
+                shown.pop();
+            }
+            shown
         }
-        None => url.to_owned(),
+        Err(_) if url.contains('@') => match url.find("://") {
+            Some(i) => format!("{}://***", &url[..i]),
+            None => "***".to_owned(),
+        },
+        Err(_) => url.to_owned(),
     }
 }
 
@@ -97,7 +102,7 @@ fn percent_decode(s: &str) -> String {
 
 /// Strips the password from an error text if it appears verbatim.
 fn scrub(text: String, ep: &AmqpEndpoint) -> String {
-    if ep.password.len() >= 3 && text.contains(&ep.password) {
+    if ep.password.len() >= 3 && ep.password != ep.user && text.contains(&ep.password) {
         text.replace(&ep.password, "***")
     } else {
         text
@@ -259,10 +264,41 @@ pub fn body_bytes(body: &Body<Value>) -> Option<Vec<u8>> {
     }
 }
 
+/// The bytes to show for a body: Bento's rule, plus a binary or symbol
+/// AmqpValue (what many clients send for `bytes`) taken as bytes.
+fn display_bytes(body: &Body<Value>) -> Option<Vec<u8>> {
+    match body {
+        Body::Value(v) => match &v.0 {
+            Value::Binary(b) => Some(b.to_vec()),
+            Value::Symbol(s) => Some(s.0.as_bytes().to_vec()),
+            _ => body_bytes(body),
+        },
+        _ => body_bytes(body),
+    }
+}
+
+/// The AMQP type name of a value (never its content, which may be huge).
+fn value_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::List(_) => "list",
+        Value::Map(_) => "map",
+        Value::Array(_) => "array",
+        Value::String(_) => "string",
+        Value::Binary(_) => "binary",
+        Value::Symbol(_) => "symbol",
+        Value::Timestamp(_) => "timestamp",
+        Value::Uuid(_) => "uuid",
+        Value::Described(_) => "described",
+        _ => "number",
+    }
+}
+
 /// A short description of a body that has no bytes form, for display.
 fn describe_body(body: &Body<Value>) -> String {
     match body {
-        Body::Value(v) => format!("<amqp-value {:?}>", v.0),
+        Body::Value(v) => format!("<amqp-value {}>", value_kind(&v.0)),
         Body::Sequence(s) => format!("<amqp-sequence x{}>", s.len()),
         Body::Empty => "<no body>".to_owned(),
         Body::Data(_) => "<data>".to_owned(),
@@ -497,7 +533,7 @@ pub async fn run_consumer(
                     let at = Instant::now();
                     let wall = Utc::now();
                     let body = delivery.body();
-                    let arrival = match body_bytes(body) {
+                    let arrival = match display_bytes(body) {
                         Some(bytes) => Arrival {
                             dest,
                             at,
@@ -548,6 +584,13 @@ mod tests {
         assert_eq!(redact_url("amqp://localhost:5672"), "amqp://localhost:5672");
         assert_eq!(redact_url("amqp://bob:s3cret@host:5672/vh"), "amqp://bob:***@host:5672/vh");
         assert_eq!(redact_url("amqps://bob@host"), "amqps://bob@host");
+        // a '/' or '?' inside the password must not end the redaction early
+        // (such a URL does not parse: it is hidden whole)
+        assert_eq!(redact_url("amqp://guest:Pa/ss9Word@localhost:5672"), "amqp://***");
+        assert_eq!(redact_url("amqp://guest:Pa%2Fss@localhost:5672"), "amqp://guest:***@localhost:5672");
+        assert!(!redact_url("amqp://u:p?w#x@h:1").contains("p?w"), "{}", redact_url("amqp://u:p?w#x@h:1"));
+        assert!(!redact_url("amqp://u:p@ss@h:1").contains("p@ss"));
+        assert_eq!(redact_url("nonsense"), "nonsense");
         let ep = AmqpEndpoint { url: "amqp://a:pw1234@h".into(), user: "u".into(), password: "hunter2".into() };
         let dbg = format!("{ep:?}");
         assert!(!dbg.contains("hunter2") && !dbg.contains("pw1234"), "{dbg}");

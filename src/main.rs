@@ -7,9 +7,20 @@ use clap::Parser;
 use streamprobe::cli::{Cli, Command};
 use streamprobe::{logging, pipeline, probe, tui};
 
+/// Stack size of the runtime's threads, bytes.
+const STACK_BYTES: usize = 512 * 1024 * 1024;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Large (virtual, reserved on demand) thread stacks: fe2o3-amqp decodes
+    // AMQP values recursively, and a hostile message nested thousands of
+    // levels deep would otherwise overflow a default 2 MiB stack and abort.
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(STACK_BYTES)
+        .max_blocking_threads(32)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("streamprobe: cannot start the async runtime: {e}");

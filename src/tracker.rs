@@ -107,6 +107,8 @@ pub struct Tracker {
     /// Unresolved seq → number of destinations that delivered it.
     in_flight: BTreeMap<u64, usize>,
     next_seq: u64,
+    /// Distinct seqs actually sent (a failed, never-sent seq is not expected anywhere).
+    sent_count: u64,
     loss_timeout: Duration,
     dests: Vec<DestStats>,
 }
@@ -121,6 +123,7 @@ impl Tracker {
             sent_at: Vec::new(),
             in_flight: BTreeMap::new(),
             next_seq: 0,
+            sent_count: 0,
             loss_timeout,
             dests: (0..destinations).map(|_| DestStats::default()).collect(),
         }
@@ -131,9 +134,9 @@ impl Tracker {
         &self.run
     }
 
-    /// Number of probes sent in this run (the next seq to send).
+    /// Number of probes sent in this run.
     pub fn sent(&self) -> u64 {
-        self.next_seq
+        self.sent_count
     }
 
     /// The loss timeout.
@@ -165,9 +168,12 @@ impl Tracker {
             self.sent_at.resize(i + 1, at);
         }
         self.sent_at[i] = at;
+        if self.in_flight.insert(seq, 0).is_none() {
+            self.sent_count += 1;
+        }
         self.next_seq = self.next_seq.max(seq + 1);
-        if !self.dests.is_empty() {
-            self.in_flight.insert(seq, 0);
+        if self.dests.is_empty() {
+            self.in_flight.clear();
         }
     }
 
@@ -235,7 +241,7 @@ impl Tracker {
     /// Probes sent and neither delivered nor declared lost at destination `i`.
     pub fn pending(&self, i: usize) -> u64 {
         let d = &self.dests[i];
-        self.next_seq.saturating_sub(d.delivered + d.lost + d.late)
+        self.sent_count.saturating_sub(d.delivered + d.lost + d.late)
     }
 
     /// Whether every destination has every sent probe, or it was declared lost.
@@ -354,6 +360,19 @@ mod tests {
         }
         assert_eq!(t.tracked(), 0);
         assert_eq!(t.dest(1).delivered, 200_000);
+    }
+
+    #[test]
+    fn never_sent_seqs_are_not_pending() {
+        let (mut t, t0) = tracker(1);
+        // seqs 0..3 failed before sending (link down); 3 and 4 were sent
+        t.record_sent(3, t0);
+        t.record_sent(4, t0);
+        assert_eq!((t.sent(), t.pending(0)), (2, 2));
+        t.record_arrival(0, Some(("r1", 3)), t0);
+        t.record_arrival(0, Some(("r1", 4)), t0);
+        assert_eq!(t.pending(0), 0);
+        assert!(t.settled());
     }
 
     #[test]

@@ -384,12 +384,11 @@ pub fn load(path: &Path) -> Result<Vec<NamedStream>, ConfigError> {
 /// unknown components made plain.
 fn yaml_error(e: &serde_yaml_ng::Error) -> String {
     let mut msg = e.to_string();
-    // serde_yaml_ng appends " at line L column C"; move the location first.
+    // serde_yaml_ng writes " at line L column C" (sometimes twice); move the
+    // location to the front, once.
     if let Some(loc) = e.location() {
-        let suffix = format!(" at line {} column {}", loc.line(), loc.column());
-        if let Some(stripped) = msg.strip_suffix(&suffix) {
-            msg = stripped.to_owned();
-        }
+        let at = format!(" at line {} column {}", loc.line(), loc.column());
+        msg = msg.replace(&at, "");
         msg = format!("{}:{}: {}", loc.line(), loc.column(), msg);
     }
     if msg.contains("unknown variant") {

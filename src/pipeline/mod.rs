@@ -41,7 +41,9 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
         match runner::Stream::build(n) {
             Ok(s) => streams.push(s),
             Err(e) => {
-                eprintln!("streamprobe pipeline: {}: stream {}: {e:#}", n.file.display(), n.id);
+                let msg = format!("{e:#}");
+                let at = locate(&n.file, &msg).map(|(l, c)| format!("{l}:{c}: ")).unwrap_or_default();
+                eprintln!("streamprobe pipeline: {}: {at}stream {}: {msg}", n.file.display(), n.id);
                 return ExitCode::from(2);
             }
         }
@@ -66,7 +68,7 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
                 for (i, (id, c)) in list.iter().enumerate() {
                     let now = (c.received.load(Ordering::Relaxed), c.acked.load(Ordering::Relaxed), c.nacked.load(Ordering::Relaxed));
                     if now != last[i] {
-                        tracing::info!(stream = %id, received = now.0, acked = now.1, nacked = now.2, in_flight = now.0 - now.1 - now.2, "status");
+                        tracing::info!(stream = %id, received = now.0, acked = now.1, nacked = now.2, in_flight = c.in_flight(), "status");
                         last[i] = now;
                     }
                 }
@@ -74,8 +76,17 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
         })
     };
     wait_for_shutdown().await;
-    tracing::info!("shutting down: no new input, draining in-flight messages (up to {}s)", args.drain_timeout);
+    tracing::info!(
+        "shutting down: no new input, draining in-flight messages (up to {}s; Ctrl-C again to stop now)",
+        args.drain_timeout
+    );
     cancel.cancel();
+    // A second signal stops at once: whatever is unsettled is redelivered.
+    tokio::spawn(async {
+        wait_for_shutdown().await;
+        eprintln!("streamprobe pipeline: stopping now; unsettled messages will be redelivered by the broker");
+        std::process::exit(0);
+    });
     for (id, c, t) in tasks {
         let _ = t.await;
         tracing::info!(
@@ -83,11 +94,23 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
             received = c.received.load(Ordering::Relaxed),
             acked = c.acked.load(Ordering::Relaxed),
             nacked = c.nacked.load(Ordering::Relaxed),
+            left_unsettled = c.abandoned.load(Ordering::Relaxed),
             "stream stopped"
         );
     }
     status.abort();
     ExitCode::SUCCESS
+}
+
+/// The file line:column of the first `backquoted` snippet of `msg` that
+/// occurs in `file` (e.g. an unsupported Bloblang statement).
+fn locate(file: &std::path::Path, msg: &str) -> Option<(usize, usize)> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let mut parts = msg.split('`').skip(1).step_by(2);
+    parts.find_map(|snippet| {
+        let snippet = snippet.trim();
+        (!snippet.is_empty()).then(|| text.find(snippet)).flatten().map(|at| interp::line_col(&text, at))
+    })
 }
 
 async fn wait_for_shutdown() {

@@ -33,6 +33,23 @@ use crate::amqp::{self, AmqpEndpoint, AmqpSession};
 use crate::kafka::QuietContext;
 use crate::retry::Backoff;
 
+/// Bento's snake_case name of a config enum value (`FanOutSequential` →
+/// `fan_out_sequential`), from its Debug form.
+fn snake(v: impl std::fmt::Debug) -> String {
+    let mut out = String::new();
+    for (i, c) in format!("{v:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A message inside the runner: body bytes and string metadata.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Msg {
@@ -49,6 +66,19 @@ pub struct Counters {
     pub acked: AtomicU64,
     /// Deliveries settled Modified(delivery-failed) (the broker redelivers).
     pub nacked: AtomicU64,
+    /// Deliveries left unsettled (link lost, or drain time over): the
+    /// broker redelivers them, so they are received again.
+    pub abandoned: AtomicU64,
+}
+
+impl Counters {
+    /// Deliveries taken and not yet settled or abandoned.
+    pub fn in_flight(&self) -> u64 {
+        let r = self.received.load(Ordering::Relaxed);
+        r.saturating_sub(
+            self.acked.load(Ordering::Relaxed) + self.nacked.load(Ordering::Relaxed) + self.abandoned.load(Ordering::Relaxed),
+        )
+    }
 }
 
 fn endpoints(urls: &[String], sasl: &Sasl) -> Vec<AmqpEndpoint> {
@@ -107,7 +137,7 @@ impl Out {
             config::Output::Amqp1(a) => Out::Amqp(Arc::new(AmqpOut::new(a, stream, path)?)),
             config::Output::Broker(b) => {
                 if b.pattern != Pattern::FanOut {
-                    bail!("{path}.broker: pattern {:?} is not supported by the local runner yet (supported: fan_out)", b.pattern);
+                    bail!("{path}.broker: pattern `{}` is not supported by the local runner yet (supported: fan_out)", snake(b.pattern));
                 }
                 if b.copies != 1 {
                     bail!("{path}.broker: copies other than 1 are not supported by the local runner yet");
@@ -198,7 +228,7 @@ impl KafkaOut {
             config::Partitioner::Fnv1aHash => "fnv1a_random",
             config::Partitioner::Murmur2Hash => "murmur2_random",
             config::Partitioner::Random => "random",
-            other => bail!("{path}.kafka: partitioner {other:?} is not supported by the local runner yet"),
+            other => bail!("{path}.kafka: partitioner `{}` is not supported by the local runner yet (supported: fnv1a_hash, murmur2_hash, random)", snake(other)),
         };
         let compression = match c.compression {
             config::Compression::None => "none",
@@ -609,7 +639,10 @@ impl Stream {
                                 d = self.output.submit(Arc::new(msg)) => d,
                                 // Never submitted: left unsettled, so the
                                 // broker redelivers it after we detach.
-                                _ = cancel.cancelled() => break None,
+                                _ = cancel.cancelled() => {
+                                    c.abandoned.fetch_add(1, Ordering::Relaxed);
+                                    break None;
+                                }
                             };
                             inflight.spawn(async move { (info, done.await) });
                         }
@@ -629,6 +662,7 @@ impl Stream {
                             Ok(_) => {}
                             Err(_) => {
                                 tracing::warn!(stream = %self.id, left = inflight.len(), "drain time over; leaving the rest unsettled (the broker redelivers them)");
+                                c.abandoned.fetch_add(inflight.len() as u64, Ordering::Relaxed);
                                 inflight.abort_all();
                                 break;
                             }
@@ -640,6 +674,7 @@ impl Stream {
                 }
                 Some(e) => {
                     tracing::warn!(stream = %self.id, error = %e, in_flight = inflight.len(), "input link lost; in-flight deliveries will be redelivered by the broker");
+                    c.abandoned.fetch_add(inflight.len() as u64, Ordering::Relaxed);
                     inflight.abort_all();
                     let _ = tokio::time::timeout(Duration::from_secs(1), receiver.close()).await;
                     session.close().await;
