@@ -54,8 +54,8 @@ if (( MEM_N > 0 )); then
   echo "== (d) peak memory of streamprobe probe over $MEM_N messages (tuned pipeline)"
   /usr/bin/time -v "$BIN" probe --source "$SRC" --kafka-topic "$TOPIC" --amqp-target "$Q" --json --count "$MEM_N" \
     >"$OUT/mem.json" 2>"$OUT/mem.time" || true
-  MEM="$(awk -F': ' '/Maximum resident set size/ {printf "%.0f MB", $2/1024}' "$OUT/mem.time"), \
-$(json "$OUT/mem.json" "'passed=%s received=%s' % (r['passed'], [d['received'] for d in r['destinations']])")"
+  MEM="peak RSS $(awk -F': ' '/Maximum resident set size/ {printf "%.0f MB", $2/1024}' "$OUT/mem.time") \
+$(json "$OUT/mem.json" "'(sent %s; received %s; lost %s)' % (r['sent'], [d['received'] for d in r['destinations']], [d['lost'] for d in r['destinations']])")"
 fi
 stop_pipeline
 
