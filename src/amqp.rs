@@ -116,6 +116,30 @@ pub struct AmqpSession {
 }
 
 impl AmqpSession {
+    /// Attaches a sender link to `address` ([`attach_sender`]); on failure
+    /// the session is closed and the error returned.
+    pub async fn with_sender(mut self, name: &str, address: &str) -> Result<(AmqpSession, Sender)> {
+        match attach_sender(&mut self, name, address).await {
+            Ok(link) => Ok((self, link)),
+            Err(e) => {
+                self.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Attaches a receiver link to `address` ([`attach_receiver`]); on
+    /// failure the session is closed and the error returned.
+    pub async fn with_receiver(mut self, name: &str, address: &str) -> Result<(AmqpSession, Receiver)> {
+        match attach_receiver(&mut self, name, address).await {
+            Ok(link) => Ok((self, link)),
+            Err(e) => {
+                self.close().await;
+                Err(e)
+            }
+        }
+    }
+
     /// Ends the session and closes the connection, each bounded by a short
     /// timeout; errors are ignored (the peer may already be gone).
     pub async fn close(mut self) {
@@ -341,14 +365,10 @@ pub async fn run_publisher(
     let mut last_error: String;
     while !cancel.is_cancelled() {
         let attempt = async {
-            let mut s = connect(&ep, &format!("streamprobe-publisher-{}", std::process::id())).await?;
-            match attach_sender(&mut s, "streamprobe-publisher", &address).await {
-                Ok(sender) => Ok((s, sender)),
-                Err(e) => {
-                    s.close().await;
-                    Err(e)
-                }
-            }
+            connect(&ep, &format!("streamprobe-publisher-{}", std::process::id()))
+                .await?
+                .with_sender("streamprobe-publisher", &address)
+                .await
         };
         let (s, mut sender) = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -493,14 +513,10 @@ pub async fn run_consumer(
     let mut backoff = Backoff::reconnect();
     while !cancel.is_cancelled() {
         let attempt = async {
-            let mut s = connect(&ep, &format!("streamprobe-consumer-{}-{dest}", std::process::id())).await?;
-            match attach_receiver(&mut s, &format!("streamprobe-consumer-{dest}"), &address).await {
-                Ok(r) => Ok((s, r)),
-                Err(e) => {
-                    s.close().await;
-                    Err(e)
-                }
-            }
+            connect(&ep, &format!("streamprobe-consumer-{}-{dest}", std::process::id()))
+                .await?
+                .with_receiver(&format!("streamprobe-consumer-{dest}"), &address)
+                .await
         };
         let (s, mut receiver) = tokio::select! {
             _ = cancel.cancelled() => break,

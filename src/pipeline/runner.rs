@@ -398,14 +398,10 @@ async fn amqp_output_task(eps: Vec<AmqpEndpoint>, target: String, name: String, 
     while let Some((message, reply)) = rx.recv().await {
         if link.is_none() {
             let attempt = async {
-                let mut s = connect_any(&eps, &format!("streamprobe-pipeline-{name}")).await?;
-                match amqp::attach_sender(&mut s, &format!("{name}-sender"), &target).await {
-                    Ok(snd) => Ok((s, snd)),
-                    Err(e) => {
-                        s.close().await;
-                        Err(e)
-                    }
-                }
+                connect_any(&eps, &format!("streamprobe-pipeline-{name}"))
+                    .await?
+                    .with_sender(&format!("{name}-sender"), &target)
+                    .await
             };
             match attempt.await {
                 Ok(l) => {
@@ -581,14 +577,10 @@ impl Stream {
         let c = &self.counters;
         loop {
             let attempt = async {
-                let mut s = connect_any(&eps, &format!("streamprobe-pipeline-{}-input", self.id)).await?;
-                match amqp::attach_receiver(&mut s, &format!("{}-input", self.id), &self.input.source_address).await {
-                    Ok(r) => Ok((s, r)),
-                    Err(e) => {
-                        s.close().await;
-                        Err(e)
-                    }
-                }
+                connect_any(&eps, &format!("streamprobe-pipeline-{}-input", self.id))
+                    .await?
+                    .with_receiver(&format!("{}-input", self.id), &self.input.source_address)
+                    .await
             };
             let (session, mut receiver) = tokio::select! {
                 _ = cancel.cancelled() => return,
