@@ -10,7 +10,7 @@ use crate::amqp::AmqpEndpoint;
 /// See a Tyk Streams / Bento pipeline work: inject probe messages into an
 /// AMQP 1.0 source, watch every destination, measure every message.
 #[derive(Debug, Parser)]
-#[command(name = "streamprobe", version, about, long_about = None)]
+#[command(name = "streamprobe", version, about, long_about = None, allow_negative_numbers = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -35,7 +35,8 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct Endpoints {
     /// AMQP 1.0 broker URL (source and AMQP destination).
-    #[arg(long, env = "STREAMPROBE_AMQP_URL", default_value = "amqp://localhost:5672")]
+    /// (A URL may carry `user:password@`; its value is never printed.)
+    #[arg(long, env = "STREAMPROBE_AMQP_URL", default_value = "amqp://localhost:5672", hide_env_values = true)]
     pub amqp_url: String,
     /// SASL PLAIN user for the AMQP broker (empty: anonymous).
     #[arg(long, env = "STREAMPROBE_AMQP_USER", default_value = "guest")]
@@ -73,11 +74,11 @@ impl Endpoints {
 pub struct MeasureArgs {
     /// Send rate in messages per second (0 = as fast as the link allows).
     /// With a rate, latency counts from each probe's intended send time.
-    #[arg(long, env = "STREAMPROBE_RATE", default_value_t = 0.0, value_parser = non_negative)]
+    #[arg(long, env = "STREAMPROBE_RATE", default_value_t = 0.0, value_parser = rate)]
     pub rate: f64,
     /// A probe not seen at a destination this many seconds after it was
     /// sent is counted lost there (late if it turns up afterwards).
-    #[arg(long, env = "STREAMPROBE_LOSS_TIMEOUT", default_value_t = 10.0, value_parser = positive)]
+    #[arg(long, env = "STREAMPROBE_LOSS_TIMEOUT", default_value_t = 10.0, value_parser = seconds)]
     pub loss_timeout: f64,
     /// Pad every probe body to about this many bytes (JSON stays valid).
     #[arg(long, env = "STREAMPROBE_PAYLOAD_SIZE", value_parser = clap::value_parser!(u32).range(0..=16_000_000))]
@@ -87,10 +88,19 @@ pub struct MeasureArgs {
     pub payload_file: Option<PathBuf>,
 }
 
-fn non_negative(s: &str) -> Result<f64, String> {
+/// 0 (unpaced) or 0.01 ..= 10,000,000 messages per second.
+fn rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("{s:?} is not a number >= 0")),
+        Ok(v) if v == 0.0 || (0.01..=10_000_000.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not 0 or a rate from 0.01 to 10000000 messages per second")),
+    }
+}
+
+/// 0.001 ..= 1,000,000 seconds.
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.001..=1_000_000.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds from 0.001 to 1000000")),
     }
 }
 
@@ -146,7 +156,7 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub json: bool,
     /// Seconds to wait for every link to come up before giving up (exit 2).
-    #[arg(long, env = "STREAMPROBE_CONNECT_TIMEOUT", default_value_t = 20.0, value_parser = positive)]
+    #[arg(long, env = "STREAMPROBE_CONNECT_TIMEOUT", default_value_t = 20.0, value_parser = seconds)]
     pub connect_timeout: f64,
     /// Log file (default: no logs; the report goes to stdout).
     #[arg(long, env = "STREAMPROBE_LOG_FILE")]
@@ -210,8 +220,18 @@ mod tests {
         let cli = Cli::try_parse_from(["streamprobe", "probe", "--count", "2000", "--json", "--rate", "500", "--max-p99", "250"]).unwrap();
         let Some(Command::Probe(p)) = cli.command else { panic!("probe expected") };
         assert_eq!((p.count, p.json, p.measure.rate(), p.max_p99), (2000, true, Some(500.0), Some(250.0)));
-        for bad in [["--count", "0"], ["--rate", "-1"], ["--loss-timeout", "0"], ["--rate", "abc"]] {
-            assert!(Cli::try_parse_from(["streamprobe", "probe", bad[0], bad[1]]).is_err(), "{bad:?}");
+        for bad in [
+            ["--count", "0"],
+            ["--rate", "-1"],
+            ["--loss-timeout", "0"],
+            ["--rate", "abc"],
+            ["--rate", "1e-300"],
+            ["--loss-timeout", "1e20"],
+            ["--connect-timeout", "1e20"],
+            ["--max-p99", "-5"],
+        ] {
+            let e = Cli::try_parse_from(["streamprobe", "probe", bad[0], bad[1]]).unwrap_err().to_string();
+            assert!(e.contains(bad[1]), "the error quotes the bad value: {e}");
         }
     }
 

@@ -65,7 +65,7 @@ impl rdkafka::consumer::ConsumerContext for QuietContext {}
 type ProbeConsumer = StreamConsumer<QuietContext>;
 
 /// Timeout of one metadata / watermark request.
-const META_TIMEOUT: Duration = Duration::from_secs(3);
+const META_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the consumer checks that the cluster answers (UP/DOWN).
 const HEALTH_EVERY: Duration = Duration::from_secs(2);
 
@@ -177,7 +177,11 @@ pub async fn run_consumer(
             Some(Err(e)) => (format!("cannot reach Kafka at {brokers}: {e}"), false),
             None => ("metadata task failed".to_owned(), false),
         };
-        tracing::warn!(dest, %error, elapsed = ?started.elapsed(), "kafka consumer not ready");
+        if waiting {
+            tracing::debug!(dest, %error, elapsed = ?started.elapsed(), "kafka consumer waiting for the topic");
+        } else {
+            tracing::warn!(dest, %error, elapsed = ?started.elapsed(), "kafka consumer not ready");
+        }
         let ev = if waiting { Event::Waiting { link, reason: error } } else { Event::Down { link, error } };
         let _ = events.send(ev).await;
         if waiting {

@@ -29,6 +29,10 @@ fn main() -> ExitCode {
     };
     let code = match cli.command {
         None => {
+            if let Err(e) = cli.ui.measure.body_options() {
+                eprintln!("streamprobe: {e}");
+                return ExitCode::from(2);
+            }
             let path = cli.ui.log_file.clone().unwrap_or_else(logging::default_log_file);
             match logging::to_file(&path) {
                 Ok(_guard) => match rt.block_on(tui::run(cli.ui)) {

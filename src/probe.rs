@@ -152,12 +152,14 @@ impl Report {
         for d in &self.destinations {
             rates.push_str(&format!("{}: {:.0} msg/s (last arrival {} ms after the first send)\n", d.name, d.throughput_per_s, d.last_arrival_ms));
         }
+        let us = |v: u64, n: u64| if n == 0 { "-".to_owned() } else { fmt_us(v) };
         for d in &self.destinations {
             let l = &d.latency_us;
+            let n = l.count;
             out.push_str(&format!(
                 "{:<24} {:>9} {:>6} {:>6} {:>6} {:>6} {:>8}  {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}\n",
                 d.name, d.received, d.duplicates, d.out_of_order, d.lost, d.late, d.foreign,
-                fmt_us(l.p50), fmt_us(l.p90), fmt_us(l.p99), fmt_us(l.p999), fmt_us(l.max), l.count
+                us(l.p50, n), us(l.p90, n), us(l.p99, n), us(l.p999, n), us(l.max, n), n
             ));
         }
         out.push_str("(latency: end to end, from the sender's monotonic clock)\n");
@@ -213,13 +215,14 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => {
                 eprintln!("streamprobe probe: not every link came up within {}s:", args.connect_timeout);
+                let dests = links::destinations(&args.endpoints);
                 for (link, error, up) in &status {
                     if !up {
                         let name = match link {
                             Link::Injector => format!("injector ({} → {})", args.endpoints.amqp().display_url(), args.endpoints.source),
-                            Link::Dest(i) => names[*i].clone(),
+                            Link::Dest(i) => format!("{} ({})", dests[*i].0, dests[*i].1),
                         };
-                        eprintln!("  {name}: {}", error.as_deref().unwrap_or("no answer yet"));
+                        eprintln!("  {name}: {}", error.as_deref().unwrap_or("no answer yet from the broker"));
                     }
                 }
                 w.cancel.cancel();

@@ -155,7 +155,9 @@ fn render_destination(f: &mut Frame, app: &App, i: usize, d: &Destination, area:
         LinkStatus::Waiting(why) => head.push(Line::from(Span::styled(format!("{why}; reading from when it appears"), Style::new().fg(Color::Yellow)))),
         _ => {}
     }
-    let head_h = head.len() as u16 + 1;
+    // room for a long error to wrap onto two more lines
+    let extra = if matches!(d.status, LinkStatus::Up) { 0 } else { 2 };
+    let head_h = head.len() as u16 + 1 + extra;
     let [h, spark_area, list_area] =
         Layout::vertical([Constraint::Length(head_h), Constraint::Length(2), Constraint::Min(0)]).areas(inner);
     f.render_widget(Paragraph::new(head).wrap(Wrap { trim: true }), h);
