@@ -105,22 +105,29 @@ fn render_injector(f: &mut Frame, app: &App, area: Rect, now: Instant) {
     );
 }
 
-fn latency_line(label_text: &'static str, s: Summary) -> Line<'static> {
-    if s.count == 0 {
-        return Line::from(vec![label(label_text), label("-")]);
-    }
-    Line::from(vec![
-        label(label_text),
-        value(format!(
-            "p50 {} p90 {} p99 {} p99.9 {} max {}",
-            fmt_us(s.p50),
-            fmt_us(s.p90),
-            fmt_us(s.p99),
-            fmt_us(s.p999),
-            fmt_us(s.max)
-        )),
-        label(&format!(" n={}", s.count)),
-    ])
+/// Latency as a small table: a header and one row per window, columns of
+/// 8 characters, so it fits a half-width pane of a 110-column terminal.
+fn latency_rows(all: Summary, recent: Summary) -> Vec<Line<'static>> {
+    let cell = |v: u64, n: u64| if n == 0 { format!("{:<8}", "-") } else { format!("{:<8}", fmt_us(v)) };
+    let row = |name: &'static str, s: Summary| {
+        Line::from(vec![
+            label(name),
+            value(format!(
+                "{}{}{}{}{}",
+                cell(s.p50, s.count),
+                cell(s.p90, s.count),
+                cell(s.p99, s.count),
+                cell(s.p999, s.count),
+                cell(s.max, s.count)
+            )),
+            label(&format!("{}", s.count)),
+        ])
+    };
+    vec![
+        Line::from(label("latency p50     p90     p99     p99.9   max     n")),
+        row("all     ", all),
+        row("10 s    ", recent),
+    ]
 }
 
 fn render_destination(f: &mut Frame, app: &App, i: usize, d: &Destination, area: Rect, now: Instant) {
@@ -147,9 +154,8 @@ fn render_destination(f: &mut Frame, app: &App, i: usize, d: &Destination, area:
             label("  foreign "), value(st.foreign),
             label("  rate "), value(format!("{}/s", d.rate.per_second(now))),
         ]),
-        latency_line("all  ", st.latency.cumulative()),
-        latency_line("10 s ", st.latency.recent(now)),
     ];
+    head.extend(latency_rows(st.latency.cumulative(), st.latency.recent(now)));
     match &d.status {
         LinkStatus::Down(e) => head.push(Line::from(Span::styled(format!("error: {e}"), Style::new().fg(Color::Red)))),
         LinkStatus::Waiting(why) => head.push(Line::from(Span::styled(format!("{why}; reading from when it appears"), Style::new().fg(Color::Yellow)))),
