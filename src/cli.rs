@@ -29,6 +29,13 @@ pub enum Command {
     Probe(ProbeArgs),
     /// Run stream definitions (Bento/Tyk Streams YAML) locally, in-process.
     Pipeline(PipelineArgs),
+    /// Check stream definitions without running them: each problem as
+    /// `file:line:col: message`; exit 1 on any error.
+    Lint {
+        /// Stream definition files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// Broker endpoints and names shared by the UI and the headless probe.

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod interp;
+pub mod lint;
 pub mod mapping;
 pub mod runner;
 
@@ -100,6 +101,26 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
     }
     status.abort();
     ExitCode::SUCCESS
+}
+
+/// `streamprobe lint FILE...`: prints every finding as
+/// `file:line:col: message`; exit 0 when there are no errors (warnings
+/// allowed), 1 otherwise.
+pub async fn lint_main(files: Vec<std::path::PathBuf>) -> ExitCode {
+    let mut errors = 0;
+    for f in &files {
+        let findings = lint::lint_file(f);
+        for x in &findings {
+            println!("{}", lint::format(f, x));
+            if !x.warning {
+                errors += 1;
+            }
+        }
+        if findings.iter().all(|x| x.warning) {
+            println!("{}: ok", f.display());
+        }
+    }
+    if errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 /// The file line:column of the first `backquoted` snippet of `msg` that

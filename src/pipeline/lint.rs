@@ -1,0 +1,171 @@
+//! `streamprobe lint`: checks stream definitions without running them.
+//!
+//! Every problem is one line `file:line:col: message` (line:col omitted when
+//! unknown). Besides what the runner rejects (unknown fields and components,
+//! wrong types, missing fields, unsupported Bloblang, unset variables), lint
+//! recognises shapes from the seed demo's README that the real engine
+//! rejects and shows the shape that works (see ../shared/BENTO.md):
+//! `fallback` written as a map, `retry` with `base_delay`/`max_delay`, and a
+//! top-level `streams:` map in a plain Bento config (a warning: Tyk's API
+//! definition and `streamprobe pipeline` accept it).
+
+use std::path::Path;
+
+use super::{config, interp, runner};
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// 1-based line and column, when known.
+    pub at: Option<(usize, usize)>,
+    pub message: String,
+    /// Warnings do not fail the lint.
+    pub warning: bool,
+}
+
+fn at_key(text: &str, key: &str) -> Option<(usize, usize)> {
+    // the key as a YAML mapping key at the start of a line (after indentation or "- ")
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start_matches([' ', '-']);
+        if trimmed.starts_with(&format!("{key}:")) {
+            let col = line.len() - trimmed.len();
+            return Some(interp::line_col(text, offset + col));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Hints for the seed README's shapes that Bento rejects.
+fn seed_shapes(text: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let value: serde_yaml_ng::Value = match serde_yaml_ng::from_str(text) {
+        Ok(v) => v,
+        Err(_) => return out,
+    };
+    let mut stack = vec![&value];
+    let (mut map_fallback, mut old_retry) = (false, false);
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_yaml_ng::Value::Mapping(m) => {
+                if let Some(f) = m.get("fallback") {
+                    if f.as_mapping().is_some_and(|fm| fm.contains_key("output") || fm.contains_key("fallbacks")) {
+                        map_fallback = true;
+                    }
+                }
+                if let Some(r) = m.get("retry").and_then(|r| r.as_mapping()) {
+                    if r.contains_key("base_delay") || r.contains_key("max_delay") {
+                        old_retry = true;
+                    }
+                }
+                stack.extend(m.values());
+            }
+            serde_yaml_ng::Value::Sequence(s) => stack.extend(s.iter()),
+            _ => {}
+        }
+    }
+    if map_fallback {
+        out.push(Finding {
+            at: at_key(text, "fallback"),
+            message: "`fallback` takes a LIST of outputs, tried in order; Bento rejects a map with `output`/`fallbacks`. Write:\n  fallback:\n    - kafka: {...}      # primary\n    - amqp_1: {...}     # dead-letter target".into(),
+            warning: false,
+        });
+    }
+    if old_retry {
+        out.push(Finding {
+            at: at_key(text, "base_delay").or_else(|| at_key(text, "max_delay")),
+            message: "`retry` has no `base_delay`/`max_delay`; Bento uses:\n  retry:\n    output: {...}\n    max_retries: 20\n    backoff:\n      initial_interval: 30s\n      max_interval: 5m".into(),
+            warning: false,
+        });
+    }
+    if value.get("streams").is_some() {
+        out.push(Finding {
+            at: at_key(text, "streams"),
+            message: "a top-level `streams:` map is Tyk's API-definition shape (x-tyk-streaming.streams); `streamprobe pipeline` accepts it, but plain Bento rejects it (\"field streams not recognised\"): for Bento, put each stream in its own file".into(),
+            warning: true,
+        });
+    }
+    out
+}
+
+/// Lints one file. Must run inside a tokio runtime (building outputs
+/// checks them the way the runner does).
+pub fn lint_file(path: &Path) -> Vec<Finding> {
+    let raw = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => return vec![Finding { at: None, message: format!("cannot read: {e}"), warning: false }],
+    };
+    let mut findings = seed_shapes(&raw);
+    match config::parse_text(path, &raw, |k| std::env::var(k).ok()) {
+        Err(e) => {
+            // "L:C: message" at the front of the message, when serde knew it
+            let (at, msg) = split_location(&e.message);
+            // serde loses positions inside a `streams:` map: find the named key
+            let at = at.or_else(|| msg.split('`').nth(1).and_then(|k| at_key(&raw, k)));
+            // the seed-shape hint already explains a map-shaped fallback/retry
+            let explained = !findings.is_empty() && (msg.contains("fallback") || msg.contains("retry"));
+            if !explained {
+                findings.push(Finding { at, message: msg, warning: false });
+            }
+        }
+        Ok(streams) => {
+            for s in &streams {
+                if let Err(e) = runner::Stream::build(s) {
+                    let msg = format!("stream {}: {e:#}", s.id);
+                    let at = msg.split('`').skip(1).step_by(2).find_map(|snip| {
+                        let snip = snip.trim();
+                        (!snip.is_empty()).then(|| raw.find(snip)).flatten().map(|i| interp::line_col(&raw, i))
+                    });
+                    findings.push(Finding { at, message: msg, warning: false });
+                }
+            }
+        }
+    }
+    findings
+}
+
+fn split_location(msg: &str) -> (Option<(usize, usize)>, String) {
+    let mut parts = msg.splitn(3, ':');
+    if let (Some(l), Some(c), Some(rest)) = (parts.next(), parts.next(), parts.next()) {
+        if let (Ok(l), Ok(c)) = (l.trim().parse(), c.trim().parse()) {
+            return (Some((l, c)), rest.trim().to_owned());
+        }
+    }
+    (None, msg.to_owned())
+}
+
+/// Formats a finding as `file:line:col: message`.
+pub fn format(path: &Path, f: &Finding) -> String {
+    let kind = if f.warning { "warning: " } else { "" };
+    match f.at {
+        Some((l, c)) => format!("{}:{l}:{c}: {kind}{}", path.display(), f.message),
+        None => format!("{}: {kind}{}", path.display(), f.message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_fallback_and_retry_shapes_get_hints() {
+        let text = "output:\n  fallback:\n    output:\n      kafka: {addresses: [a], topic: b}\n    fallbacks:\n      - amqp_1: {target_address: X}\n";
+        let f = seed_shapes(text);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].at, Some((2, 3)));
+        assert!(f[0].message.contains("takes a LIST"));
+        let text = "output:\n  retry:\n    output: {kafka: {addresses: [a], topic: b}}\n    base_delay: 1s\n    max_delay: 5m\n";
+        let f = seed_shapes(text);
+        assert_eq!((f[0].at, f[0].warning), (Some((4, 5)), false));
+        assert!(f[0].message.contains("initial_interval"));
+        let f = seed_shapes("streams:\n  a: {}\n");
+        assert_eq!((f[0].at, f[0].warning), (Some((1, 1)), true));
+    }
+
+    #[test]
+    fn locations_are_split_off() {
+        assert_eq!(split_location("5:3: output: unknown"), (Some((5, 3)), "output: unknown".to_owned()));
+        assert_eq!(split_location("cannot read"), (None, "cannot read".to_owned()));
+    }
+}

@@ -1,0 +1,47 @@
+//! `streamprobe lint` on the seed README's shapes that Bento rejects, on
+//! this repository's stream files, and on a broken file.
+
+use std::path::Path;
+use std::process::Command;
+
+fn lint(files: &[&str]) -> (i32, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // mirror.yaml has variables without defaults on purpose
+    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+        .arg("lint")
+        .args(files.iter().map(|f| root.join(f)))
+        .envs([("SOURCE_ADDRESS", "s"), ("KAFKA_TOPIC", "t"), ("TARGET_ADDRESS", "q"), ("MIRROR_ADDRESS", "m")])
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn our_stream_files_pass() {
+    let (code, out) = lint(&["stream.yaml", "scripts/bench/tuned.yaml", "tests/fixtures/mirror.yaml"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.matches(": ok").count(), 3, "{out}");
+}
+
+#[test]
+fn seed_shapes_get_located_hints() {
+    let (code, out) = lint(&["tests/fixtures/seed_fallback_map.yaml", "tests/fixtures/seed_recovery_stream.yaml"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("seed_fallback_map.yaml:4:3: `fallback` takes a LIST"), "{out}");
+    assert!(out.contains("seed_recovery_stream.yaml:8:9: `retry` has no `base_delay`/`max_delay`"), "{out}");
+    assert!(out.contains("initial_interval: 30s"), "{out}");
+    assert!(out.contains("seed_recovery_stream.yaml:1:1: warning: a top-level `streams:` map"), "{out}");
+}
+
+#[test]
+fn errors_carry_file_line_col() {
+    let dir = std::env::temp_dir().join(format!("lint_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("broken.yaml");
+    std::fs::write(&f, "input:\n  amqp_1:\n    urls: [amqp://x]\n    source_adress: X\noutput:\n  kafka: {addresses: [a], topic: b}\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe")).arg("lint").arg(&f).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text.contains("broken.yaml:4:5:") && text.contains("source_adress"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
