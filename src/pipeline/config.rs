@@ -66,6 +66,51 @@ pub enum Output {
     #[serde(rename = "amqp_1")]
     Amqp1(Amqp1Output),
     Broker(Broker),
+    /// Bento's `fallback`: a LIST of outputs tried in order.
+    Fallback(Vec<Output>),
+    Retry(Retry),
+}
+
+fn retry_initial() -> GoDuration {
+    dur(500)
+}
+fn retry_max() -> GoDuration {
+    dur(3_000)
+}
+
+/// `backoff:` of the retry output (Bento's defaults: 500ms, 3s, no limit).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBackoff {
+    #[serde(default = "retry_initial")]
+    pub initial_interval: GoDuration,
+    #[serde(default = "retry_max")]
+    pub max_interval: GoDuration,
+    /// 0 = no limit.
+    #[serde(default = "zero")]
+    pub max_elapsed_time: GoDuration,
+}
+
+fn zero() -> GoDuration {
+    dur(0)
+}
+
+impl Default for RetryBackoff {
+    fn default() -> Self {
+        RetryBackoff { initial_interval: retry_initial(), max_interval: retry_max(), max_elapsed_time: zero() }
+    }
+}
+
+/// `output.retry`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    pub output: Box<Output>,
+    /// 0 = unlimited.
+    #[serde(default)]
+    pub max_retries: u32,
+    #[serde(default)]
+    pub backoff: RetryBackoff,
 }
 
 /// SASL mechanism of the amqp_1 components.
@@ -468,6 +513,16 @@ pipeline:
         assert!(e.contains("source_adress"), "{e}");
         let e = parse_text(Path::new("s.yaml"), "input: ${NOPE}\n", |_| None).unwrap_err().to_string();
         assert!(e.contains("s.yaml: 1:8: environment variable NOPE"), "{e}");
+    }
+
+    #[test]
+    fn fallback_list_and_retry() {
+        let t = "input: {amqp_1: {source_address: X}}\noutput:\n  fallback:\n    - retry:\n        output: {kafka: {addresses: [h], topic: T}}\n        max_retries: 3\n        backoff: {initial_interval: 1s}\n    - amqp_1: {target_address: DLQ}\n";
+        let s = parse_text(Path::new("x.yaml"), t, |_| None).unwrap();
+        let Output::Fallback(list) = &s[0].config.output else { panic!("fallback") };
+        let Output::Retry(r) = &list[0] else { panic!("retry first") };
+        assert_eq!((r.max_retries, r.backoff.initial_interval.0, r.backoff.max_interval.0), (3, Duration::from_secs(1), Duration::from_secs(3)));
+        assert!(matches!(list[1], Output::Amqp1(_)));
     }
 
     #[test]

@@ -126,6 +126,14 @@ pub enum Out {
     /// Bento's `fan_out`: every child gets every message; each child is
     /// retried forever (0.5 s → 3 s, ×1.5, ±50 %); confirms when all did.
     FanOut(Vec<Arc<Out>>),
+    /// Bento's `fallback`: tries each child in order; a message passed on
+    /// carries metadata `fallback_error` = the previous child's error; fails
+    /// when the last child fails. Children are not retry-wrapped.
+    Fallback(Vec<Arc<Out>>),
+    /// Bento's `retry`: retries its child with backoff until it confirms or
+    /// `max_retries` (0 = unlimited) / `max_elapsed_time` (0 = none) run out,
+    /// then fails ("message failed to reach a target destination").
+    Retry { child: Arc<Out>, max_retries: u32, backoff: config::RetryBackoff },
 }
 
 impl Out {
@@ -153,6 +161,22 @@ impl Out {
                     .collect::<Result<Vec<_>>>()?;
                 Out::FanOut(children)
             }
+            config::Output::Fallback(list) => {
+                if list.is_empty() {
+                    bail!("{path}.fallback: the list of outputs must not be empty");
+                }
+                let children = list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, o)| Out::build(o, stream, &format!("{path}.fallback[{i}]")).map(Arc::new))
+                    .collect::<Result<Vec<_>>>()?;
+                Out::Fallback(children)
+            }
+            config::Output::Retry(r) => Out::Retry {
+                child: Arc::new(Out::build(&r.output, stream, &format!("{path}.retry.output"))?),
+                max_retries: r.max_retries,
+                backoff: r.backoff.clone(),
+            },
         })
     }
 
@@ -162,6 +186,8 @@ impl Out {
             Out::Kafka(k) => format!("kafka:{}", k.topic),
             Out::Amqp(a) => format!("amqp:{}", a.target),
             Out::FanOut(_) => "fan_out".into(),
+            Out::Fallback(_) => "fallback".into(),
+            Out::Retry { child, .. } => format!("retry({})", child.label()),
         }
     }
 
@@ -199,6 +225,56 @@ impl Out {
                         }))
                         .await;
                         Ok(())
+                    });
+                    done
+                }
+                Out::Fallback(children) => {
+                    let children = children.clone();
+                    let first = children[0].submit(msg.clone()).await;
+                    let done: Completion = Box::pin(async move {
+                        let mut pending = first;
+                        let mut i = 0;
+                        loop {
+                            match pending.await {
+                                Ok(()) => return Ok(()),
+                                Err(e) if i + 1 < children.len() => {
+                                    tracing::warn!(output = %children[i].label(), next = %children[i + 1].label(), error = %format!("{e:#}"), "fallback: trying the next output");
+                                    i += 1;
+                                    let mut next = (*msg).clone();
+                                    next.meta.insert("fallback_error".into(), format!("{e:#}"));
+                                    pending = children[i].submit(Arc::new(next)).await;
+                                }
+                                Err(e) => return Err(e),
+                            }
+                        }
+                    });
+                    done
+                }
+                Out::Retry { child, max_retries, backoff } => {
+                    let (child, max_retries, b) = (child.clone(), *max_retries, backoff.clone());
+                    let first = child.submit(msg.clone()).await;
+                    let done: Completion = Box::pin(async move {
+                        let start = Instant::now();
+                        let mut schedule = Backoff::new(b.initial_interval.0, b.max_interval.0, 1.5, 0.5);
+                        let mut pending = first;
+                        let mut attempts = 0u32;
+                        loop {
+                            match pending.await {
+                                Ok(()) => return Ok(()),
+                                Err(e) => {
+                                    attempts += 1;
+                                    let wait = schedule.next_delay();
+                                    let out_of_count = max_retries > 0 && attempts > max_retries;
+                                    let out_of_time = !b.max_elapsed_time.0.is_zero() && start.elapsed() + wait > b.max_elapsed_time.0;
+                                    if out_of_count || out_of_time {
+                                        bail!("message failed to reach a target destination after {attempts} attempts: {e:#}");
+                                    }
+                                    tracing::warn!(output = %child.label(), error = %format!("{e:#}"), retry_in = ?wait, "retry");
+                                    tokio::time::sleep(wait).await;
+                                    pending = child.submit(msg.clone()).await;
+                                }
+                            }
+                        }
                     });
                     done
                 }
