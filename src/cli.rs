@@ -35,6 +35,9 @@ pub enum Command {
         /// Stream definition files.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// As for `pipeline`: the map `$api_config.KEY` is resolved from.
+        #[arg(long, env = "STREAMPROBE_API_CONFIG", value_name = "FILE")]
+        api_config: Option<PathBuf>,
     },
 }
 
@@ -198,6 +201,10 @@ pub struct PipelineArgs {
     /// then redelivers them), in seconds.
     #[arg(long, env = "STREAMPROBE_DRAIN_TIMEOUT", default_value_t = 10)]
     pub drain_timeout: u64,
+    /// A YAML/JSON map standing in for the Tyk API definition's config data:
+    /// `$api_config.KEY` in a stream file takes KEY's value from it.
+    #[arg(long, env = "STREAMPROBE_API_CONFIG", value_name = "FILE")]
+    pub api_config: Option<PathBuf>,
 }
 
 #[cfg(test)]

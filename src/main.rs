@@ -61,7 +61,7 @@ fn main() -> ExitCode {
             };
             rt.block_on(probe::main(args))
         }
-        Some(Command::Lint { files }) => rt.block_on(pipeline::lint_main(files)),
+        Some(Command::Lint { files, api_config }) => rt.block_on(pipeline::lint_main(files, api_config)),
         Some(Command::Pipeline(args)) => {
             logging::to_stderr();
             rt.block_on(pipeline::main(args))

@@ -45,3 +45,30 @@ fn errors_carry_file_line_col() {
     assert!(text.contains("broken.yaml:4:5:") && text.contains("source_adress"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn tyk_references_resolve_from_api_config_and_environment() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let stream = root.join("tests/fixtures/api_config_stream.yaml");
+    let run = |api: bool, secret: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_streamprobe"));
+        c.arg("lint").arg(&stream).env_remove("STREAMPROBE_TEST_SECRET");
+        if api {
+            c.arg("--api-config").arg(root.join("tests/fixtures/api_config.yaml"));
+        }
+        if secret {
+            c.env("STREAMPROBE_TEST_SECRET", "guest");
+        }
+        let out = c.output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, out) = run(true, true);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("api_config_stream.yaml:7:17: warning: `$api_config.…`"), "{out}");
+    assert!(!out.contains("hunter2"), "resolved values are never printed: {out}");
+    let (code, out) = run(false, false);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("api_config_stream.yaml:7:17: $api_config.amqp_password needs --api-config FILE"), "{out}");
+    assert!(out.contains("api_config_stream.yaml:8:13: $api_config.amqp_user"), "{out}");
+    assert!(out.contains("api_config_stream.yaml:16:53: $secret_env.STREAMPROBE_TEST_SECRET is not set"), "{out}");
+}

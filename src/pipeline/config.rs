@@ -383,8 +383,21 @@ pub fn parse_text(
     raw: &str,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<NamedStream>, ConfigError> {
+    parse_text_with(path, raw, lookup, None)
+}
+
+/// [`parse_text`] with Tyk's references resolved first
+/// ([`interp::tyk_refs`]; `api` is the `--api-config` map).
+pub fn parse_text_with(
+    path: &Path,
+    raw: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+    api: Option<&BTreeMap<String, String>>,
+) -> Result<Vec<NamedStream>, ConfigError> {
     let err = |message: String| ConfigError { file: path.to_owned(), message };
-    let text = interp::interpolate(raw, lookup)
+    let text = interp::tyk_refs(raw, &lookup, api)
+        .map_err(|m| err(m.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; ")))?;
+    let text = interp::interpolate(&text, lookup)
         .map_err(|m| err(m.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; ")))?;
     let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).map_err(|e| err(yaml_error(&e)))?;
     let map = value
@@ -416,13 +429,36 @@ pub fn parse_text(
     Ok(vec![NamedStream { id: stream_id(path), file: path.to_owned(), config }])
 }
 
-/// Reads and parses a stream file with the process environment.
-pub fn load(path: &Path) -> Result<Vec<NamedStream>, ConfigError> {
+/// Reads and parses a stream file with the process environment and the
+/// optional `--api-config` map.
+pub fn load(path: &Path, api: Option<&BTreeMap<String, String>>) -> Result<Vec<NamedStream>, ConfigError> {
     let raw = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: path.to_owned(),
         message: format!("cannot read: {e}"),
     })?;
-    parse_text(path, &raw, |k| std::env::var(k).ok())
+    parse_text_with(path, &raw, |k| std::env::var(k).ok(), api)
+}
+
+/// Reads `--api-config FILE`: a YAML (or JSON) map of string keys to
+/// scalar values, standing in for a Tyk API definition's config data.
+/// Errors name the file (and line:col for YAML errors), never a value.
+pub fn load_api_config(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let err = |message: String| ConfigError { file: path.to_owned(), message };
+    let raw = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&raw).map_err(|e| err(yaml_error(&e)))?;
+    let m = v.as_mapping().ok_or_else(|| err("expected a map of keys to values".into()))?;
+    let mut out = BTreeMap::new();
+    for (k, v) in m {
+        let k = k.as_str().ok_or_else(|| err("keys must be strings".into()))?;
+        let v = match v {
+            serde_yaml_ng::Value::String(s) => s.clone(),
+            serde_yaml_ng::Value::Number(n) => n.to_string(),
+            serde_yaml_ng::Value::Bool(b) => b.to_string(),
+            _ => return Err(err(format!("key {k:?}: value must be a string, number or boolean"))),
+        };
+        out.insert(k.to_owned(), v);
+    }
+    Ok(out)
 }
 
 /// `line:col: message` from a serde_yaml_ng error, with serde's wording of

@@ -99,6 +99,68 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
     if missing.is_empty() { Ok(out) } else { Err(missing) }
 }
 
+/// An unresolvable Tyk reference (`$secret_env.NAME`, `$api_config.KEY`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRef {
+    /// The reference as written, e.g. `$api_config.amqp_password`.
+    pub reference: String,
+    pub line: usize,
+    pub column: usize,
+    pub why: String,
+}
+
+impl fmt::Display for BadRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {} {}", self.line, self.column, self.reference, self.why)
+    }
+}
+
+/// Replaces Tyk's references the way Tyk does before it builds a stream:
+/// `$secret_env.NAME` → environment variable NAME (`env`), and
+/// `$api_config.KEY` → KEY of the API definition's config data, which the
+/// local runner takes from `--api-config FILE` (`api`; `None` when not
+/// given). Names are `[A-Za-z0-9_]+`. Every unresolvable reference is
+/// reported; resolved values are never part of an error.
+pub fn tyk_refs(
+    text: &str,
+    env: impl Fn(&str) -> Option<String>,
+    api: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<String, Vec<BadRef>> {
+    let mut out = String::with_capacity(text.len());
+    let mut bad = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        let rest = &text[i..];
+        let hit = ["$secret_env.", "$api_config."].into_iter().find(|p| rest.starts_with(p));
+        let Some(prefix) = hit else {
+            let c = rest.chars().next().unwrap_or(' ');
+            out.push(c);
+            i += c.len_utf8();
+            continue;
+        };
+        let name_len = rest[prefix.len()..].find(|c: char| !is_var_char(c)).unwrap_or(rest.len() - prefix.len());
+        let name = &rest[prefix.len()..prefix.len() + name_len];
+        let reference = &rest[..prefix.len() + name_len];
+        let (line, column) = line_col(text, i);
+        let value = if name.is_empty() {
+            Err("has no name".to_owned())
+        } else if prefix == "$secret_env." {
+            env(name).ok_or_else(|| format!("is not set: environment variable {name} is missing"))
+        } else {
+            match api {
+                None => Err("needs --api-config FILE (a YAML/JSON map standing in for the API definition's config data)".to_owned()),
+                Some(m) => m.get(name).cloned().ok_or_else(|| format!("is not set: key {name:?} is not in the --api-config file")),
+            }
+        };
+        match value {
+            Ok(v) => out.push_str(&v),
+            Err(why) => bad.push(BadRef { reference: reference.to_owned(), line, column, why }),
+        }
+        i += reference.len();
+    }
+    if bad.is_empty() { Ok(out) } else { Err(bad) }
+}
+
 /// 1-based line and column (in characters) of byte offset `at` in `text`.
 pub fn line_col(text: &str, at: usize) -> (usize, usize) {
     let before = &text[..at.min(text.len())];
@@ -135,6 +197,21 @@ mod tests {
         assert_eq!((err[0].name.as_str(), err[0].line, err[0].column), ("NOPE", 2, 4));
         assert_eq!((err[1].name.as_str(), err[1].line, err[1].column), ("ALSO", 2, 13));
         assert!(err[0].to_string().contains("NOPE is not set"));
+    }
+
+    #[test]
+    fn tyk_references() {
+        let api = std::collections::BTreeMap::from([("amqp_password".to_owned(), "s3cret".to_owned())]);
+        let t = "password: $api_config.amqp_password\nuser: $secret_env.HOST\n";
+        assert_eq!(tyk_refs(t, env, Some(&api)).unwrap(), "password: s3cret\nuser: rabbit\n");
+        let e = tyk_refs(t, env, None).unwrap_err();
+        assert_eq!((e[0].line, e[0].column), (1, 11));
+        assert!(e[0].to_string().contains("needs --api-config"), "{}", e[0]);
+        let e = tyk_refs("a: $secret_env.NOPE\nb: $api_config.missing", env, Some(&api)).unwrap_err();
+        assert_eq!(e.len(), 2);
+        assert!(e[0].to_string().starts_with("1:4: $secret_env.NOPE is not set"), "{}", e[0]);
+        assert!(e[1].to_string().contains("\"missing\" is not in the --api-config file"));
+        assert!(!format!("{e:?}").contains("s3cret"));
     }
 
     #[test]

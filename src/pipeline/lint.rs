@@ -79,6 +79,13 @@ fn seed_shapes(text: &str) -> Vec<Finding> {
             warning: false,
         });
     }
+    if let Some(i) = text.find("$api_config.") {
+        out.push(Finding {
+            at: Some(interp::line_col(text, i)),
+            message: "`$api_config.…` (from the seed README) is not a Tyk 5.8 variable; Tyk 5.8 resolves `$secret_env.NAME`, `$secret_conf.NAME` and `$secret_vault.…`. The local runner takes `$api_config.KEY` from `--api-config FILE`".into(),
+            warning: true,
+        });
+    }
     if value.get("streams").is_some() {
         out.push(Finding {
             at: at_key(text, "streams"),
@@ -91,22 +98,25 @@ fn seed_shapes(text: &str) -> Vec<Finding> {
 
 /// Lints one file. Must run inside a tokio runtime (building outputs
 /// checks them the way the runner does).
-pub fn lint_file(path: &Path) -> Vec<Finding> {
+pub fn lint_file(path: &Path, api: Option<&std::collections::BTreeMap<String, String>>) -> Vec<Finding> {
     let raw = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => return vec![Finding { at: None, message: format!("cannot read: {e}"), warning: false }],
     };
     let mut findings = seed_shapes(&raw);
-    match config::parse_text(path, &raw, |k| std::env::var(k).ok()) {
+    match config::parse_text_with(path, &raw, |k| std::env::var(k).ok(), api) {
         Err(e) => {
             // "L:C: message" at the front of the message, when serde knew it
-            let (at, msg) = split_location(&e.message);
-            // serde loses positions inside a `streams:` map: find the named key
-            let at = at.or_else(|| msg.split('`').nth(1).and_then(|k| at_key(&raw, k)));
-            // the seed-shape hint already explains a map-shaped fallback/retry
-            let explained = !findings.is_empty() && (msg.contains("fallback") || msg.contains("retry"));
-            if !explained {
-                findings.push(Finding { at, message: msg, warning: false });
+            // several located problems come joined by "; " (one per variable)
+            for part in e.message.split("; ") {
+                let (at, msg) = split_location(part);
+                // serde loses positions inside a `streams:` map: find the named key
+                let at = at.or_else(|| msg.split('`').nth(1).and_then(|k| at_key(&raw, k)));
+                // the seed-shape hint already explains a map-shaped fallback/retry
+                let explained = findings.iter().any(|f| !f.warning) && (msg.contains("fallback") || msg.contains("retry"));
+                if !explained {
+                    findings.push(Finding { at, message: msg, warning: false });
+                }
             }
         }
         Ok(streams) => {

@@ -22,9 +22,16 @@ use crate::cli::PipelineArgs;
 /// drains, and returns the exit code: 0 after a clean stop, 2 for a config
 /// error (printed as `file: line:col: message`).
 pub async fn main(args: PipelineArgs) -> ExitCode {
+    let api = match args.api_config.as_deref().map(config::load_api_config).transpose() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("streamprobe pipeline: --api-config {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut named = Vec::new();
     for f in &args.files {
-        match config::load(f) {
+        match config::load(f, api.as_ref()) {
             Ok(s) => named.extend(s),
             Err(e) => {
                 eprintln!("streamprobe pipeline: {e}");
@@ -106,10 +113,17 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
 /// `streamprobe lint FILE...`: prints every finding as
 /// `file:line:col: message`; exit 0 when there are no errors (warnings
 /// allowed), 1 otherwise.
-pub async fn lint_main(files: Vec<std::path::PathBuf>) -> ExitCode {
+pub async fn lint_main(files: Vec<std::path::PathBuf>, api_config: Option<std::path::PathBuf>) -> ExitCode {
+    let api = match api_config.as_deref().map(config::load_api_config).transpose() {
+        Ok(a) => a,
+        Err(e) => {
+            println!("--api-config {e}");
+            return ExitCode::from(1);
+        }
+    };
     let mut errors = 0;
     for f in &files {
-        let findings = lint::lint_file(f);
+        let findings = lint::lint_file(f, api.as_ref());
         for x in &findings {
             println!("{}", lint::format(f, x));
             if !x.warning {
