@@ -48,7 +48,7 @@ fn stream_yaml_with_compose_environment_targets_the_services() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("stream.yaml");
     let raw = std::fs::read_to_string(&path).unwrap();
     let streams = config::parse_text(&path, &raw, lookup).unwrap();
-    let Input::Amqp1(input) = &streams[0].config.input;
+    let Input::Amqp1(input) = &streams[0].config.input else { panic!("amqp_1 input") };
     assert_eq!(input.urls, ["amqp://rabbitmq:5672"]);
     assert_eq!(input.source_address, "EXTERNAL");
     let Output::Broker(b) = &streams[0].config.output else { panic!("broker output") };
@@ -58,6 +58,6 @@ fn stream_yaml_with_compose_environment_targets_the_services() {
     assert_eq!((a.urls.as_slice(), a.target_address.as_str()), (&["amqp://rabbitmq:5672".to_owned()][..], "FOO"));
     // and locally, with no environment, the seed's defaults apply
     let local = config::parse_text(&path, &raw, |_| None).unwrap();
-    let Input::Amqp1(input) = &local[0].config.input;
+    let Input::Amqp1(input) = &local[0].config.input else { panic!("amqp_1 input") };
     assert_eq!((input.urls[0].as_str(), input.sasl.user.as_str()), ("amqp://localhost:5672", "guest"));
 }

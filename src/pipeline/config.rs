@@ -48,6 +48,38 @@ pub struct PipelineSection {
 pub enum Input {
     #[serde(rename = "amqp_1")]
     Amqp1(Amqp1Input),
+    Kafka(KafkaInput),
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_checkpoint() -> usize {
+    1024
+}
+fn default_commit_period() -> GoDuration {
+    dur(1_000)
+}
+
+/// `input.kafka` (Bento's names and defaults).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaInput {
+    pub addresses: Vec<String>,
+    pub topics: Vec<String>,
+    /// Consumer group: offsets are committed for it.
+    pub consumer_group: String,
+    #[serde(default = "default_client_id")]
+    pub client_id: String,
+    /// Where a group with no committed offset starts: oldest (true) or newest.
+    #[serde(default = "default_true")]
+    pub start_from_oldest: bool,
+    /// Most messages in flight (unconfirmed) at once.
+    #[serde(default = "default_checkpoint")]
+    pub checkpoint_limit: usize,
+    /// How often confirmed offsets are committed.
+    #[serde(default = "default_commit_period")]
+    pub commit_period: GoDuration,
 }
 
 /// Processors the runner supports.
@@ -524,7 +556,7 @@ pipeline:
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].id, "stream");
         let c = &s[0].config;
-        let Input::Amqp1(i) = &c.input;
+        let Input::Amqp1(i) = &c.input else { panic!("amqp_1 input expected") };
         assert_eq!((i.source_address.as_str(), i.credit, i.sasl.password.as_str()), ("EXTERNAL", 64, "guest"));
         let Output::Broker(b) = &c.output else { panic!("broker expected") };
         assert_eq!(b.pattern, Pattern::FanOut);

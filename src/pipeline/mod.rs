@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod interp;
+pub mod kafka_input;
 pub mod lint;
 pub mod mapping;
 pub mod runner;

@@ -598,7 +598,7 @@ async fn settle(id: &str, c: &Counters, receiver: &fe2o3_amqp::Receiver, (info, 
 /// A runnable stream.
 pub struct Stream {
     pub id: String,
-    input: Amqp1Input,
+    input: config::Input,
     processors: Vec<Mapping>,
     output: Arc<Out>,
     pub counters: Arc<Counters>,
@@ -608,15 +608,26 @@ impl Stream {
     /// Checks and builds a stream (outputs start connecting lazily).
     /// Errors name the stream and the unsupported or invalid setting.
     pub fn build(s: &config::NamedStream) -> Result<Stream> {
-        let config::Input::Amqp1(input) = &s.config.input;
-        if input.tls.as_ref().is_some_and(tls_enabled) {
-            bail!("input.amqp_1: tls is not supported by the local runner yet");
-        }
-        if input.azure_renew_lock {
-            bail!("input.amqp_1: azure_renew_lock is not supported by the local runner");
-        }
-        if endpoints(&input.urls, &input.sasl).is_empty() {
-            bail!("input.amqp_1: urls must name at least one broker");
+        match &s.config.input {
+            config::Input::Amqp1(input) => {
+                if input.tls.as_ref().is_some_and(tls_enabled) {
+                    bail!("input.amqp_1: tls is not supported by the local runner yet");
+                }
+                if input.azure_renew_lock {
+                    bail!("input.amqp_1: azure_renew_lock is not supported by the local runner");
+                }
+                if endpoints(&input.urls, &input.sasl).is_empty() {
+                    bail!("input.amqp_1: urls must name at least one broker");
+                }
+            }
+            config::Input::Kafka(k) => {
+                if k.addresses.iter().all(|a| a.trim().is_empty()) || k.topics.is_empty() {
+                    bail!("input.kafka: addresses and topics must not be empty");
+                }
+                if k.topics.iter().any(|t| t.contains(':')) {
+                    bail!("input.kafka: explicit partitions (`topic:partition`) are not supported by the local runner yet");
+                }
+            }
         }
         let processors = s
             .config
@@ -637,7 +648,7 @@ impl Stream {
         }
         Ok(Stream {
             id: s.id.clone(),
-            input: input.clone(),
+            input: s.config.input.clone(),
             processors,
             output: Arc::new(Out::build(&s.config.output, &s.id, "output")?),
             counters: Arc::default(),
@@ -647,15 +658,24 @@ impl Stream {
     /// Runs until `cancel` fires, then stops taking input and waits up to
     /// `drain` for in-flight messages to be confirmed and settled.
     pub async fn run(self, cancel: CancellationToken, drain: Duration) {
-        let eps = endpoints(&self.input.urls, &self.input.sasl);
-        let credit = self.input.credit.max(1);
+        match self.input.clone() {
+            config::Input::Amqp1(input) => self.run_amqp(&input, cancel, drain).await,
+            config::Input::Kafka(input) => {
+                super::kafka_input::run(&self.id, &input, &self.processors, &self.output, &self.counters, cancel, drain).await
+            }
+        }
+    }
+
+    async fn run_amqp(&self, input: &Amqp1Input, cancel: CancellationToken, drain: Duration) {
+        let eps = endpoints(&input.urls, &input.sasl);
+        let credit = input.credit.max(1);
         let mut backoff = Backoff::reconnect();
         let c = &self.counters;
         loop {
             let attempt = async {
                 connect_any(&eps, &format!("streamprobe-pipeline-{}-input", self.id))
                     .await?
-                    .with_receiver(&format!("{}-input", self.id), &self.input.source_address)
+                    .with_receiver(&format!("{}-input", self.id), &input.source_address)
                     .await
             };
             let (session, mut receiver) = tokio::select! {
@@ -670,7 +690,7 @@ impl Stream {
                 }
             };
             backoff.reset();
-            tracing::info!(stream = %self.id, source = %self.input.source_address, credit, "input connected");
+            tracing::info!(stream = %self.id, source = %input.source_address, credit, "input connected");
             let mut inflight: JoinSet<Settlement> = JoinSet::new();
             let mut window = amqp::CreditWindow::new();
             let lost = loop {
@@ -695,7 +715,7 @@ impl Stream {
                             c.received.fetch_add(1, Ordering::Relaxed);
                             let (info, message) = delivery.into_parts();
                             let mut msg = Msg {
-                                meta: input_metadata(&message, self.input.read_header),
+                                meta: input_metadata(&message, input.read_header),
                                 body: amqp::body_bytes(&message.body).unwrap_or_default(),
                             };
                             for p in &self.processors {
