@@ -72,3 +72,27 @@ fn tyk_references_resolve_from_api_config_and_environment() {
     assert!(out.contains("api_config_stream.yaml:8:13: $api_config.amqp_user"), "{out}");
     assert!(out.contains("api_config_stream.yaml:16:53: $secret_env.STREAMPROBE_TEST_SECRET is not set"), "{out}");
 }
+
+/// Every YAML example in the README passes `lint` (an output-only snippet is
+/// checked inside a minimal stream with an amqp_1 input).
+#[test]
+fn readme_yaml_examples_pass_lint() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let blocks: Vec<&str> = readme.split("```yaml\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+    assert!(blocks.len() >= 2, "README has YAML examples");
+    let dir = std::env::temp_dir().join(format!("readme_yaml_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, b) in blocks.iter().enumerate() {
+        let text = if b.contains("input:") {
+            b.to_string()
+        } else {
+            format!("input:\n  amqp_1: {{urls: [amqp://localhost:5672], source_address: EXTERNAL}}\n{b}")
+        };
+        let f = dir.join(format!("example{i}.yaml"));
+        std::fs::write(&f, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_streamprobe")).arg("lint").arg(&f).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "README YAML example {i} fails lint:\n{b}\n{}", String::from_utf8_lossy(&out.stdout));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
