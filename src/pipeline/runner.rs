@@ -50,6 +50,19 @@ fn snake(v: impl std::fmt::Debug) -> String {
     out
 }
 
+/// Awaits `first` (a completion of `c` for `msg`), submitting the message
+/// again with Bento's fan_out backoff until `c` confirms it.
+async fn retry_forever(c: Arc<Out>, msg: Arc<Msg>, first: Completion) {
+    let mut backoff = Backoff::bento_fan_out();
+    let mut pending = first;
+    while let Err(e) = pending.await {
+        let wait = backoff.next_delay();
+        tracing::warn!(output = %c.label(), error = %format!("{e:#}"), retry_in = ?wait, "output failed; retrying (fan_out never drops a message)");
+        tokio::time::sleep(wait).await;
+        pending = c.submit(msg.clone()).await;
+    }
+}
+
 /// A message inside the runner: body bytes and string metadata.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Msg {
@@ -126,6 +139,11 @@ pub enum Out {
     /// Bento's `fan_out`: every child gets every message; each child is
     /// retried forever (0.5 s → 3 s, ×1.5, ±50 %); confirms when all did.
     FanOut(Vec<Arc<Out>>),
+    /// Bento's `fan_out_sequential`: like `fan_out`, but each child only
+    /// after the previous one confirmed the message.
+    FanOutSequential(Vec<Arc<Out>>),
+    /// Bento's `round_robin`: each message goes to one child, in turn.
+    RoundRobin(Vec<Arc<Out>>, std::sync::atomic::AtomicUsize),
     /// Bento's `fallback`: tries each child in order; a message passed on
     /// carries metadata `fallback_error` = the previous child's error; fails
     /// when the last child fails. Children are not retry-wrapped.
@@ -144,8 +162,11 @@ impl Out {
             config::Output::Kafka(k) => Out::Kafka(Arc::new(KafkaOut::new(k, path)?)),
             config::Output::Amqp1(a) => Out::Amqp(Arc::new(AmqpOut::new(a, stream, path)?)),
             config::Output::Broker(b) => {
-                if b.pattern != Pattern::FanOut {
-                    bail!("{path}.broker: pattern `{}` is not supported by the local runner yet (supported: fan_out)", snake(b.pattern));
+                if !matches!(b.pattern, Pattern::FanOut | Pattern::FanOutSequential | Pattern::RoundRobin) {
+                    bail!(
+                        "{path}.broker: pattern `{}` is not supported by the local runner yet (supported: fan_out, fan_out_sequential, round_robin)",
+                        snake(b.pattern)
+                    );
                 }
                 if b.copies != 1 {
                     bail!("{path}.broker: copies other than 1 are not supported by the local runner yet");
@@ -159,7 +180,11 @@ impl Out {
                     .enumerate()
                     .map(|(i, o)| Out::build(o, stream, &format!("{path}.broker.outputs[{i}]")).map(Arc::new))
                     .collect::<Result<Vec<_>>>()?;
-                Out::FanOut(children)
+                match b.pattern {
+                    Pattern::FanOutSequential => Out::FanOutSequential(children),
+                    Pattern::RoundRobin => Out::RoundRobin(children, Default::default()),
+                    _ => Out::FanOut(children),
+                }
             }
             config::Output::Fallback(list) => {
                 if list.is_empty() {
@@ -186,6 +211,8 @@ impl Out {
             Out::Kafka(k) => format!("kafka:{}", k.topic),
             Out::Amqp(a) => format!("amqp:{}", a.target),
             Out::FanOut(_) => "fan_out".into(),
+            Out::FanOutSequential(_) => "fan_out_sequential".into(),
+            Out::RoundRobin(..) => "round_robin".into(),
             Out::Fallback(_) => "fallback".into(),
             Out::Retry { child, .. } => format!("retry({})", child.label()),
         }
@@ -205,28 +232,30 @@ impl Out {
                         parts.push((c.clone(), c.submit(msg.clone()).await));
                     }
                     let done: Completion = Box::pin(async move {
-                        futures::future::join_all(parts.into_iter().map(|(c, first)| {
-                            let msg = msg.clone();
-                            async move {
-                                let mut backoff = Backoff::bento_fan_out();
-                                let mut pending = first;
-                                loop {
-                                    match pending.await {
-                                        Ok(()) => return,
-                                        Err(e) => {
-                                            let wait = backoff.next_delay();
-                                            tracing::warn!(output = %c.label(), error = %format!("{e:#}"), retry_in = ?wait, "output failed; retrying (fan_out never drops a message)");
-                                            tokio::time::sleep(wait).await;
-                                            pending = c.submit(msg.clone()).await;
-                                        }
-                                    }
-                                }
-                            }
-                        }))
-                        .await;
+                        futures::future::join_all(parts.into_iter().map(|(c, first)| retry_forever(c, msg.clone(), first))).await;
                         Ok(())
                     });
                     done
+                }
+                Out::FanOutSequential(children) => {
+                    let children = children.clone();
+                    let first = children[0].submit(msg.clone()).await;
+                    let done: Completion = Box::pin(async move {
+                        let mut pending = Some(first);
+                        for c in children {
+                            let first = match pending.take() {
+                                Some(f) => f,
+                                None => c.submit(msg.clone()).await,
+                            };
+                            retry_forever(c, msg.clone(), first).await;
+                        }
+                        Ok(())
+                    });
+                    done
+                }
+                Out::RoundRobin(children, next) => {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % children.len();
+                    children[i].submit(msg).await
                 }
                 Out::Fallback(children) => {
                     let children = children.clone();

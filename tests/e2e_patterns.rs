@@ -1,0 +1,46 @@
+//! Real stack: broker patterns `round_robin` (each message to one output in
+//! turn: 10 + 10 of 20) and `fan_out_sequential` (every message to every
+//! output), two streams of one Tyk-style `streams:` file in one process.
+//! Counts by qpid-proton and kcat.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use streamprobe::amqp::{self, AmqpEndpoint};
+
+async fn inject(address: &str, n: usize) {
+    let ep = AmqpEndpoint { url: "amqp://127.0.0.1:5672".into(), user: "guest".into(), password: "guest".into() };
+    let (s, mut sender) = amqp::connect(&ep, "pat-injector").await.unwrap().with_sender("pat-injector", address).await.unwrap();
+    for i in 0..n {
+        sender.send(amqp::probe_message(format!("m{i}").into_bytes())).await.unwrap();
+    }
+    let _ = sender.close().await;
+    s.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_splits_and_fan_out_sequential_copies() {
+    require_stack();
+    let names: Vec<String> = ["rr_src", "rr_a", "rr_b", "seq_src", "seq_a", "seq_t"].iter().map(|p| unique(p)).collect();
+    for q in [&names[1], &names[2], &names[4]] {
+        let _ = proton_drain(q, 0, Duration::from_millis(100), Duration::from_secs(5));
+    }
+    let env: Vec<(&str, &str)> = ["RR_SOURCE", "RR_A", "RR_B", "SEQ_SOURCE", "SEQ_A", "SEQ_T"]
+        .into_iter()
+        .zip(names.iter().map(String::as_str))
+        .collect();
+    let mut p = Pipeline::start(&root().join("tests/fixtures/patterns.yaml"), &env);
+    p.wait_for_log("source=".to_owned().as_str(), Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    inject(&names[0], 20).await;
+    inject(&names[3], 20).await;
+    let a = proton_drain(&names[1], 10, Duration::from_secs(2), Duration::from_secs(30));
+    let b = proton_drain(&names[2], 10, Duration::from_secs(2), Duration::from_secs(30));
+    assert_eq!((a.len(), b.len()), (10, 10), "round_robin splits 20 into 10 + 10; log:\n{}", p.log_text());
+    let seq_a = proton_drain(&names[4], 20, Duration::from_secs(2), Duration::from_secs(30));
+    assert_eq!(seq_a.len(), 20, "fan_out_sequential: every message to the AMQP output");
+    assert_eq!(kcat_wait(&names[5], 20, Duration::from_secs(30)).len(), 20, "and to the Kafka output");
+    assert_eq!(p.interrupt(Duration::from_secs(20)), Some(0));
+}
