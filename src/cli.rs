@@ -66,6 +66,10 @@ pub struct Endpoints {
     /// Kafka topic of the Kafka destination.
     #[arg(long, env = "STREAMPROBE_KAFKA_TOPIC", default_value = "FOO")]
     pub kafka_topic: String,
+    /// Take the source and every destination (fallbacks and dead-letter
+    /// targets included) from this stream file instead of the flags above.
+    #[arg(long, env = "STREAMPROBE_STREAM", value_name = "FILE")]
+    pub stream: Option<PathBuf>,
 }
 
 impl Endpoints {

@@ -33,6 +33,10 @@ fn main() -> ExitCode {
                 eprintln!("streamprobe: {e}");
                 return ExitCode::from(2);
             }
+            if let Err(e) = streamprobe::links::Plan::from_args(&cli.ui.endpoints) {
+                eprintln!("streamprobe: {e:#}");
+                return ExitCode::from(2);
+            }
             let path = cli.ui.log_file.clone().unwrap_or_else(logging::default_log_file);
             match logging::to_file(&path) {
                 Ok(_guard) => match rt.block_on(tui::run(cli.ui)) {

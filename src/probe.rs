@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::cli::ProbeArgs;
 use crate::event::{Event, Link, SendRequest};
 use crate::latency::{Latency, Summary, fmt_us};
-use crate::links;
+use crate::links::{self, Role};
 use crate::tracker::Tracker;
 
 /// Extra wait after every probe is accounted for, to catch duplicates that
@@ -23,6 +23,9 @@ const GRACE: Duration = Duration::from_millis(500);
 pub struct DestReport {
     /// `kafka:<topic>` or `amqp:<address>`.
     pub name: String,
+    /// `primary`, `fallback` or `dead_letter` (from `--stream`; else primary).
+    /// Only primaries must receive every probe; `lost` is 0 for the others.
+    pub role: Role,
     /// Distinct probes delivered in time.
     pub received: u64,
     pub duplicates: u64,
@@ -72,7 +75,7 @@ impl Report {
     /// destination `i`, measured from the first send.
     pub fn new(
         t: &Tracker,
-        names: &[String],
+        names: &[(String, Role)],
         requested: u64,
         (sent, confirmed, failed): (u64, u64, u64),
         settle: &Latency,
@@ -82,14 +85,16 @@ impl Report {
         let destinations: Vec<DestReport> = names
             .iter()
             .enumerate()
-            .map(|(i, name)| {
+            .map(|(i, (name, role))| {
                 let d = t.dest(i);
+                let primary = *role == Role::Primary;
                 DestReport {
                     name: name.clone(),
+                    role: *role,
                     received: d.delivered,
                     duplicates: d.duplicates,
                     out_of_order: d.out_of_order,
-                    lost: d.lost + t.pending(i),
+                    lost: if primary { d.lost + t.pending(i) } else { 0 },
                     late: d.late,
                     foreign: d.foreign,
                     latency_us: d.latency.cumulative(),
@@ -108,7 +113,7 @@ impl Report {
         if failed > 0 || confirmed < sent {
             problems.push(format!("{} of {sent} sends were not confirmed by the broker", sent - confirmed.min(sent)));
         }
-        for d in &destinations {
+        for d in destinations.iter().filter(|d| d.role == Role::Primary) {
             if d.received < requested {
                 problems.push(format!("{}: {} of {requested} probes received", d.name, d.received));
             }
@@ -158,7 +163,8 @@ impl Report {
             let n = l.count;
             out.push_str(&format!(
                 "{:<24} {:>9} {:>6} {:>6} {:>6} {:>6} {:>8}  {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}\n",
-                d.name, d.received, d.duplicates, d.out_of_order, d.lost, d.late, d.foreign,
+                if d.role == Role::Primary { d.name.clone() } else { format!("{} ({})", d.name, d.role.label()) },
+                d.received, d.duplicates, d.out_of_order, d.lost, d.late, d.foreign,
                 us(l.p50, n), us(l.p90, n), us(l.p99, n), us(l.p999, n), us(l.max, n), n
             ));
         }
@@ -188,17 +194,25 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let names: Vec<String> = links::destinations(&args.endpoints).into_iter().map(|(n, _)| n).collect();
+    let plan = match links::Plan::from_args(&args.endpoints) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("streamprobe probe: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let names: Vec<(String, Role)> = plan.dests.iter().map(|d| (d.name.clone(), d.role)).collect();
+    let primaries: Vec<usize> = (0..names.len()).filter(|&i| names[i].1 == Role::Primary).collect();
     let run = crate::envelope::new_run_id();
     let mut t = Tracker::new(&run, names.len(), args.measure.loss_timeout());
     let mut settle = Latency::default();
     let (mut sent, mut confirmed, mut failed) = (0u64, 0u64, 0u64);
-    let mut w = links::spawn(&args.endpoints, body);
+    let mut w = links::spawn(&plan, body);
     let progress = std::io::stderr().is_terminal();
 
     // 1. Every link up, or exit 2 naming the ones that are not.
     let mut status: Vec<(Link, Option<String>, bool)> =
-        [Link::Injector, Link::Dest(0), Link::Dest(1)].into_iter().map(|l| (l, None, false)).collect();
+        std::iter::once(Link::Injector).chain((0..names.len()).map(Link::Dest)).map(|l| (l, None, false)).collect();
     let deadline = Instant::now() + Duration::from_secs_f64(args.connect_timeout);
     while !status.iter().all(|s| s.2) {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -215,12 +229,11 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => {
                 eprintln!("streamprobe probe: not every link came up within {}s:", args.connect_timeout);
-                let dests = links::destinations(&args.endpoints);
                 for (link, error, up) in &status {
                     if !up {
                         let name = match link {
-                            Link::Injector => format!("injector ({} → {})", args.endpoints.amqp().display_url(), args.endpoints.source),
-                            Link::Dest(i) => format!("{} ({})", dests[*i].0, dests[*i].1),
+                            Link::Injector => format!("injector ({} → {})", plan.source.display_url(), plan.source_address),
+                            Link::Dest(i) => format!("{} ({})", plan.dests[*i].name, plan.dests[*i].endpoint()),
                         };
                         eprintln!("  {name}: {}", error.as_deref().unwrap_or("no answer yet from the broker"));
                     }
@@ -287,11 +300,11 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
                 let now = Instant::now();
                 t.sweep(now);
                 if progress {
-                    let got: Vec<String> = names.iter().enumerate().map(|(i, n)| format!("{n} {}", t.dest(i).delivered)).collect();
+                    let got: Vec<String> = names.iter().enumerate().map(|(i, (n, _))| format!("{n} {}", t.dest(i).delivered)).collect();
                     eprint!("\r\x1b[2Ksent {sent}/{count}, {}", got.join(", "));
                 }
                 let all_sent = resolved_sends >= count;
-                if all_sent && t.settled() {
+                if all_sent && t.settled_among(&primaries) {
                     let at = *done_at.get_or_insert(now);
                     if now.duration_since(at) >= GRACE { break; }
                 } else if !all_sent && now.duration_since(last_progress) > stall {
@@ -341,7 +354,8 @@ mod tests {
         }
         t.sweep(t0 + Duration::from_secs(11));
         let spans = [Duration::from_millis(5), Duration::from_millis(7)];
-        Report::new(&t, &["kafka:FOO".into(), "amqp:FOO".into()], 10, (10, 10, 0), &settle, &spans, Some(6.0))
+        let names = [("kafka:FOO".to_owned(), Role::Primary), ("amqp:FOO".to_owned(), Role::Primary)];
+        Report::new(&t, &names, 10, (10, 10, 0), &settle, &spans, Some(6.0))
     }
 
     #[test]
@@ -353,7 +367,8 @@ mod tests {
         }
         let d = &v["destinations"][0];
         assert_eq!(d["throughput_per_s"], 2000.0);
-        for k in ["name", "received", "duplicates", "out_of_order", "lost", "late", "foreign", "latency_us", "last_arrival_ms", "throughput_per_s"] {
+        assert_eq!(d["role"], "primary");
+        for k in ["name", "role", "received", "duplicates", "out_of_order", "lost", "late", "foreign", "latency_us", "last_arrival_ms", "throughput_per_s"] {
             assert!(d.get(k).is_some(), "missing destinations[].{k}");
         }
         for k in ["p50", "p90", "p99", "p999", "max", "count"] {

@@ -249,6 +249,11 @@ impl Tracker {
         (0..self.dests.len()).all(|i| self.pending(i) == 0)
     }
 
+    /// [`Tracker::settled`] for the destinations `among` only.
+    pub fn settled_among(&self, among: &[usize]) -> bool {
+        among.iter().all(|&i| self.pending(i) == 0)
+    }
+
     /// Number of seqs still tracked (sent and not yet at every destination).
     pub fn tracked(&self) -> usize {
         self.in_flight.len()

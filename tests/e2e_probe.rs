@@ -125,3 +125,29 @@ fn unreachable_broker_and_bad_config_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--payload-file /nonexistent.json"));
 }
+
+#[test]
+fn probe_discovers_destinations_and_roles_from_the_stream_file() {
+    require_stack();
+    let (source, topic, dlq) = (unique("ps_src"), unique("ps_t"), unique("ps_dlq"));
+    let _ = proton_drain(&dlq, 0, Duration::from_millis(100), Duration::from_secs(5));
+    let env = [("SOURCE_ADDRESS", source.as_str()), ("KAFKA_TOPIC", topic.as_str()), ("DLQ_ADDRESS", dlq.as_str())];
+    let file = root().join("tests/fixtures/deadletter.yaml");
+    let mut pipeline = Pipeline::start(&file, &env);
+    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+        .args(["probe", "--json", "--count", "300", "--stream"])
+        .arg(&file)
+        .envs(env)
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{r:#}");
+    let k = dest(&r, &format!("kafka:{topic}"));
+    assert_eq!((k["role"].as_str(), k["received"].as_u64(), k["lost"].as_u64()), (Some("primary"), Some(300), Some(0)));
+    let d = dest(&r, &format!("amqp:{dlq}"));
+    assert_eq!((d["role"].as_str(), d["received"].as_u64()), (Some("dead_letter"), Some(0)), "nothing dead-lettered while Kafka is up");
+    let run = r["run_id"].as_str().unwrap().to_owned();
+    let (n, _) = seqs_of(&run, kcat_wait(&topic, 300, Duration::from_secs(30)).into_iter().map(|r| r.body));
+    assert_eq!(n, 300, "kcat agrees");
+    assert_eq!(pipeline.interrupt(Duration::from_secs(20)), Some(0));
+}

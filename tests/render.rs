@@ -112,3 +112,21 @@ fn help_overlay_and_keys() {
     assert!(app2.quit);
     assert_eq!(app2.injector.status, LinkStatus::Connecting);
 }
+
+#[test]
+fn dead_letter_panes_only_count_arrivals() {
+    let mut app = App::new(
+        "c0ffee01",
+        "amqp://localhost:5672 → EXTERNAL".into(),
+        vec![("kafka:FOO".into(), "127.0.0.1:9092".into()), ("amqp:KAFKA_DLQ · dead letter".into(), "amqp://localhost:5672".into())],
+        100,
+        Duration::from_secs(10),
+    );
+    app.dests[1].expected = false;
+    let mut terminal = Terminal::new(TestBackend::new(140, 24)).unwrap();
+    terminal.draw(|f| render(f, &app, Instant::now())).unwrap();
+    let screen = format!("{}", terminal.backend());
+    assert!(screen.contains("amqp:KAFKA_DLQ · dead letter"), "{screen}");
+    assert!(screen.contains("only when the output before it fails"), "{screen}");
+    assert_eq!(screen.matches("pending").count(), 1, "only the primary pane has pending/lost");
+}

@@ -82,7 +82,7 @@ async fn publisher_and_consumers_recover_after_broker_restarts() {
     kcat_produce(&topic, "warm-up record, older than the consumer\n");
     // Publisher and AMQP consumer on the same queue: what is sent arrives.
     let cli = Cli::parse_from(["streamprobe", "--source", &queue, "--amqp-target", &queue, "--kafka-topic", &topic]);
-    let mut w = links::spawn(&cli.ui.endpoints, BodyOptions::default());
+    let mut w = links::spawn(&links::Plan::from_flags(&cli.ui.endpoints), BodyOptions::default());
     let run = "recover1".to_owned();
     let t = Duration::from_secs(60);
 

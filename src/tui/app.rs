@@ -175,6 +175,9 @@ pub struct Destination {
     pub recent: VecDeque<Recent>,
     pub rate: RateMeter,
     pub series: Series,
+    /// Whether every probe should arrive here (a primary). Fallback and
+    /// dead-letter panes only count what arrives.
+    pub expected: bool,
 }
 
 /// What the I/O side must do after a key press.
@@ -227,6 +230,7 @@ impl App {
                     recent: VecDeque::new(),
                     rate: RateMeter::default(),
                     series: Series::default(),
+                    expected: true,
                 })
                 .collect(),
             settle: Latency::default(),

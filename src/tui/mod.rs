@@ -21,21 +21,39 @@ pub const FRAME: Duration = Duration::from_millis(33);
 /// and frames again.
 const DRAIN_MAX: usize = 50_000;
 
+/// Pane titles and endpoints: the destination's name, with its role when it
+/// is not a primary (`amqp:KAFKA_DLQ · dead letter`).
+pub fn pane_names(plan: &links::Plan) -> Vec<(String, String)> {
+    plan.dests
+        .iter()
+        .map(|d| {
+            let name = match d.role {
+                links::Role::Primary => d.name.clone(),
+                r => format!("{} · {}", d.name, r.label()),
+            };
+            (name, d.endpoint())
+        })
+        .collect()
+}
+
 /// Runs the UI until the user quits (q, Ctrl-C) or SIGTERM. The terminal is
 /// restored on every exit path (ratatui's panic hook covers panics).
 pub async fn run(args: UiArgs) -> Result<()> {
     let run_id = envelope::new_run_id();
-    let e = &args.endpoints;
+    let plan = links::Plan::from_args(&args.endpoints)?;
     let body = args.measure.body_options().map_err(anyhow::Error::msg)?;
     let mut app = App::new(
         &run_id,
-        format!("{} → {}", e.amqp().display_url(), e.source),
-        links::destinations(e),
+        format!("{} → {}", plan.source.display_url(), plan.source_address),
+        pane_names(&plan),
         args.burst,
         args.measure.loss_timeout(),
     );
     app.rate = args.measure.rate();
-    let mut w = links::spawn(e, body);
+    for (d, pane) in plan.dests.iter().zip(app.dests.iter_mut()) {
+        pane.expected = d.role == links::Role::Primary;
+    }
+    let mut w = links::spawn(&plan, body);
     tracing::info!(run = %run_id, "ui started");
     let mut terminal = ratatui::init();
     let result = ui_loop(&mut terminal, &mut app, &mut w).await;

@@ -40,10 +40,19 @@ pub fn render(f: &mut Frame, app: &App, now: Instant) {
     ])
     .areas(f.area());
     render_injector(f, app, top, now);
+    // two panes per row
     let n = app.dests.len().max(1);
-    let cols = Layout::horizontal(vec![Constraint::Ratio(1, n as u32); n]).split(middle);
-    for (i, d) in app.dests.iter().enumerate() {
-        render_destination(f, app, i, d, cols[i], now);
+    let rows = n.div_ceil(2);
+    let row_areas = Layout::vertical(vec![Constraint::Ratio(1, rows as u32); rows]).split(middle);
+    for (r, row) in row_areas.iter().enumerate() {
+        let in_row = (n - r * 2).min(2);
+        let cols = Layout::horizontal(vec![Constraint::Ratio(1, in_row as u32); in_row]).split(*row);
+        for c in 0..in_row {
+            let i = r * 2 + c;
+            if let Some(d) = app.dests.get(i) {
+                render_destination(f, app, i, d, cols[c], now);
+            }
+        }
     }
     f.render_widget(
         Paragraph::new(Line::from(vec![
@@ -142,12 +151,19 @@ fn render_destination(f: &mut Frame, app: &App, i: usize, d: &Destination, area:
     f.render_widget(block, area);
     let warn = |n: u64| if n > 0 { Style::new().fg(Color::Red).add_modifier(Modifier::BOLD) } else { Style::new().add_modifier(Modifier::BOLD) };
     let mut head = vec![
-        Line::from(vec![
-            label("received "), value(st.delivered),
-            label("  pending "), value(app.tracker.pending(i)),
-            label("  lost "), Span::styled(st.lost.to_string(), warn(st.lost)),
-            label("  late "), Span::styled(st.late.to_string(), warn(st.late)),
-        ]),
+        if d.expected {
+            Line::from(vec![
+                label("received "), value(st.delivered),
+                label("  pending "), value(app.tracker.pending(i)),
+                label("  lost "), Span::styled(st.lost.to_string(), warn(st.lost)),
+                label("  late "), Span::styled(st.late.to_string(), warn(st.late)),
+            ])
+        } else {
+            Line::from(vec![
+                label("received "), Span::styled(st.delivered.to_string(), warn(st.delivered)),
+                label("  (probes come here only when the output before it fails)"),
+            ])
+        },
         Line::from(vec![
             label("dup "), Span::styled(st.duplicates.to_string(), warn(st.duplicates)),
             label("  out of order "), value(st.out_of_order),
