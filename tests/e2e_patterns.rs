@@ -44,3 +44,36 @@ async fn round_robin_splits_and_fan_out_sequential_copies() {
     assert_eq!(kcat_wait(&names[5], 20, Duration::from_secs(30)).len(), 20, "and to the Kafka output");
     assert_eq!(p.interrupt(Duration::from_secs(20)), Some(0));
 }
+
+/// Messages ready + unacknowledged in `queue`, by rabbitmqctl.
+fn queue_total(queue: &str) -> Option<u64> {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(["-q", "list_queues", "name", "messages"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .find(|(n, _)| *n == queue)
+        .and_then(|(_, v)| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_fail_fast_nacks_and_the_broker_keeps_the_message() {
+    require_stack();
+    let (source, topic, target) = (unique("ff_src"), unique("ff_t"), unique("ff_q"));
+    let _ = proton_drain(&target, 0, Duration::from_millis(100), Duration::from_secs(5));
+    let mut p = Pipeline::start(
+        &root().join("tests/fixtures/fail_fast.yaml"),
+        &[("SOURCE_ADDRESS", &source), ("KAFKA_TOPIC", &topic), ("TARGET_ADDRESS", &target)],
+    );
+    inject(&source, 1).await;
+    p.wait_for_log("nacking", Duration::from_secs(20));
+    // The message is still RabbitMQ's (redelivered again and again), never dropped.
+    assert_eq!(queue_total(&source), Some(1), "rabbitmqctl: the message stays in {source}");
+    assert_eq!(p.interrupt(Duration::from_secs(20)), Some(0));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(queue_total(&source), Some(1), "after the pipeline stopped, still there");
+    // the AMQP output got copies (at-least-once: each redelivery sends again)
+    assert!(!proton_drain(&target, 1, Duration::from_millis(500), Duration::from_secs(10)).is_empty());
+}

@@ -142,6 +142,9 @@ pub enum Out {
     /// Bento's `fan_out_sequential`: like `fan_out`, but each child only
     /// after the previous one confirmed the message.
     FanOutSequential(Vec<Arc<Out>>),
+    /// Bento's `fan_out_fail_fast`: every child gets every message, no
+    /// retries; the first error fails the message (nack).
+    FanOutFailFast(Vec<Arc<Out>>),
     /// Bento's `round_robin`: each message goes to one child, in turn.
     RoundRobin(Vec<Arc<Out>>, std::sync::atomic::AtomicUsize),
     /// Bento's `fallback`: tries each child in order; a message passed on
@@ -162,9 +165,9 @@ impl Out {
             config::Output::Kafka(k) => Out::Kafka(Arc::new(KafkaOut::new(k, path)?)),
             config::Output::Amqp1(a) => Out::Amqp(Arc::new(AmqpOut::new(a, stream, path)?)),
             config::Output::Broker(b) => {
-                if !matches!(b.pattern, Pattern::FanOut | Pattern::FanOutSequential | Pattern::RoundRobin) {
+                if !matches!(b.pattern, Pattern::FanOut | Pattern::FanOutSequential | Pattern::FanOutFailFast | Pattern::RoundRobin) {
                     bail!(
-                        "{path}.broker: pattern `{}` is not supported by the local runner yet (supported: fan_out, fan_out_sequential, round_robin)",
+                        "{path}.broker: pattern `{}` is not supported by the local runner yet (supported: fan_out, fan_out_sequential, fan_out_fail_fast, round_robin)",
                         snake(b.pattern)
                     );
                 }
@@ -182,6 +185,7 @@ impl Out {
                     .collect::<Result<Vec<_>>>()?;
                 match b.pattern {
                     Pattern::FanOutSequential => Out::FanOutSequential(children),
+                    Pattern::FanOutFailFast => Out::FanOutFailFast(children),
                     Pattern::RoundRobin => Out::RoundRobin(children, Default::default()),
                     _ => Out::FanOut(children),
                 }
@@ -212,6 +216,7 @@ impl Out {
             Out::Amqp(a) => format!("amqp:{}", a.target),
             Out::FanOut(_) => "fan_out".into(),
             Out::FanOutSequential(_) => "fan_out_sequential".into(),
+            Out::FanOutFailFast(_) => "fan_out_fail_fast".into(),
             Out::RoundRobin(..) => "round_robin".into(),
             Out::Fallback(_) => "fallback".into(),
             Out::Retry { child, .. } => format!("retry({})", child.label()),
@@ -250,6 +255,16 @@ impl Out {
                             retry_forever(c, msg.clone(), first).await;
                         }
                         Ok(())
+                    });
+                    done
+                }
+                Out::FanOutFailFast(children) => {
+                    let mut parts = Vec::with_capacity(children.len());
+                    for c in children {
+                        parts.push(c.submit(msg.clone()).await);
+                    }
+                    let done: Completion = Box::pin(async move {
+                        futures::future::try_join_all(parts).await.map(|_| ())
                     });
                     done
                 }
