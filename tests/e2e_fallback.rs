@@ -1,6 +1,7 @@
 //! Real stack: a `fallback` whose Kafka primary fails moves every message to
 //! the AMQP dead-letter address, each carrying `fallback_error` (as a
-//! message annotation), checked with Python qpid-proton.
+//! message annotation) and the literal application property of the
+//! dead-letter output, checked with Python qpid-proton.
 
 mod common;
 
@@ -37,6 +38,7 @@ async fn failing_kafka_primary_falls_back_to_the_amqp_dead_letter_address() {
     for m in &msgs {
         let err = m.annotations.get("fallback_error").and_then(|v| v.as_str()).unwrap_or_default();
         assert!(err.contains("kafka topic"), "fallback_error annotation expected, got {:?}", m.annotations);
+        assert_eq!(m.properties["dead_letter"], "true", "literal application_properties_map");
     }
     assert_eq!(pipeline.interrupt(Duration::from_secs(20)), Some(0));
 }

@@ -63,6 +63,22 @@ async fn retry_forever(c: Arc<Out>, msg: Arc<Msg>, first: Completion) {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_application_properties() {
+        assert_eq!(
+            literal_map("# tag it\nroot = {\"source\": \"probe\", \"n\": 3}"),
+            Some(vec![("n".into(), "3".into()), ("source".into(), "probe".into())])
+        );
+        assert_eq!(literal_map("root = this.foo"), None);
+        assert_eq!(literal_map("root = {\"a\": {\"b\": 1}}"), None);
+        assert_eq!(snake(Pattern::FanOutSequentialFailFast), "fan_out_sequential_fail_fast");
+    }
+}
+
 /// A message inside the runner: body bytes and string metadata.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Msg {
@@ -458,15 +474,23 @@ type AmqpRequest = (Message<fe2o3_amqp::types::messaging::Data>, oneshot::Sender
 pub struct AmqpOut {
     target: String,
     filter: MetadataFilter,
+    /// Literal application properties (`application_properties_map: root = {...}`).
+    app_props: Vec<(String, String)>,
     in_flight: Arc<Semaphore>,
     tx: mpsc::Sender<AmqpRequest>,
 }
 
 impl AmqpOut {
     fn new(c: &Amqp1Output, stream: &str, path: &str) -> Result<AmqpOut> {
-        if c.application_properties_map.is_some() {
-            bail!("{path}.amqp_1: application_properties_map is not supported by the local runner yet");
-        }
+        let app_props = match &c.application_properties_map {
+            None => Vec::new(),
+            Some(text) => literal_map(text).ok_or_else(|| {
+                anyhow!(
+                    "{path}.amqp_1: application_properties_map `{}` is not supported by the local runner: it supports a literal object, e.g. root = {{\"source\": \"streamprobe\"}}, with string, number or boolean values",
+                    text.trim()
+                )
+            })?,
+        };
         if c.tls.as_ref().is_some_and(tls_enabled) {
             bail!("{path}.amqp_1: tls is not supported by the local runner yet");
         }
@@ -479,6 +503,7 @@ impl AmqpOut {
         Ok(AmqpOut {
             target: c.target_address.clone(),
             filter: c.metadata.clone(),
+            app_props,
             in_flight: Arc::new(Semaphore::new(c.max_in_flight.max(1))),
             tx,
         })
@@ -495,8 +520,18 @@ impl AmqpOut {
         for (k, v) in msg.meta.iter().filter(|(k, _)| self.filter.keeps(k)) {
             annotations.0.insert(OwnedKey::Symbol(Symbol::from(k.as_str())), Value::String(v.clone()));
         }
+        let app_props = if self.app_props.is_empty() {
+            None
+        } else {
+            let mut b = fe2o3_amqp::types::messaging::ApplicationProperties::builder();
+            for (k, v) in &self.app_props {
+                b = b.insert(k.clone(), v.clone());
+            }
+            Some(b.build())
+        };
         let message = Message::builder()
             .message_annotations(if annotations.0.is_empty() { None } else { Some(annotations) })
+            .application_properties(app_props)
             .data(Binary::from(msg.body.clone()))
             .build();
         let (reply, rx) = oneshot::channel();
@@ -507,6 +542,26 @@ impl AmqpOut {
             rx.await.map_err(|_| anyhow!("amqp output task stopped"))?
         })
     }
+}
+
+/// A literal `root = {"k": "v", ...}` mapping (comments allowed) as
+/// key/value pairs; values may be strings, numbers or booleans (sent as
+/// strings). `None` for anything else.
+fn literal_map(text: &str) -> Option<Vec<(String, String)>> {
+    let body: String = text.lines().map(|l| l.split('#').next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+    let (lhs, rhs) = body.split_once('=')?;
+    if lhs.trim() != "root" {
+        return None;
+    }
+    let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(rhs.trim()).ok()?;
+    v.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Some((k, s)),
+            serde_json::Value::Number(n) => Some((k, n.to_string())),
+            serde_json::Value::Bool(b) => Some((k, b.to_string())),
+            _ => None,
+        })
+        .collect()
 }
 
 fn tls_enabled(v: &serde_yaml_ng::Value) -> bool {
