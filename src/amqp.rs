@@ -97,7 +97,9 @@ fn io_reason(e: &std::io::Error) -> String {
 
 /// Decodes `%XX` escapes of URL userinfo.
 fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Strips the password from an error text if it appears verbatim.
@@ -130,7 +132,11 @@ impl AmqpSession {
 
     /// Attaches a receiver link to `address` ([`attach_receiver`]); on
     /// failure the session is closed and the error returned.
-    pub async fn with_receiver(mut self, name: &str, address: &str) -> Result<(AmqpSession, Receiver)> {
+    pub async fn with_receiver(
+        mut self,
+        name: &str,
+        address: &str,
+    ) -> Result<(AmqpSession, Receiver)> {
         match attach_receiver(&mut self, name, address).await {
             Ok(link) => Ok((self, link)),
             Err(e) => {
@@ -155,11 +161,18 @@ impl AmqpSession {
 /// credentials, or the timeout passes. The error text never holds the password.
 pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSession> {
     let attempt = async {
-        let url = url::Url::parse(&ep.url).map_err(|e| anyhow!("invalid AMQP URL {}: {e}", ep.display_url()))?;
+        let url = url::Url::parse(&ep.url)
+            .map_err(|e| anyhow!("invalid AMQP URL {}: {e}", ep.display_url()))?;
         if url.scheme() != "amqp" {
-            bail!("unsupported scheme in {}: only amqp:// is supported (no TLS yet)", ep.display_url());
+            bail!(
+                "unsupported scheme in {}: only amqp:// is supported (no TLS yet)",
+                ep.display_url()
+            );
         }
-        let host = url.host_str().ok_or_else(|| anyhow!("no host in AMQP URL {}", ep.display_url()))?.to_owned();
+        let host = url
+            .host_str()
+            .ok_or_else(|| anyhow!("no host in AMQP URL {}", ep.display_url()))?
+            .to_owned();
         let port = url.port().unwrap_or(5672);
         // Our own socket, to set TCP_NODELAY: without it, Nagle's algorithm
         // holds small frames (settlements, flow) back for up to 40 ms.
@@ -179,12 +192,17 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
             (decode(url.username()), decode(url.password().unwrap_or("")))
         };
         if !user.is_empty() {
-            builder = builder.sasl_profile(SaslProfile::Plain { username: user, password });
+            builder = builder.sasl_profile(SaslProfile::Plain {
+                username: user,
+                password,
+            });
         }
-        let mut connection = builder
-            .open_with_stream(stream)
-            .await
-            .map_err(|e| anyhow!("cannot open an AMQP connection to {}: {e}", ep.display_url()))?;
+        let mut connection = builder.open_with_stream(stream).await.map_err(|e| {
+            anyhow!(
+                "cannot open an AMQP connection to {}: {e}",
+                ep.display_url()
+            )
+        })?;
         let session = match Session::begin(&mut connection).await {
             Ok(s) => s,
             Err(e) => {
@@ -192,7 +210,10 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
                 return Err(anyhow!("cannot begin session on {}: {e}", ep.display_url()));
             }
         };
-        Ok(AmqpSession { connection, session })
+        Ok(AmqpSession {
+            connection,
+            session,
+        })
     };
     match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
         Ok(r) => r.map_err(|e: anyhow::Error| anyhow!(scrub(e.to_string(), ep))),
@@ -206,10 +227,13 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
 
 /// Attaches a sender link to `address`, within [`CONNECT_TIMEOUT`].
 pub async fn attach_sender(s: &mut AmqpSession, name: &str, address: &str) -> Result<Sender> {
-    tokio::time::timeout(CONNECT_TIMEOUT, Sender::attach(&mut s.session, name.to_owned(), address.to_owned()))
-        .await
-        .map_err(|_| anyhow!("timed out attaching a sender to address {address:?}"))?
-        .with_context(|| format!("broker refused a sender link to address {address:?}"))
+    tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        Sender::attach(&mut s.session, name.to_owned(), address.to_owned()),
+    )
+    .await
+    .map_err(|_| anyhow!("timed out attaching a sender to address {address:?}"))?
+    .with_context(|| format!("broker refused a sender link to address {address:?}"))
 }
 
 /// Attaches a receiver link to `address` with manual credit (none granted
@@ -261,7 +285,10 @@ impl CreditWindow {
     /// nothing). Errors: the link is no longer usable.
     pub async fn grant(&mut self, receiver: &mut Receiver, n: u32) -> Result<()> {
         if self.outstanding == 0 && n > 0 {
-            receiver.set_credit(n).await.map_err(|e| anyhow!("cannot grant link credit: {e}"))?;
+            receiver
+                .set_credit(n)
+                .await
+                .map_err(|e| anyhow!("cannot grant link credit: {e}"))?;
             self.outstanding = n;
         }
         Ok(())
@@ -279,7 +306,13 @@ impl Default for CreditWindow {
 /// body": a non-string value, a sequence, or no body at all).
 pub fn body_bytes(body: &Body<Value>) -> Option<Vec<u8>> {
     match body {
-        Body::Data(batch) => Some(batch.iter().next().map(|d| d.0.to_vec()).unwrap_or_default()),
+        Body::Data(batch) => Some(
+            batch
+                .iter()
+                .next()
+                .map(|d| d.0.to_vec())
+                .unwrap_or_default(),
+        ),
         Body::Value(v) => match &v.0 {
             Value::String(s) => Some(s.as_bytes().to_vec()),
             _ => None,
@@ -333,7 +366,11 @@ fn describe_body(body: &Body<Value>) -> String {
 /// envelope, content type `application/json`.
 pub fn probe_message(body: Vec<u8>) -> Message<Data> {
     Message::builder()
-        .properties(Properties::builder().content_type("application/json").build())
+        .properties(
+            Properties::builder()
+                .content_type("application/json")
+                .build(),
+        )
         .data(Binary::from(body))
         .build()
 }
@@ -365,10 +402,13 @@ pub async fn run_publisher(
     let mut last_error: String;
     while !cancel.is_cancelled() {
         let attempt = async {
-            connect(&ep, &format!("streamprobe-publisher-{}", std::process::id()))
-                .await?
-                .with_sender("streamprobe-publisher", &address)
-                .await
+            connect(
+                &ep,
+                &format!("streamprobe-publisher-{}", std::process::id()),
+            )
+            .await?
+            .with_sender("streamprobe-publisher", &address)
+            .await
         };
         let (s, mut sender) = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -425,7 +465,11 @@ pub async fn run_publisher(
 async fn fail_request(req: &SendRequest, error: &str, events: &mpsc::Sender<Event>) {
     for seq in req.seqs.clone() {
         let _ = events
-            .send(Event::Failed { run: req.run.clone(), seq, error: format!("not connected: {error}") })
+            .send(Event::Failed {
+                run: req.run.clone(),
+                seq,
+                error: format!("not connected: {error}"),
+            })
             .await;
     }
 }
@@ -459,7 +503,8 @@ async fn send_request(
     let start = Instant::now();
     let rate = req.rate.filter(|r| *r > 0.0);
     for seq in req.seqs.clone() {
-        let intended = rate.map(|r| start + Duration::from_secs_f64((seq - req.seqs.start) as f64 / r));
+        let intended =
+            rate.map(|r| start + Duration::from_secs_f64((seq - req.seqs.start) as f64 / r));
         if let Some(due) = intended {
             tokio::time::sleep_until(due.into()).await;
         }
@@ -468,7 +513,14 @@ async fn send_request(
         };
         let body = probe_body(&req.run, seq, opts);
         let at = Instant::now();
-        let _ = events.send(Event::Sent { run: req.run.clone(), seq, at, intended }).await;
+        let _ = events
+            .send(Event::Sent {
+                run: req.run.clone(),
+                seq,
+                at,
+                intended,
+            })
+            .await;
         match sender.send_batchable(probe_message(body)).await {
             Ok(fut) => {
                 let events = events.clone();
@@ -477,10 +529,23 @@ async fn send_request(
                     let ev = match fut.await {
                         Ok(Outcome::Accepted(_)) => {
                             let now = Instant::now();
-                            Event::Confirmed { run, seq, at: now, settle: now.saturating_duration_since(at) }
+                            Event::Confirmed {
+                                run,
+                                seq,
+                                at: now,
+                                settle: now.saturating_duration_since(at),
+                            }
                         }
-                        Ok(other) => Event::Failed { run, seq, error: format!("broker settled with {other:?}") },
-                        Err(e) => Event::Failed { run, seq, error: format!("no settlement: {e}") },
+                        Ok(other) => Event::Failed {
+                            run,
+                            seq,
+                            error: format!("broker settled with {other:?}"),
+                        },
+                        Err(e) => Event::Failed {
+                            run,
+                            seq,
+                            error: format!("no settlement: {e}"),
+                        },
                     };
                     drop(permit);
                     let _ = events.send(ev).await;
@@ -488,8 +553,18 @@ async fn send_request(
             }
             Err(e) => {
                 let error = format!("send failed: {e}");
-                let _ = events.send(Event::Failed { run: req.run.clone(), seq, error: error.clone() }).await;
-                let rest = SendRequest { run: req.run.clone(), seqs: seq + 1..req.seqs.end, rate: None };
+                let _ = events
+                    .send(Event::Failed {
+                        run: req.run.clone(),
+                        seq,
+                        error: error.clone(),
+                    })
+                    .await;
+                let rest = SendRequest {
+                    run: req.run.clone(),
+                    seqs: seq + 1..req.seqs.end,
+                    rate: None,
+                };
                 fail_request(&rest, &error, events).await;
                 return Err(error);
             }
@@ -513,10 +588,13 @@ pub async fn run_consumer(
     let mut backoff = Backoff::reconnect();
     while !cancel.is_cancelled() {
         let attempt = async {
-            connect(&ep, &format!("streamprobe-consumer-{}-{dest}", std::process::id()))
-                .await?
-                .with_receiver(&format!("streamprobe-consumer-{dest}"), &address)
-                .await
+            connect(
+                &ep,
+                &format!("streamprobe-consumer-{}-{dest}", std::process::id()),
+            )
+            .await?
+            .with_receiver(&format!("streamprobe-consumer-{dest}"), &address)
+            .await
         };
         let (s, mut receiver) = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -564,7 +642,10 @@ pub async fn run_consumer(
                             wall,
                             probe: None,
                             size: 0,
-                            preview: sanitize::preview(describe_body(body).as_bytes(), PREVIEW_CHARS),
+                            preview: sanitize::preview(
+                                describe_body(body).as_bytes(),
+                                PREVIEW_CHARS,
+                            ),
                         },
                     };
                     if let Err(e) = receiver.accept(&delivery).await {
@@ -598,30 +679,66 @@ mod tests {
     #[test]
     fn urls_are_redacted() {
         assert_eq!(redact_url("amqp://localhost:5672"), "amqp://localhost:5672");
-        assert_eq!(redact_url("amqp://bob:s3cret@host:5672/vh"), "amqp://bob:***@host:5672/vh");
+        assert_eq!(
+            redact_url("amqp://bob:s3cret@host:5672/vh"),
+            "amqp://bob:***@host:5672/vh"
+        );
         assert_eq!(redact_url("amqps://bob@host"), "amqps://bob@host");
         // a '/' or '?' inside the password must not end the redaction early
         // (such a URL does not parse: it is hidden whole)
-        assert_eq!(redact_url("amqp://guest:Pa/ss9Word@localhost:5672"), "amqp://***");
-        assert_eq!(redact_url("amqp://guest:Pa%2Fss@localhost:5672"), "amqp://guest:***@localhost:5672");
-        assert!(!redact_url("amqp://u:p?w#x@h:1").contains("p?w"), "{}", redact_url("amqp://u:p?w#x@h:1"));
+        assert_eq!(
+            redact_url("amqp://guest:Pa/ss9Word@localhost:5672"),
+            "amqp://***"
+        );
+        assert_eq!(
+            redact_url("amqp://guest:Pa%2Fss@localhost:5672"),
+            "amqp://guest:***@localhost:5672"
+        );
+        assert!(
+            !redact_url("amqp://u:p?w#x@h:1").contains("p?w"),
+            "{}",
+            redact_url("amqp://u:p?w#x@h:1")
+        );
         assert!(!redact_url("amqp://u:p@ss@h:1").contains("p@ss"));
         assert_eq!(redact_url("nonsense"), "nonsense");
-        let ep = AmqpEndpoint { url: "amqp://a:pw1234@h".into(), user: "u".into(), password: "hunter2".into() };
+        let ep = AmqpEndpoint {
+            url: "amqp://a:pw1234@h".into(),
+            user: "u".into(),
+            password: "hunter2".into(),
+        };
         let dbg = format!("{ep:?}");
         assert!(!dbg.contains("hunter2") && !dbg.contains("pw1234"), "{dbg}");
-        assert_eq!(scrub("bad password hunter2".into(), &ep), "bad password ***");
+        assert_eq!(
+            scrub("bad password hunter2".into(), &ep),
+            "bad password ***"
+        );
     }
 
     #[test]
     fn probe_bodies_honour_size_and_payload() {
-        let opts = BodyOptions { size: Some(1024), payload: Some(serde_json::json!({"order": 7})) };
+        let opts = BodyOptions {
+            size: Some(1024),
+            payload: Some(serde_json::json!({"order": 7})),
+        };
         let b = probe_body("run1", 3, &opts);
         assert_eq!(b.len(), 1024);
         let p = Probe::decode(&b).unwrap();
-        assert_eq!((p.seq, p.payload), (3, Some(serde_json::json!({"order": 7}))));
-        let small = probe_body("run1", 3, &BodyOptions { size: Some(10), payload: None });
-        assert!(Probe::decode(&small).is_some(), "a size below the envelope leaves it unpadded");
+        assert_eq!(
+            (p.seq, p.payload),
+            (3, Some(serde_json::json!({"order": 7})))
+        );
+        let small = probe_body(
+            "run1",
+            3,
+            &BodyOptions {
+                size: Some(10),
+                payload: None,
+            },
+        );
+        assert!(
+            Probe::decode(&small).is_some(),
+            "a size below the envelope leaves it unpadded"
+        );
     }
 
     #[test]

@@ -46,13 +46,24 @@ pub enum Command {
 pub struct Endpoints {
     /// AMQP 1.0 broker URL (source and AMQP destination).
     /// (A URL may carry `user:password@`; its value is never printed.)
-    #[arg(long, env = "STREAMPROBE_AMQP_URL", default_value = "amqp://localhost:5672", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "STREAMPROBE_AMQP_URL",
+        default_value = "amqp://localhost:5672",
+        hide_env_values = true
+    )]
     pub amqp_url: String,
     /// SASL PLAIN user for the AMQP broker (empty: anonymous).
     #[arg(long, env = "STREAMPROBE_AMQP_USER", default_value = "guest")]
     pub amqp_user: String,
     /// SASL PLAIN password for the AMQP broker. Never shown or logged.
-    #[arg(long, env = "STREAMPROBE_AMQP_PASSWORD", default_value = "guest", hide_env_values = true, hide_default_value = true)]
+    #[arg(
+        long,
+        env = "STREAMPROBE_AMQP_PASSWORD",
+        default_value = "guest",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
     pub amqp_password: String,
     /// AMQP 1.0 address the stream reads from (where probes are injected).
     #[arg(long, env = "STREAMPROBE_SOURCE", default_value = "EXTERNAL")]
@@ -61,7 +72,11 @@ pub struct Endpoints {
     #[arg(long, env = "STREAMPROBE_AMQP_TARGET", default_value = "FOO")]
     pub amqp_target: String,
     /// Kafka bootstrap servers (comma-separated host:port).
-    #[arg(long, env = "STREAMPROBE_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    #[arg(
+        long,
+        env = "STREAMPROBE_KAFKA_BROKERS",
+        default_value = "127.0.0.1:9092"
+    )]
     pub kafka_brokers: String,
     /// Kafka topic of the Kafka destination.
     #[arg(long, env = "STREAMPROBE_KAFKA_TOPIC", default_value = "FOO")]
@@ -106,7 +121,9 @@ pub struct MeasureArgs {
 fn rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v == 0.0 || (0.01..=10_000_000.0).contains(&v) => Ok(v),
-        _ => Err(format!("{s:?} is not 0 or a rate from 0.01 to 10000000 messages per second")),
+        _ => Err(format!(
+            "{s:?} is not 0 or a rate from 0.01 to 10000000 messages per second"
+        )),
     }
 }
 
@@ -114,7 +131,9 @@ fn rate(s: &str) -> Result<f64, String> {
 fn seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.001..=1_000_000.0).contains(&v) => Ok(v),
-        _ => Err(format!("{s:?} is not a number of seconds from 0.001 to 1000000")),
+        _ => Err(format!(
+            "{s:?} is not a number of seconds from 0.001 to 1000000"
+        )),
     }
 }
 
@@ -144,11 +163,18 @@ impl MeasureArgs {
         let payload = match &self.payload_file {
             None => None,
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| format!("--payload-file {}: {e}", p.display()))?;
-                Some(serde_json::from_str(&text).map_err(|e| format!("--payload-file {}: not JSON: {e}", p.display()))?)
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("--payload-file {}: {e}", p.display()))?;
+                Some(
+                    serde_json::from_str(&text)
+                        .map_err(|e| format!("--payload-file {}: not JSON: {e}", p.display()))?,
+                )
             }
         };
-        Ok(crate::event::BodyOptions { size: self.payload_size.map(|n| n as usize), payload })
+        Ok(crate::event::BodyOptions {
+            size: self.payload_size.map(|n| n as usize),
+            payload,
+        })
     }
 }
 
@@ -226,18 +252,46 @@ mod tests {
         let cli = Cli::try_parse_from(["streamprobe"]).unwrap();
         let e = &cli.ui.endpoints;
         assert_eq!(e.amqp_url, "amqp://localhost:5672");
-        assert_eq!((e.amqp_user.as_str(), e.amqp_password.as_str()), ("guest", "guest"));
-        assert_eq!((e.source.as_str(), e.amqp_target.as_str()), ("EXTERNAL", "FOO"));
-        assert_eq!((e.kafka_brokers.as_str(), e.kafka_topic.as_str()), ("127.0.0.1:9092", "FOO"));
+        assert_eq!(
+            (e.amqp_user.as_str(), e.amqp_password.as_str()),
+            ("guest", "guest")
+        );
+        assert_eq!(
+            (e.source.as_str(), e.amqp_target.as_str()),
+            ("EXTERNAL", "FOO")
+        );
+        assert_eq!(
+            (e.kafka_brokers.as_str(), e.kafka_topic.as_str()),
+            ("127.0.0.1:9092", "FOO")
+        );
         assert_eq!(cli.ui.burst, 100);
-        assert_eq!((cli.ui.measure.rate, cli.ui.measure.loss_timeout), (0.0, 10.0));
+        assert_eq!(
+            (cli.ui.measure.rate, cli.ui.measure.loss_timeout),
+            (0.0, 10.0)
+        );
     }
 
     #[test]
     fn probe_options() {
-        let cli = Cli::try_parse_from(["streamprobe", "probe", "--count", "2000", "--json", "--rate", "500", "--max-p99", "250"]).unwrap();
-        let Some(Command::Probe(p)) = cli.command else { panic!("probe expected") };
-        assert_eq!((p.count, p.json, p.measure.rate(), p.max_p99), (2000, true, Some(500.0), Some(250.0)));
+        let cli = Cli::try_parse_from([
+            "streamprobe",
+            "probe",
+            "--count",
+            "2000",
+            "--json",
+            "--rate",
+            "500",
+            "--max-p99",
+            "250",
+        ])
+        .unwrap();
+        let Some(Command::Probe(p)) = cli.command else {
+            panic!("probe expected")
+        };
+        assert_eq!(
+            (p.count, p.json, p.measure.rate(), p.max_p99),
+            (2000, true, Some(500.0), Some(250.0))
+        );
         for bad in [
             ["--count", "0"],
             ["--rate", "-1"],
@@ -248,7 +302,9 @@ mod tests {
             ["--connect-timeout", "1e20"],
             ["--max-p99", "-5"],
         ] {
-            let e = Cli::try_parse_from(["streamprobe", "probe", bad[0], bad[1]]).unwrap_err().to_string();
+            let e = Cli::try_parse_from(["streamprobe", "probe", bad[0], bad[1]])
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(bad[1]), "the error quotes the bad value: {e}");
         }
     }

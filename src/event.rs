@@ -30,13 +30,27 @@ pub enum Event {
     /// Probe `seq` of run `run` is about to be transferred, at monotonic
     /// `at`. With a rate set, `intended` is when it was due: latency counts
     /// from there, so a stalled sender cannot hide delay (coordinated omission).
-    Sent { run: String, seq: u64, at: Instant, intended: Option<Instant> },
+    Sent {
+        run: String,
+        seq: u64,
+        at: Instant,
+        intended: Option<Instant>,
+    },
     /// The broker settled probe `seq` with Accepted, `settle` after it was sent
     /// (publish-to-settle latency); `at` is the monotonic settle instant.
-    Confirmed { run: String, seq: u64, at: Instant, settle: Duration },
+    Confirmed {
+        run: String,
+        seq: u64,
+        at: Instant,
+        settle: Duration,
+    },
     /// Probe `seq` was not accepted by the broker (rejected/released/modified),
     /// or could not be sent at all (link down).
-    Failed { run: String, seq: u64, error: String },
+    Failed {
+        run: String,
+        seq: u64,
+        error: String,
+    },
     /// A message arrived at a destination.
     Arrived(Arrival),
 }
@@ -72,7 +86,11 @@ pub struct SendRequest {
 impl SendRequest {
     /// A request without a rate.
     pub fn unpaced(run: &str, seqs: Range<u64>) -> Self {
-        SendRequest { run: run.to_owned(), seqs, rate: None }
+        SendRequest {
+            run: run.to_owned(),
+            seqs,
+            rate: None,
+        }
     }
 }
 

@@ -40,7 +40,10 @@ pub struct QuietContext {
 impl QuietContext {
     /// A context whose log lines carry `label` (e.g. `kafka:FOO`).
     pub fn new(label: impl Into<String>) -> Self {
-        QuietContext { label: label.into(), last: std::sync::Mutex::default() }
+        QuietContext {
+            label: label.into(),
+            last: std::sync::Mutex::default(),
+        }
     }
 }
 
@@ -51,8 +54,12 @@ impl rdkafka::ClientContext for QuietContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         let key = error.to_string();
-        let Ok(mut last) = self.last.lock() else { return };
-        let repeat = last.get(&key).is_some_and(|at| at.elapsed() < Duration::from_secs(60));
+        let Ok(mut last) = self.last.lock() else {
+            return;
+        };
+        let repeat = last
+            .get(&key)
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(60));
         if !repeat {
             tracing::warn!(client = %self.label, "Kafka: {error}: {reason}");
             last.insert(key, Instant::now());
@@ -74,7 +81,14 @@ const HEALTH_EVERY: Duration = Duration::from_secs(2);
 fn new_consumer(brokers: &str, label: &str) -> Result<ProbeConsumer, KafkaError> {
     ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .set("group.id", format!("streamprobe-{}-{:08x}", std::process::id(), fastrand::u32(..)))
+        .set(
+            "group.id",
+            format!(
+                "streamprobe-{}-{:08x}",
+                std::process::id(),
+                fastrand::u32(..)
+            ),
+        )
         .set("client.id", "streamprobe")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -94,7 +108,9 @@ fn partitions(consumer: &ProbeConsumer, topic: &str) -> Result<Option<Vec<i32>>,
         return Ok(None);
     };
     match t.error() {
-        Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => Ok(None),
+        Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => {
+            Ok(None)
+        }
         Some(e) => Err(KafkaError::MetadataFetch(e.into())),
         None if t.partitions().is_empty() => Ok(None),
         None => Ok(Some(t.partitions().iter().map(|p| p.id()).collect())),
@@ -106,8 +122,11 @@ fn partitions(consumer: &ProbeConsumer, topic: &str) -> Result<Option<Vec<i32>>,
 /// epoch, the moment this process started), else the high watermark read
 /// BEFORE that lookup (so a record produced in between is not skipped).
 /// `Ok(None)` when the topic does not exist yet.
-fn plan_assignment(consumer: &ProbeConsumer, topic: &str, since_ms: i64)
-    -> Result<Option<TopicPartitionList>, KafkaError> {
+fn plan_assignment(
+    consumer: &ProbeConsumer,
+    topic: &str,
+    since_ms: i64,
+) -> Result<Option<TopicPartitionList>, KafkaError> {
     let Some(parts) = partitions(consumer, topic)? else {
         return Ok(None);
     };
@@ -154,7 +173,12 @@ pub async fn run_consumer(
     let consumer = match new_consumer(&brokers, &format!("kafka:{topic}")) {
         Ok(c) => Arc::new(c),
         Err(e) => {
-            let _ = events.send(Event::Down { link, error: format!("invalid Kafka client config: {e}") }).await;
+            let _ = events
+                .send(Event::Down {
+                    link,
+                    error: format!("invalid Kafka client config: {e}"),
+                })
+                .await;
             return;
         }
     };
@@ -182,7 +206,14 @@ pub async fn run_consumer(
         } else {
             tracing::warn!(dest, %error, elapsed = ?started.elapsed(), "kafka consumer not ready");
         }
-        let ev = if waiting { Event::Waiting { link, reason: error } } else { Event::Down { link, error } };
+        let ev = if waiting {
+            Event::Waiting {
+                link,
+                reason: error,
+            }
+        } else {
+            Event::Down { link, error }
+        };
         let _ = events.send(ev).await;
         if waiting {
             // poll for the topic quickly: the first records may come any moment

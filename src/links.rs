@@ -50,8 +50,14 @@ impl Role {
 /// Where a destination is read from.
 #[derive(Debug, Clone)]
 pub enum DestKind {
-    Kafka { brokers: String, topic: String },
-    Amqp { endpoint: AmqpEndpoint, address: String },
+    Kafka {
+        brokers: String,
+        topic: String,
+    },
+    Amqp {
+        endpoint: AmqpEndpoint,
+        address: String,
+    },
 }
 
 /// One destination to watch.
@@ -92,12 +98,18 @@ impl Plan {
                 Dest {
                     name: format!("kafka:{}", e.kafka_topic),
                     role: Role::Primary,
-                    kind: DestKind::Kafka { brokers: e.kafka_brokers.clone(), topic: e.kafka_topic.clone() },
+                    kind: DestKind::Kafka {
+                        brokers: e.kafka_brokers.clone(),
+                        topic: e.kafka_topic.clone(),
+                    },
                 },
                 Dest {
                     name: format!("amqp:{}", e.amqp_target),
                     role: Role::Primary,
-                    kind: DestKind::Amqp { endpoint: e.amqp(), address: e.amqp_target.clone() },
+                    kind: DestKind::Amqp {
+                        endpoint: e.amqp(),
+                        address: e.amqp_target.clone(),
+                    },
                 },
             ],
         }
@@ -118,28 +130,50 @@ impl Plan {
     /// Discovers the plan from a stream file (see the module docs).
     pub fn from_stream(path: &Path) -> Result<Plan> {
         let streams = config::load(path, None).map_err(|e| anyhow!("--stream {e}"))?;
-        let s = streams.first().ok_or_else(|| anyhow!("--stream {}: no stream in the file", path.display()))?;
+        let s = streams
+            .first()
+            .ok_or_else(|| anyhow!("--stream {}: no stream in the file", path.display()))?;
         let config::Input::Amqp1(input) = &s.config.input else {
-            bail!("--stream {}: stream {} does not read an amqp_1 input, so there is nothing to inject into", path.display(), s.id);
+            bail!(
+                "--stream {}: stream {} does not read an amqp_1 input, so there is nothing to inject into",
+                path.display(),
+                s.id
+            );
         };
         let source = endpoint(&input.urls, &input.sasl)
             .ok_or_else(|| anyhow!("--stream {}: the amqp_1 input has no urls", path.display()))?;
         let mut dests = Vec::new();
         walk(&s.config.output, Role::Primary, &mut dests);
         if dests.is_empty() {
-            bail!("--stream {}: stream {} has no kafka or amqp_1 output to watch", path.display(), s.id);
+            bail!(
+                "--stream {}: stream {} has no kafka or amqp_1 output to watch",
+                path.display(),
+                s.id
+            );
         }
-        Ok(Plan { source, source_address: input.source_address.clone(), dests })
+        Ok(Plan {
+            source,
+            source_address: input.source_address.clone(),
+            dests,
+        })
     }
 }
 
 fn endpoint(urls: &[String], sasl: &config::Sasl) -> Option<AmqpEndpoint> {
-    let url = urls.iter().flat_map(|u| u.split(',')).map(str::trim).find(|u| !u.is_empty())?;
+    let url = urls
+        .iter()
+        .flat_map(|u| u.split(','))
+        .map(str::trim)
+        .find(|u| !u.is_empty())?;
     let (user, password) = match sasl.mechanism {
         SaslMechanism::Plain => (sasl.user.clone(), sasl.password.clone()),
         _ => (String::new(), String::new()),
     };
-    Some(AmqpEndpoint { url: url.to_owned(), user, password })
+    Some(AmqpEndpoint {
+        url: url.to_owned(),
+        user,
+        password,
+    })
 }
 
 fn walk(out: &Output, role: Role, dests: &mut Vec<Dest>) {
@@ -152,14 +186,20 @@ fn walk(out: &Output, role: Role, dests: &mut Vec<Dest>) {
         Output::Kafka(k) => push(Dest {
             name: format!("kafka:{}", k.topic),
             role,
-            kind: DestKind::Kafka { brokers: k.addresses.join(","), topic: k.topic.clone() },
+            kind: DestKind::Kafka {
+                brokers: k.addresses.join(","),
+                topic: k.topic.clone(),
+            },
         }),
         Output::Amqp1(a) => {
             if let Some(ep) = endpoint(&a.urls, &a.sasl) {
                 push(Dest {
                     name: format!("amqp:{}", a.target_address),
                     role,
-                    kind: DestKind::Amqp { endpoint: ep, address: a.target_address.clone() },
+                    kind: DestKind::Amqp {
+                        endpoint: ep,
+                        address: a.target_address.clone(),
+                    },
                 })
             }
         }
@@ -206,15 +246,28 @@ pub fn spawn(plan: &Plan, body: BodyOptions) -> Workers {
     ))];
     for (i, d) in plan.dests.iter().enumerate() {
         tasks.push(match &d.kind {
-            DestKind::Kafka { brokers, topic } => {
-                tokio::spawn(kafka::run_consumer(brokers.clone(), topic.clone(), i, ev_tx.clone(), cancel.clone()))
-            }
-            DestKind::Amqp { endpoint, address } => {
-                tokio::spawn(amqp::run_consumer(endpoint.clone(), address.clone(), i, ev_tx.clone(), cancel.clone()))
-            }
+            DestKind::Kafka { brokers, topic } => tokio::spawn(kafka::run_consumer(
+                brokers.clone(),
+                topic.clone(),
+                i,
+                ev_tx.clone(),
+                cancel.clone(),
+            )),
+            DestKind::Amqp { endpoint, address } => tokio::spawn(amqp::run_consumer(
+                endpoint.clone(),
+                address.clone(),
+                i,
+                ev_tx.clone(),
+                cancel.clone(),
+            )),
         });
     }
-    Workers { events, requests, cancel, tasks }
+    Workers {
+        events,
+        requests,
+        cancel,
+        tasks,
+    }
 }
 
 #[cfg(test)]
@@ -233,7 +286,14 @@ mod tests {
         )
         .unwrap();
         let p = Plan::from_stream(&f).unwrap();
-        assert_eq!((p.source.url.as_str(), p.source.user.as_str(), p.source_address.as_str()), ("amqp://h:5672", "u", "SRC"));
+        assert_eq!(
+            (
+                p.source.url.as_str(),
+                p.source.user.as_str(),
+                p.source_address.as_str()
+            ),
+            ("amqp://h:5672", "u", "SRC")
+        );
         let got: Vec<(String, Role)> = p.dests.iter().map(|d| (d.name.clone(), d.role)).collect();
         assert_eq!(
             got,

@@ -28,7 +28,8 @@ pub fn default_log_file() -> PathBuf {
 /// Errors: the folder cannot be created or the file cannot be opened.
 pub fn to_file(path: &Path) -> Result<WorkerGuard> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create log folder {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create log folder {}", dir.display()))?;
     }
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -36,7 +37,11 @@ pub fn to_file(path: &Path) -> Result<WorkerGuard> {
         .open(path)
         .with_context(|| format!("cannot open log file {}", path.display()))?;
     let (writer, guard) = tracing_appender::non_blocking(file);
-    tracing_subscriber::fmt().with_env_filter(filter()).with_ansi(false).with_writer(writer).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_ansi(false)
+        .with_writer(writer)
+        .init();
     Ok(guard)
 }
 

@@ -37,7 +37,11 @@ fn main() -> ExitCode {
                 eprintln!("streamprobe: {e:#}");
                 return ExitCode::from(2);
             }
-            let path = cli.ui.log_file.clone().unwrap_or_else(logging::default_log_file);
+            let path = cli
+                .ui
+                .log_file
+                .clone()
+                .unwrap_or_else(logging::default_log_file);
             match logging::to_file(&path) {
                 Ok(_guard) => match rt.block_on(tui::run(cli.ui)) {
                     Ok(()) => ExitCode::SUCCESS,
@@ -65,7 +69,9 @@ fn main() -> ExitCode {
             };
             rt.block_on(probe::main(args))
         }
-        Some(Command::Lint { files, api_config }) => rt.block_on(pipeline::lint_main(files, api_config)),
+        Some(Command::Lint { files, api_config }) => {
+            rt.block_on(pipeline::lint_main(files, api_config))
+        }
         Some(Command::Pipeline(args)) => {
             logging::to_stderr();
             rt.block_on(pipeline::main(args))

@@ -100,7 +100,9 @@ impl Report {
                     latency_us: d.latency.cumulative(),
                     last_arrival_ms: last_arrival.get(i).map_or(0, |d| d.as_millis() as u64),
                     throughput_per_s: match last_arrival.get(i) {
-                        Some(span) if !span.is_zero() => (d.delivered as f64 / span.as_secs_f64() * 10.0).round() / 10.0,
+                        Some(span) if !span.is_zero() => {
+                            (d.delivered as f64 / span.as_secs_f64() * 10.0).round() / 10.0
+                        }
                         _ => 0.0,
                     },
                 }
@@ -111,13 +113,23 @@ impl Report {
             problems.push(format!("only {sent} of {requested} probes were sent"));
         }
         if failed > 0 || confirmed < sent {
-            problems.push(format!("{} of {sent} sends were not confirmed by the broker", sent - confirmed.min(sent)));
+            problems.push(format!(
+                "{} of {sent} sends were not confirmed by the broker",
+                sent - confirmed.min(sent)
+            ));
         }
         for d in destinations.iter().filter(|d| d.role == Role::Primary) {
             if d.received < requested {
-                problems.push(format!("{}: {} of {requested} probes received", d.name, d.received));
+                problems.push(format!(
+                    "{}: {} of {requested} probes received",
+                    d.name, d.received
+                ));
             }
-            for (n, what) in [(d.lost, "lost"), (d.late, "late"), (d.duplicates, "duplicates")] {
+            for (n, what) in [
+                (d.lost, "lost"),
+                (d.late, "late"),
+                (d.duplicates, "duplicates"),
+            ] {
                 if n > 0 {
                     problems.push(format!("{}: {n} {what}", d.name));
                 }
@@ -125,7 +137,11 @@ impl Report {
             if let Some(limit) = max_p99_ms {
                 let p99_ms = d.latency_us.p99 as f64 / 1000.0;
                 if d.latency_us.count > 0 && p99_ms > limit {
-                    problems.push(format!("{}: p99 {} exceeds --max-p99 {limit} ms", d.name, fmt_us(d.latency_us.p99)));
+                    problems.push(format!(
+                        "{}: p99 {} exceeds --max-p99 {limit} ms",
+                        d.name,
+                        fmt_us(d.latency_us.p99)
+                    ));
                 }
             }
         }
@@ -147,15 +163,37 @@ impl Report {
         let s = &self.publish_settle_us;
         let mut out = format!(
             "run {}: requested {}, sent {}, confirmed {}, failed {}; publish→settle p50 {} p99 {} (n={})\n\n",
-            self.run_id, self.requested, self.sent, self.confirmed, self.failed, fmt_us(s.p50), fmt_us(s.p99), s.count
+            self.run_id,
+            self.requested,
+            self.sent,
+            self.confirmed,
+            self.failed,
+            fmt_us(s.p50),
+            fmt_us(s.p99),
+            s.count
         );
         out.push_str(&format!(
             "{:<24} {:>9} {:>6} {:>6} {:>6} {:>6} {:>8}  {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}\n",
-            "destination", "received", "dup", "ooo", "lost", "late", "foreign", "p50", "p90", "p99", "p99.9", "max", "n"
+            "destination",
+            "received",
+            "dup",
+            "ooo",
+            "lost",
+            "late",
+            "foreign",
+            "p50",
+            "p90",
+            "p99",
+            "p99.9",
+            "max",
+            "n"
         ));
         let mut rates = String::new();
         for d in &self.destinations {
-            rates.push_str(&format!("{}: {:.0} msg/s (last arrival {} ms after the first send)\n", d.name, d.throughput_per_s, d.last_arrival_ms));
+            rates.push_str(&format!(
+                "{}: {:.0} msg/s (last arrival {} ms after the first send)\n",
+                d.name, d.throughput_per_s, d.last_arrival_ms
+            ));
         }
         let us = |v: u64, n: u64| if n == 0 { "-".to_owned() } else { fmt_us(v) };
         for d in &self.destinations {
@@ -163,9 +201,23 @@ impl Report {
             let n = l.count;
             out.push_str(&format!(
                 "{:<24} {:>9} {:>6} {:>6} {:>6} {:>6} {:>8}  {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}\n",
-                if d.role == Role::Primary { d.name.clone() } else { format!("{} ({})", d.name, d.role.label()) },
-                d.received, d.duplicates, d.out_of_order, d.lost, d.late, d.foreign,
-                us(l.p50, n), us(l.p90, n), us(l.p99, n), us(l.p999, n), us(l.max, n), n
+                if d.role == Role::Primary {
+                    d.name.clone()
+                } else {
+                    format!("{} ({})", d.name, d.role.label())
+                },
+                d.received,
+                d.duplicates,
+                d.out_of_order,
+                d.lost,
+                d.late,
+                d.foreign,
+                us(l.p50, n),
+                us(l.p90, n),
+                us(l.p99, n),
+                us(l.p999, n),
+                us(l.max, n),
+                n
             ));
         }
         out.push_str("(latency: end to end, from the sender's monotonic clock)\n");
@@ -201,8 +253,14 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let names: Vec<(String, Role)> = plan.dests.iter().map(|d| (d.name.clone(), d.role)).collect();
-    let primaries: Vec<usize> = (0..names.len()).filter(|&i| names[i].1 == Role::Primary).collect();
+    let names: Vec<(String, Role)> = plan
+        .dests
+        .iter()
+        .map(|d| (d.name.clone(), d.role))
+        .collect();
+    let primaries: Vec<usize> = (0..names.len())
+        .filter(|&i| names[i].1 == Role::Primary)
+        .collect();
     let run = crate::envelope::new_run_id();
     let mut t = Tracker::new(&run, names.len(), args.measure.loss_timeout());
     let mut settle = Latency::default();
@@ -211,31 +269,51 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
     let progress = std::io::stderr().is_terminal();
 
     // 1. Every link up, or exit 2 naming the ones that are not.
-    let mut status: Vec<(Link, Option<String>, bool)> =
-        std::iter::once(Link::Injector).chain((0..names.len()).map(Link::Dest)).map(|l| (l, None, false)).collect();
+    let mut status: Vec<(Link, Option<String>, bool)> = std::iter::once(Link::Injector)
+        .chain((0..names.len()).map(Link::Dest))
+        .map(|l| (l, None, false))
+        .collect();
     let deadline = Instant::now() + Duration::from_secs_f64(args.connect_timeout);
     while !status.iter().all(|s| s.2) {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, w.events.recv()).await {
-            Ok(Some(Event::Up { link } | Event::Waiting { link, .. })) => {
-                status.iter_mut().filter(|s| s.0 == link).for_each(|s| s.2 = true)
-            }
-            Ok(Some(Event::Down { link, error })) => {
-                status.iter_mut().filter(|s| s.0 == link).for_each(|s| (s.1, s.2) = (Some(error.clone()), false))
-            }
+            Ok(Some(Event::Up { link } | Event::Waiting { link, .. })) => status
+                .iter_mut()
+                .filter(|s| s.0 == link)
+                .for_each(|s| s.2 = true),
+            Ok(Some(Event::Down { link, error })) => status
+                .iter_mut()
+                .filter(|s| s.0 == link)
+                .for_each(|s| (s.1, s.2) = (Some(error.clone()), false)),
             Ok(Some(Event::Arrived(a))) => {
-                t.record_arrival(a.dest, a.probe.as_ref().map(|(r, s)| (r.as_str(), *s)), a.at);
+                t.record_arrival(
+                    a.dest,
+                    a.probe.as_ref().map(|(r, s)| (r.as_str(), *s)),
+                    a.at,
+                );
             }
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => {
-                eprintln!("streamprobe probe: not every link came up within {}s:", args.connect_timeout);
+                eprintln!(
+                    "streamprobe probe: not every link came up within {}s:",
+                    args.connect_timeout
+                );
                 for (link, error, up) in &status {
                     if !up {
                         let name = match link {
-                            Link::Injector => format!("injector ({} → {})", plan.source.display_url(), plan.source_address),
-                            Link::Dest(i) => format!("{} ({})", plan.dests[*i].name, plan.dests[*i].endpoint()),
+                            Link::Injector => format!(
+                                "injector ({} → {})",
+                                plan.source.display_url(),
+                                plan.source_address
+                            ),
+                            Link::Dest(i) => {
+                                format!("{} ({})", plan.dests[*i].name, plan.dests[*i].endpoint())
+                            }
                         };
-                        eprintln!("  {name}: {}", error.as_deref().unwrap_or("no answer yet from the broker"));
+                        eprintln!(
+                            "  {name}: {}",
+                            error.as_deref().unwrap_or("no answer yet from the broker")
+                        );
                     }
                 }
                 w.cancel.cancel();
@@ -246,7 +324,11 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
 
     // 2. Send, account, sweep; stop when every probe is resolved.
     let count = args.count;
-    let req = SendRequest { run: run.clone(), seqs: 0..count, rate: args.measure.rate() };
+    let req = SendRequest {
+        run: run.clone(),
+        seqs: 0..count,
+        rate: args.measure.rate(),
+    };
     if w.requests.send(req).await.is_err() {
         eprintln!("streamprobe probe: the publisher stopped");
         return ExitCode::from(2);
@@ -318,7 +400,15 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
         eprintln!();
     }
     w.cancel.cancel();
-    let report = Report::new(&t, &names, count, (sent, confirmed, failed), &settle, &last_arrival, args.max_p99);
+    let report = Report::new(
+        &t,
+        &names,
+        count,
+        (sent, confirmed, failed),
+        &settle,
+        &last_arrival,
+        args.max_p99,
+    );
     if args.json {
         match serde_json::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),
@@ -331,7 +421,11 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
         print!("{}", report.to_text());
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(w.tasks)).await;
-    if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 #[cfg(test)]
@@ -354,7 +448,10 @@ mod tests {
         }
         t.sweep(t0 + Duration::from_secs(11));
         let spans = [Duration::from_millis(5), Duration::from_millis(7)];
-        let names = [("kafka:FOO".to_owned(), Role::Primary), ("amqp:FOO".to_owned(), Role::Primary)];
+        let names = [
+            ("kafka:FOO".to_owned(), Role::Primary),
+            ("amqp:FOO".to_owned(), Role::Primary),
+        ];
         Report::new(&t, &names, 10, (10, 10, 0), &settle, &spans, Some(6.0))
     }
 
@@ -362,13 +459,35 @@ mod tests {
     fn json_schema() {
         let r = run(&(0..10).collect::<Vec<_>>(), &[]);
         let v = serde_json::to_value(&r).unwrap();
-        for k in ["run_id", "requested", "sent", "confirmed", "failed", "destinations", "publish_settle_us", "passed", "problems"] {
+        for k in [
+            "run_id",
+            "requested",
+            "sent",
+            "confirmed",
+            "failed",
+            "destinations",
+            "publish_settle_us",
+            "passed",
+            "problems",
+        ] {
             assert!(v.get(k).is_some(), "missing {k}");
         }
         let d = &v["destinations"][0];
         assert_eq!(d["throughput_per_s"], 2000.0);
         assert_eq!(d["role"], "primary");
-        for k in ["name", "role", "received", "duplicates", "out_of_order", "lost", "late", "foreign", "latency_us", "last_arrival_ms", "throughput_per_s"] {
+        for k in [
+            "name",
+            "role",
+            "received",
+            "duplicates",
+            "out_of_order",
+            "lost",
+            "late",
+            "foreign",
+            "latency_us",
+            "last_arrival_ms",
+            "throughput_per_s",
+        ] {
             assert!(d.get(k).is_some(), "missing destinations[].{k}");
         }
         for k in ["p50", "p90", "p99", "p999", "max", "count"] {
@@ -387,7 +506,11 @@ mod tests {
         let a = &r.destinations[1];
         assert_eq!((a.received, a.lost, a.duplicates), (8, 2, 1));
         assert!(!r.passed);
-        assert!(r.problems.iter().any(|p| p == "amqp:FOO: 2 lost"), "{:?}", r.problems);
+        assert!(
+            r.problems.iter().any(|p| p == "amqp:FOO: 2 lost"),
+            "{:?}",
+            r.problems
+        );
         assert!(r.to_text().contains("FAIL:"));
     }
 }

@@ -61,7 +61,10 @@ mod tests {
         let p = preview(b"hi\x1b[2J\x1b]0;pwned\x07\r\nend\t", 100);
         assert_eq!(p, "hi\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\r\\nend\\t");
         assert!(!p.chars().any(|c| c.is_control()));
-        assert_eq!(preview("a\u{202e}b\u{9b}c".as_bytes(), 100), "a\\u{202e}b\\u{9b}c");
+        assert_eq!(
+            preview("a\u{202e}b\u{9b}c".as_bytes(), 100),
+            "a\\u{202e}b\\u{9b}c"
+        );
     }
 
     #[test]

@@ -61,7 +61,10 @@ impl SeqSet {
 pub enum Verdict {
     /// First arrival of this seq at this destination; latency from the
     /// (intended) send instant; `out_of_order` if a higher seq came first.
-    Delivered { latency: Duration, out_of_order: bool },
+    Delivered {
+        latency: Duration,
+        out_of_order: bool,
+    },
     /// This seq was already delivered (or declared late) at this destination.
     Duplicate,
     /// Arrived after it had been declared lost; `latency` as for delivered.
@@ -179,7 +182,12 @@ impl Tracker {
 
     /// Classifies an arrival at destination `dest` at instant `at`.
     /// `probe` is `(run, seq)` when the body decoded as a probe envelope.
-    pub fn record_arrival(&mut self, dest: usize, probe: Option<(&str, u64)>, at: Instant) -> Verdict {
+    pub fn record_arrival(
+        &mut self,
+        dest: usize,
+        probe: Option<(&str, u64)>,
+        at: Instant,
+    ) -> Verdict {
         let ndest = self.dests.len();
         let Some(d) = self.dests.get_mut(dest) else {
             return Verdict::Foreign;
@@ -195,7 +203,10 @@ impl Tracker {
             d.duplicates += 1;
             return Verdict::Duplicate;
         }
-        let latency = self.sent_at.get(seq as usize).map_or(Duration::ZERO, |s| at.saturating_duration_since(*s));
+        let latency = self
+            .sent_at
+            .get(seq as usize)
+            .map_or(Duration::ZERO, |s| at.saturating_duration_since(*s));
         if d.lost_set.remove(seq) {
             d.lost -= 1;
             d.late += 1;
@@ -214,7 +225,10 @@ impl Tracker {
             }
         }
         d.latency.record(latency, at);
-        Verdict::Delivered { latency, out_of_order }
+        Verdict::Delivered {
+            latency,
+            out_of_order,
+        }
     }
 
     /// Declares lost, at every destination that has not delivered it, each
@@ -241,7 +255,8 @@ impl Tracker {
     /// Probes sent and neither delivered nor declared lost at destination `i`.
     pub fn pending(&self, i: usize) -> u64 {
         let d = &self.dests[i];
-        self.sent_count.saturating_sub(d.delivered + d.lost + d.late)
+        self.sent_count
+            .saturating_sub(d.delivered + d.lost + d.late)
     }
 
     /// Whether every destination has every sent probe, or it was declared lost.
@@ -269,7 +284,10 @@ mod tests {
     }
 
     fn tracker(n: usize) -> (Tracker, Instant) {
-        (Tracker::new("r1", n, Duration::from_secs(10)), Instant::now())
+        (
+            Tracker::new("r1", n, Duration::from_secs(10)),
+            Instant::now(),
+        )
     }
 
     #[test]
@@ -284,15 +302,39 @@ mod tests {
         for (i, seq) in order.iter().enumerate() {
             verdicts.push(t.record_arrival(0, Some(("r1", *seq)), t0 + ms(10 + i as u64)));
         }
-        assert_eq!(verdicts[0], Verdict::Delivered { latency: ms(10), out_of_order: false });
-        assert_eq!(verdicts[3], Verdict::Delivered { latency: ms(11), out_of_order: true });
-        assert_eq!(t.record_arrival(0, Some(("r1", 3)), t0 + ms(20)), Verdict::Duplicate);
-        assert_eq!(t.record_arrival(0, Some(("other", 1)), t0 + ms(20)), Verdict::Foreign);
+        assert_eq!(
+            verdicts[0],
+            Verdict::Delivered {
+                latency: ms(10),
+                out_of_order: false
+            }
+        );
+        assert_eq!(
+            verdicts[3],
+            Verdict::Delivered {
+                latency: ms(11),
+                out_of_order: true
+            }
+        );
+        assert_eq!(
+            t.record_arrival(0, Some(("r1", 3)), t0 + ms(20)),
+            Verdict::Duplicate
+        );
+        assert_eq!(
+            t.record_arrival(0, Some(("other", 1)), t0 + ms(20)),
+            Verdict::Foreign
+        );
         assert_eq!(t.record_arrival(0, None, t0 + ms(20)), Verdict::Foreign);
         // a seq of this run that was never sent is not ours to count
-        assert_eq!(t.record_arrival(0, Some(("r1", 99)), t0 + ms(20)), Verdict::Foreign);
+        assert_eq!(
+            t.record_arrival(0, Some(("r1", 99)), t0 + ms(20)),
+            Verdict::Foreign
+        );
         let d = t.dest(0);
-        assert_eq!((d.delivered, d.duplicates, d.out_of_order, d.foreign), (5, 1, 1, 3));
+        assert_eq!(
+            (d.delivered, d.duplicates, d.out_of_order, d.foreign),
+            (5, 1, 1, 3)
+        );
         assert_eq!(d.latency.cumulative().count, 5);
         assert_eq!((t.pending(0), t.pending(1)), (0, 5));
         assert_eq!(t.tracked(), 5, "dest 1 has not seen any yet");
@@ -324,11 +366,19 @@ mod tests {
         assert_eq!(t.tracked(), 0);
         assert!(t.settled());
         // 7 turns up after all: late, not delivered, no longer lost
-        assert_eq!(t.record_arrival(0, Some(("r1", 7)), t0 + ms(12_000)), Verdict::Late { latency: ms(12_000) });
+        assert_eq!(
+            t.record_arrival(0, Some(("r1", 7)), t0 + ms(12_000)),
+            Verdict::Late {
+                latency: ms(12_000)
+            }
+        );
         let d = t.dest(0);
         assert_eq!((d.delivered, d.lost, d.late), (8, 1, 1));
         // and again: a duplicate
-        assert_eq!(t.record_arrival(0, Some(("r1", 7)), t0 + ms(12_001)), Verdict::Duplicate);
+        assert_eq!(
+            t.record_arrival(0, Some(("r1", 7)), t0 + ms(12_001)),
+            Verdict::Duplicate
+        );
         assert_eq!(t.pending(0), 0);
     }
 
@@ -341,7 +391,12 @@ mod tests {
         // sweeping at 15 s declares seq 0 lost at dest 0 only
         assert_eq!(t.sweep(t0 + ms(15_000)), 1);
         assert_eq!(t.pending(0), 1, "seq 1 is not due yet");
-        assert_eq!(t.record_arrival(0, Some(("r1", 0)), t0 + ms(16_000)), Verdict::Late { latency: ms(16_000) });
+        assert_eq!(
+            t.record_arrival(0, Some(("r1", 0)), t0 + ms(16_000)),
+            Verdict::Late {
+                latency: ms(16_000)
+            }
+        );
     }
 
     #[test]
@@ -351,8 +406,14 @@ mod tests {
         let mut t2 = Tracker::new("r2", 1, Duration::from_secs(10));
         t2.record_sent(0, t0);
         assert_eq!(t2.record_arrival(0, Some(("r1", 0)), t0), Verdict::Foreign);
-        assert!(matches!(t2.record_arrival(0, Some(("r2", 0)), t0), Verdict::Delivered { .. }));
-        assert!(matches!(t.record_arrival(0, Some(("r1", 0)), t0), Verdict::Delivered { .. }));
+        assert!(matches!(
+            t2.record_arrival(0, Some(("r2", 0)), t0),
+            Verdict::Delivered { .. }
+        ));
+        assert!(matches!(
+            t.record_arrival(0, Some(("r1", 0)), t0),
+            Verdict::Delivered { .. }
+        ));
     }
 
     #[test]

@@ -49,7 +49,15 @@ impl Run {
     fn probe(&self, args: &[&str]) -> std::process::Child {
         Command::new(env!("CARGO_BIN_EXE_streamprobe"))
             .arg("probe")
-            .args(["--source", &self.source, "--kafka-topic", &self.topic, "--amqp-target", &self.target, "--json"])
+            .args([
+                "--source",
+                &self.source,
+                "--kafka-topic",
+                &self.topic,
+                "--amqp-target",
+                &self.target,
+                "--json",
+            ])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -60,8 +68,12 @@ impl Run {
 
 fn report(child: std::process::Child) -> (i32, Value) {
     let out = child.wait_with_output().unwrap();
-    let v = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("no JSON report ({e}); stderr: {}", String::from_utf8_lossy(&out.stderr)));
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     (out.status.code().unwrap_or(-1), v)
 }
 
@@ -79,7 +91,12 @@ fn kcat_counts(topic: &str, run: &str) -> (u64, u64) {
 }
 
 fn kafka_dest(r: &Value) -> &Value {
-    r["destinations"].as_array().unwrap().iter().find(|d| d["name"].as_str().unwrap().starts_with("kafka:")).unwrap()
+    r["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"].as_str().unwrap().starts_with("kafka:"))
+        .unwrap()
 }
 
 #[test]
@@ -90,7 +107,14 @@ fn reports_match_kcat_when_the_pipeline_restarts_and_when_kafka_stops() {
     // Phase 1: kill -9 the pipeline mid-run, start a new one.
     let run = Run::new("chaos1");
     let mut p1 = run.pipeline();
-    let probe = run.probe(&["--count", &N.to_string(), "--rate", "1000", "--loss-timeout", "15"]);
+    let probe = run.probe(&[
+        "--count",
+        &N.to_string(),
+        "--rate",
+        "1000",
+        "--loss-timeout",
+        "15",
+    ]);
     std::thread::sleep(Duration::from_millis(1500));
     p1.child.kill().unwrap();
     let _ = p1.child.wait();
@@ -100,9 +124,21 @@ fn reports_match_kcat_when_the_pipeline_restarts_and_when_kafka_stops() {
     let run_id = r["run_id"].as_str().unwrap();
     let (total, distinct) = kcat_counts(&run.topic, run_id);
     eprintln!("phase 1: exit {code}, kafka report {k}, kcat total {total} distinct {distinct}");
-    assert_eq!(k["received"].as_u64().unwrap() + k["late"].as_u64().unwrap(), distinct, "received+late = distinct seqs kcat sees");
-    assert_eq!(k["duplicates"].as_u64().unwrap(), total - distinct, "duplicates = extra copies kcat sees");
-    assert_eq!(k["lost"].as_u64().unwrap(), N - distinct, "lost = seqs kcat never sees");
+    assert_eq!(
+        k["received"].as_u64().unwrap() + k["late"].as_u64().unwrap(),
+        distinct,
+        "received+late = distinct seqs kcat sees"
+    );
+    assert_eq!(
+        k["duplicates"].as_u64().unwrap(),
+        total - distinct,
+        "duplicates = extra copies kcat sees"
+    );
+    assert_eq!(
+        k["lost"].as_u64().unwrap(),
+        N - distinct,
+        "lost = seqs kcat never sees"
+    );
     assert_eq!(code == 0, r["passed"] == true);
     assert_eq!(p2.interrupt(Duration::from_secs(20)), Some(0));
 
@@ -110,7 +146,16 @@ fn reports_match_kcat_when_the_pipeline_restarts_and_when_kafka_stops() {
     // forever); nothing is lost; the outage shows as latency.
     let run = Run::new("chaos2");
     let mut p = run.pipeline();
-    let probe = run.probe(&["--count", &N.to_string(), "--rate", "1000", "--loss-timeout", "60", "--max-p99", "1000"]);
+    let probe = run.probe(&[
+        "--count",
+        &N.to_string(),
+        "--rate",
+        "1000",
+        "--loss-timeout",
+        "60",
+        "--max-p99",
+        "1000",
+    ]);
     std::thread::sleep(Duration::from_millis(1000));
     stack("stop-kafka");
     std::thread::sleep(Duration::from_secs(5));
@@ -120,10 +165,17 @@ fn reports_match_kcat_when_the_pipeline_restarts_and_when_kafka_stops() {
     let run_id = r["run_id"].as_str().unwrap();
     let (total, distinct) = kcat_counts(&run.topic, run_id);
     eprintln!("phase 2: exit {code}, kafka report {k}, kcat total {total} distinct {distinct}");
-    assert_eq!((k["received"].as_u64(), k["lost"].as_u64()), (Some(N), Some(0)), "{k}");
+    assert_eq!(
+        (k["received"].as_u64(), k["lost"].as_u64()),
+        (Some(N), Some(0)),
+        "{k}"
+    );
     assert_eq!(distinct, N, "kcat sees every probe");
     assert_eq!(k["duplicates"].as_u64().unwrap(), total - distinct);
-    assert!(k["latency_us"]["max"].as_u64().unwrap() >= 5_000_000, "the 5 s outage shows as latency: {k}");
+    assert!(
+        k["latency_us"]["max"].as_u64().unwrap() >= 5_000_000,
+        "the 5 s outage shows as latency: {k}"
+    );
     assert_eq!(code, 1, "p99 above --max-p99 fails the run");
     assert_eq!(p.interrupt(Duration::from_secs(30)), Some(0));
 }

@@ -17,7 +17,10 @@ const N: usize = 50;
 
 /// Messages ready in `queue`, by rabbitmqctl.
 fn queue_depth(queue: &str) -> Option<u64> {
-    let out = Command::new("rabbitmqctl").args(["-q", "list_queues", "name", "messages"]).output().ok()?;
+    let out = Command::new("rabbitmqctl")
+        .args(["-q", "list_queues", "name", "messages"])
+        .output()
+        .ok()?;
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_once('\t'))
@@ -30,14 +33,30 @@ async fn dead_letters_go_to_amqp_while_kafka_is_down_and_come_back() {
     require_stack();
     let (source, topic, dlq) = (unique("dl_src"), unique("dl_t"), unique("dl_dlq"));
     let _ = proton_drain(&dlq, 0, Duration::from_millis(100), Duration::from_secs(5));
-    let env = [("SOURCE_ADDRESS", source.as_str()), ("KAFKA_TOPIC", topic.as_str()), ("DLQ_ADDRESS", dlq.as_str())];
+    let env = [
+        ("SOURCE_ADDRESS", source.as_str()),
+        ("KAFKA_TOPIC", topic.as_str()),
+        ("DLQ_ADDRESS", dlq.as_str()),
+    ];
     stack("stop-kafka");
     let mut primary = Pipeline::start(&root().join("tests/fixtures/deadletter.yaml"), &env);
 
-    let ep = AmqpEndpoint { url: "amqp://127.0.0.1:5672".into(), user: "guest".into(), password: "guest".into() };
-    let (s, mut sender) = amqp::connect(&ep, "dl-injector").await.unwrap().with_sender("dl-injector", &source).await.unwrap();
+    let ep = AmqpEndpoint {
+        url: "amqp://127.0.0.1:5672".into(),
+        user: "guest".into(),
+        password: "guest".into(),
+    };
+    let (s, mut sender) = amqp::connect(&ep, "dl-injector")
+        .await
+        .unwrap()
+        .with_sender("dl-injector", &source)
+        .await
+        .unwrap();
     for i in 0..N {
-        sender.send(amqp::probe_message(format!("order {i}").into_bytes())).await.unwrap();
+        sender
+            .send(amqp::probe_message(format!("order {i}").into_bytes()))
+            .await
+            .unwrap();
     }
     let _ = sender.close().await;
     s.close().await;
@@ -47,7 +66,12 @@ async fn dead_letters_go_to_amqp_while_kafka_is_down_and_come_back() {
     while queue_depth(&dlq) != Some(N as u64) && start.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(250));
     }
-    assert_eq!(queue_depth(&dlq), Some(N as u64), "rabbitmqctl: dead letters on {dlq}; log:\n{}", primary.log_text());
+    assert_eq!(
+        queue_depth(&dlq),
+        Some(N as u64),
+        "rabbitmqctl: dead letters on {dlq}; log:\n{}",
+        primary.log_text()
+    );
     assert_eq!(primary.interrupt(Duration::from_secs(20)), Some(0));
 
     // Kafka back; the recovery stream moves them.
@@ -56,13 +80,29 @@ async fn dead_letters_go_to_amqp_while_kafka_is_down_and_come_back() {
     let recs = kcat_wait(&topic, N, Duration::from_secs(90));
     std::thread::sleep(Duration::from_secs(1));
     let recs_after = kcat_all(&topic);
-    assert_eq!(recs.len(), N, "kcat: records on {topic}; log:\n{}", recovery.log_text());
+    assert_eq!(
+        recs.len(),
+        N,
+        "kcat: records on {topic}; log:\n{}",
+        recovery.log_text()
+    );
     assert_eq!(recs_after.len(), N, "no extra records");
-    let bodies: BTreeSet<String> = recs.iter().map(|r| String::from_utf8_lossy(&r.body).into_owned()).collect();
+    let bodies: BTreeSet<String> = recs
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
     assert_eq!(bodies, (0..N).map(|i| format!("order {i}")).collect());
     for r in &recs {
-        assert!(r.headers.contains("fallback_error="), "fallback_error header expected: {:?}", r.headers);
+        assert!(
+            r.headers.contains("fallback_error="),
+            "fallback_error header expected: {:?}",
+            r.headers
+        );
     }
-    assert_eq!(queue_depth(&dlq), Some(0), "the dead-letter queue is drained");
+    assert_eq!(
+        queue_depth(&dlq),
+        Some(0),
+        "the dead-letter queue is drained"
+    );
     assert_eq!(recovery.interrupt(Duration::from_secs(20)), Some(0));
 }

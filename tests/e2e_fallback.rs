@@ -18,27 +18,57 @@ async fn failing_kafka_primary_falls_back_to_the_amqp_dead_letter_address() {
     let _ = proton_drain(&dlq, 0, Duration::from_millis(100), Duration::from_secs(5));
     let mut pipeline = Pipeline::start(
         &root().join("tests/fixtures/fallback.yaml"),
-        &[("SOURCE_ADDRESS", &source), ("KAFKA_TOPIC", &topic), ("DLQ_ADDRESS", &dlq)],
+        &[
+            ("SOURCE_ADDRESS", &source),
+            ("KAFKA_TOPIC", &topic),
+            ("DLQ_ADDRESS", &dlq),
+        ],
     );
-    let ep = AmqpEndpoint { url: "amqp://127.0.0.1:5672".into(), user: "guest".into(), password: "guest".into() };
-    let (s, mut sender) = amqp::connect(&ep, "fb-injector").await.unwrap().with_sender("fb-injector", &source).await.unwrap();
+    let ep = AmqpEndpoint {
+        url: "amqp://127.0.0.1:5672".into(),
+        user: "guest".into(),
+        password: "guest".into(),
+    };
+    let (s, mut sender) = amqp::connect(&ep, "fb-injector")
+        .await
+        .unwrap()
+        .with_sender("fb-injector", &source)
+        .await
+        .unwrap();
     for i in 0..20 {
-        let out = sender.send(amqp::probe_message(format!("dead letter {i}").into_bytes())).await.unwrap();
+        let out = sender
+            .send(amqp::probe_message(format!("dead letter {i}").into_bytes()))
+            .await
+            .unwrap();
         assert!(matches!(out, Outcome::Accepted(_)));
     }
     let _ = sender.close().await;
     s.close().await;
     let msgs = proton_drain(&dlq, 20, Duration::from_secs(2), Duration::from_secs(90));
     assert_eq!(msgs.len(), 20, "pipeline log:\n{}", pipeline.log_text());
-    let mut bodies: Vec<String> = msgs.iter().map(|m| String::from_utf8(m.body()).unwrap()).collect();
+    let mut bodies: Vec<String> = msgs
+        .iter()
+        .map(|m| String::from_utf8(m.body()).unwrap())
+        .collect();
     bodies.sort();
     let mut expected: Vec<String> = (0..20).map(|i| format!("dead letter {i}")).collect();
     expected.sort();
     assert_eq!(bodies, expected);
     for m in &msgs {
-        let err = m.annotations.get("fallback_error").and_then(|v| v.as_str()).unwrap_or_default();
-        assert!(err.contains("kafka topic"), "fallback_error annotation expected, got {:?}", m.annotations);
-        assert_eq!(m.properties["dead_letter"], "true", "literal application_properties_map");
+        let err = m
+            .annotations
+            .get("fallback_error")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        assert!(
+            err.contains("kafka topic"),
+            "fallback_error annotation expected, got {:?}",
+            m.annotations
+        );
+        assert_eq!(
+            m.properties["dead_letter"], "true",
+            "literal application_properties_map"
+        );
     }
     assert_eq!(pipeline.interrupt(Duration::from_secs(20)), Some(0));
 }

@@ -15,17 +15,42 @@ use common::*;
 fn kafka_input_delivers_each_record_and_commits() {
     require_stack();
     let (topic, group, target) = (unique("ki_t"), unique("ki_g"), unique("ki_q"));
-    let _ = proton_drain(&target, 0, Duration::from_millis(100), Duration::from_secs(5));
-    let mut kcat = Command::new("kcat").args(["-P", "-b", KAFKA, "-t", &topic]).stdin(Stdio::piped()).spawn().unwrap();
+    let _ = proton_drain(
+        &target,
+        0,
+        Duration::from_millis(100),
+        Duration::from_secs(5),
+    );
+    let mut kcat = Command::new("kcat")
+        .args(["-P", "-b", KAFKA, "-t", &topic])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
     let lines: String = (0..100).map(|i| format!("record {i}\n")).collect();
-    kcat.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
+    kcat.stdin
+        .take()
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
     assert!(kcat.wait().unwrap().success());
-    let env = [("KAFKA_TOPIC", topic.as_str()), ("GROUP", group.as_str()), ("TARGET_ADDRESS", target.as_str())];
+    let env = [
+        ("KAFKA_TOPIC", topic.as_str()),
+        ("GROUP", group.as_str()),
+        ("TARGET_ADDRESS", target.as_str()),
+    ];
 
     let mut p = Pipeline::start(&root().join("tests/fixtures/kafka_in.yaml"), &env);
-    let msgs = proton_drain(&target, 100, Duration::from_secs(2), Duration::from_secs(60));
+    let msgs = proton_drain(
+        &target,
+        100,
+        Duration::from_secs(2),
+        Duration::from_secs(60),
+    );
     assert_eq!(msgs.len(), 100, "log:\n{}", p.log_text());
-    let mut bodies: Vec<String> = msgs.iter().map(|m| String::from_utf8(m.body()).unwrap()).collect();
+    let mut bodies: Vec<String> = msgs
+        .iter()
+        .map(|m| String::from_utf8(m.body()).unwrap())
+        .collect();
     bodies.sort();
     let mut want: Vec<String> = (0..100).map(|i| format!("record {i}")).collect();
     want.sort();
@@ -35,11 +60,21 @@ fn kafka_input_delivers_each_record_and_commits() {
     // Kafka's own tool: the group committed offset 100 on the partition.
     let out = Command::new("bash")
         .arg(root().join("scripts/kafka-tool.sh"))
-        .args(["org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", "--bootstrap-server", KAFKA, "--describe", "--group", &group])
+        .args([
+            "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+            "--bootstrap-server",
+            KAFKA,
+            "--describe",
+            "--group",
+            &group,
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let row = text.lines().find(|l| l.contains(&topic)).unwrap_or_else(|| panic!("no row for {topic}: {text}"));
+    let row = text
+        .lines()
+        .find(|l| l.contains(&topic))
+        .unwrap_or_else(|| panic!("no row for {topic}: {text}"));
     let cols: Vec<&str> = row.split_whitespace().collect();
     // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG ...
     assert_eq!((cols[3], cols[4], cols[5]), ("100", "100", "0"), "{row}");
@@ -47,6 +82,10 @@ fn kafka_input_delivers_each_record_and_commits() {
     // A restart delivers nothing again.
     let mut p2 = Pipeline::start(&root().join("tests/fixtures/kafka_in.yaml"), &env);
     let again = proton_drain(&target, 0, Duration::from_secs(4), Duration::from_secs(6));
-    assert_eq!(again.len(), 0, "nothing is delivered twice after a clean stop");
+    assert_eq!(
+        again.len(),
+        0,
+        "nothing is delivered twice after a clean stop"
+    );
     assert_eq!(p2.interrupt(Duration::from_secs(30)), Some(0));
 }

@@ -14,18 +14,34 @@ use serde_json::Value;
 fn probe(source: &str, topic: &str, target: &str, extra: &[&str]) -> (Output, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
         .arg("probe")
-        .args(["--source", source, "--kafka-topic", topic, "--amqp-target", target, "--json"])
+        .args([
+            "--source",
+            source,
+            "--kafka-topic",
+            topic,
+            "--amqp-target",
+            target,
+            "--json",
+        ])
         .args(extra)
         .output()
         .expect("run streamprobe probe");
     let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("probe printed no JSON ({e}); stderr:\n{}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "probe printed no JSON ({e}); stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     (out, json)
 }
 
 fn dest<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["destinations"].as_array().unwrap().iter().find(|d| d["name"] == name).unwrap_or_else(|| panic!("no {name} in {report}"))
+    report["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {report}"))
 }
 
 /// Distinct seqs of `run` among probe bodies.
@@ -46,18 +62,40 @@ fn seqs_of(run: &str, bodies: impl Iterator<Item = Vec<u8>>) -> (usize, BTreeSet
 #[test]
 fn probe_2000_through_the_pipeline_passes_and_matches_ground_truth() {
     require_stack();
-    let (source, topic, target, mirror) = (unique("pr_src"), unique("pr_t"), unique("pr_q"), unique("pr_mirror"));
+    let (source, topic, target, mirror) = (
+        unique("pr_src"),
+        unique("pr_t"),
+        unique("pr_q"),
+        unique("pr_mirror"),
+    );
     // declare the AMQP queues before anything is routed to them
     for q in [&target, &mirror] {
         let _ = proton_drain(q, 0, Duration::from_millis(100), Duration::from_secs(5));
     }
     let mut pipeline = Pipeline::start(
         &root().join("tests/fixtures/mirror.yaml"),
-        &[("SOURCE_ADDRESS", &source), ("KAFKA_TOPIC", &topic), ("TARGET_ADDRESS", &target), ("MIRROR_ADDRESS", &mirror)],
+        &[
+            ("SOURCE_ADDRESS", &source),
+            ("KAFKA_TOPIC", &topic),
+            ("TARGET_ADDRESS", &target),
+            ("MIRROR_ADDRESS", &mirror),
+        ],
     );
     let (out, r) = probe(&source, &topic, &target, &["--count", "2000"]);
-    assert_eq!(out.status.code(), Some(0), "probe exit code; report: {r:#}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!((r["sent"].as_u64(), r["confirmed"].as_u64(), r["failed"].as_u64()), (Some(2000), Some(2000), Some(0)));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "probe exit code; report: {r:#}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        (
+            r["sent"].as_u64(),
+            r["confirmed"].as_u64(),
+            r["failed"].as_u64()
+        ),
+        (Some(2000), Some(2000), Some(0))
+    );
     let run = r["run_id"].as_str().unwrap().to_owned();
     for name in [format!("kafka:{topic}"), format!("amqp:{target}")] {
         let d = dest(&r, &name);
@@ -75,36 +113,77 @@ fn probe_2000_through_the_pipeline_passes_and_matches_ground_truth() {
     assert_eq!((n, set.len()), (2000, 2000), "kcat sees every probe once");
     assert_eq!(set, (0..2000).collect());
     // the mirror queue got what the AMQP output was sent: 2000, once each
-    let msgs = proton_drain(&mirror, 2000, Duration::from_secs(1), Duration::from_secs(60));
+    let msgs = proton_drain(
+        &mirror,
+        2000,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    );
     let (n, set) = seqs_of(&run, msgs.iter().map(|m| m.body()));
-    assert_eq!((n, set.len()), (2000, 2000), "qpid-proton sees every probe once on the mirror");
+    assert_eq!(
+        (n, set.len()),
+        (2000, 2000),
+        "qpid-proton sees every probe once on the mirror"
+    );
     assert_eq!(pipeline.interrupt(Duration::from_secs(20)), Some(0));
 }
 
 #[test]
 fn a_destination_that_receives_nothing_is_reported_lost_and_fails() {
     require_stack();
-    let (source, topic, other, target, mirror) =
-        (unique("pl_src"), unique("pl_t"), unique("pl_other"), unique("pl_q"), unique("pl_mirror"));
+    let (source, topic, other, target, mirror) = (
+        unique("pl_src"),
+        unique("pl_t"),
+        unique("pl_other"),
+        unique("pl_q"),
+        unique("pl_mirror"),
+    );
     for q in [&target, &mirror] {
         let _ = proton_drain(q, 0, Duration::from_millis(100), Duration::from_secs(5));
     }
     // The pipeline's Kafka output writes ANOTHER topic than the one probed.
     let mut pipeline = Pipeline::start(
         &root().join("tests/fixtures/mirror.yaml"),
-        &[("SOURCE_ADDRESS", &source), ("KAFKA_TOPIC", &other), ("TARGET_ADDRESS", &target), ("MIRROR_ADDRESS", &mirror)],
+        &[
+            ("SOURCE_ADDRESS", &source),
+            ("KAFKA_TOPIC", &other),
+            ("TARGET_ADDRESS", &target),
+            ("MIRROR_ADDRESS", &mirror),
+        ],
     );
-    let (out, r) = probe(&source, &topic, &target, &["--count", "2000", "--loss-timeout", "3"]);
+    let (out, r) = probe(
+        &source,
+        &topic,
+        &target,
+        &["--count", "2000", "--loss-timeout", "3"],
+    );
     assert_eq!(out.status.code(), Some(1), "probe must fail; report: {r:#}");
     let k = dest(&r, &format!("kafka:{topic}"));
-    assert_eq!((k["received"].as_u64(), k["lost"].as_u64()), (Some(0), Some(2000)), "{k}");
+    assert_eq!(
+        (k["received"].as_u64(), k["lost"].as_u64()),
+        (Some(0), Some(2000)),
+        "{k}"
+    );
     let a = dest(&r, &format!("amqp:{target}"));
-    assert_eq!((a["received"].as_u64(), a["lost"].as_u64()), (Some(2000), Some(0)), "{a}");
+    assert_eq!(
+        (a["received"].as_u64(), a["lost"].as_u64()),
+        (Some(2000), Some(0)),
+        "{a}"
+    );
     assert_eq!(r["passed"], false);
     // ground truth: the probed topic holds nothing, the other one all 2000
-    assert_eq!(kcat_all(&topic).len(), 0, "kcat: nothing reached the probed topic");
+    assert_eq!(
+        kcat_all(&topic).len(),
+        0,
+        "kcat: nothing reached the probed topic"
+    );
     let run = r["run_id"].as_str().unwrap().to_owned();
-    let (n, _) = seqs_of(&run, kcat_wait(&other, 2000, Duration::from_secs(30)).into_iter().map(|r| r.body));
+    let (n, _) = seqs_of(
+        &run,
+        kcat_wait(&other, 2000, Duration::from_secs(30))
+            .into_iter()
+            .map(|r| r.body),
+    );
     assert_eq!(n, 2000);
     assert_eq!(pipeline.interrupt(Duration::from_secs(20)), Some(0));
 }
@@ -112,12 +191,23 @@ fn a_destination_that_receives_nothing_is_reported_lost_and_fails() {
 #[test]
 fn unreachable_broker_and_bad_config_exit_2() {
     let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
-        .args(["probe", "--kafka-brokers", "127.0.0.1:1", "--amqp-url", "amqp://127.0.0.1:1", "--connect-timeout", "3"])
+        .args([
+            "probe",
+            "--kafka-brokers",
+            "127.0.0.1:1",
+            "--amqp-url",
+            "amqp://127.0.0.1:1",
+            "--connect-timeout",
+            "3",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not every link came up") && err.contains("kafka:FOO"), "{err}");
+    assert!(
+        err.contains("not every link came up") && err.contains("kafka:FOO"),
+        "{err}"
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
         .args(["probe", "--payload-file", "/nonexistent.json"])
         .output()
@@ -131,7 +221,11 @@ fn probe_discovers_destinations_and_roles_from_the_stream_file() {
     require_stack();
     let (source, topic, dlq) = (unique("ps_src"), unique("ps_t"), unique("ps_dlq"));
     let _ = proton_drain(&dlq, 0, Duration::from_millis(100), Duration::from_secs(5));
-    let env = [("SOURCE_ADDRESS", source.as_str()), ("KAFKA_TOPIC", topic.as_str()), ("DLQ_ADDRESS", dlq.as_str())];
+    let env = [
+        ("SOURCE_ADDRESS", source.as_str()),
+        ("KAFKA_TOPIC", topic.as_str()),
+        ("DLQ_ADDRESS", dlq.as_str()),
+    ];
     let file = root().join("tests/fixtures/deadletter.yaml");
     let mut pipeline = Pipeline::start(&file, &env);
     let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
@@ -140,14 +234,31 @@ fn probe_discovers_destinations_and_roles_from_the_stream_file() {
         .envs(env)
         .output()
         .unwrap();
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let r: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(out.status.code(), Some(0), "{r:#}");
     let k = dest(&r, &format!("kafka:{topic}"));
-    assert_eq!((k["role"].as_str(), k["received"].as_u64(), k["lost"].as_u64()), (Some("primary"), Some(300), Some(0)));
+    assert_eq!(
+        (
+            k["role"].as_str(),
+            k["received"].as_u64(),
+            k["lost"].as_u64()
+        ),
+        (Some("primary"), Some(300), Some(0))
+    );
     let d = dest(&r, &format!("amqp:{dlq}"));
-    assert_eq!((d["role"].as_str(), d["received"].as_u64()), (Some("dead_letter"), Some(0)), "nothing dead-lettered while Kafka is up");
+    assert_eq!(
+        (d["role"].as_str(), d["received"].as_u64()),
+        (Some("dead_letter"), Some(0)),
+        "nothing dead-lettered while Kafka is up"
+    );
     let run = r["run_id"].as_str().unwrap().to_owned();
-    let (n, _) = seqs_of(&run, kcat_wait(&topic, 300, Duration::from_secs(30)).into_iter().map(|r| r.body));
+    let (n, _) = seqs_of(
+        &run,
+        kcat_wait(&topic, 300, Duration::from_secs(30))
+            .into_iter()
+            .map(|r| r.body),
+    );
     assert_eq!(n, 300, "kcat agrees");
     assert_eq!(pipeline.interrupt(Duration::from_secs(20)), Some(0));
 }

@@ -10,27 +10,51 @@ fn lint(files: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
         .arg("lint")
         .args(files.iter().map(|f| root.join(f)))
-        .envs([("SOURCE_ADDRESS", "s"), ("KAFKA_TOPIC", "t"), ("TARGET_ADDRESS", "q"), ("MIRROR_ADDRESS", "m")])
+        .envs([
+            ("SOURCE_ADDRESS", "s"),
+            ("KAFKA_TOPIC", "t"),
+            ("TARGET_ADDRESS", "q"),
+            ("MIRROR_ADDRESS", "m"),
+        ])
         .output()
         .unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
 fn our_stream_files_pass() {
-    let (code, out) = lint(&["stream.yaml", "scripts/bench/tuned.yaml", "tests/fixtures/mirror.yaml"]);
+    let (code, out) = lint(&[
+        "stream.yaml",
+        "scripts/bench/tuned.yaml",
+        "tests/fixtures/mirror.yaml",
+    ]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(out.matches(": ok").count(), 3, "{out}");
 }
 
 #[test]
 fn seed_shapes_get_located_hints() {
-    let (code, out) = lint(&["tests/fixtures/seed_fallback_map.yaml", "tests/fixtures/seed_recovery_stream.yaml"]);
+    let (code, out) = lint(&[
+        "tests/fixtures/seed_fallback_map.yaml",
+        "tests/fixtures/seed_recovery_stream.yaml",
+    ]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("seed_fallback_map.yaml:4:3: `fallback` takes a LIST"), "{out}");
-    assert!(out.contains("seed_recovery_stream.yaml:8:9: `retry` has no `base_delay`/`max_delay`"), "{out}");
+    assert!(
+        out.contains("seed_fallback_map.yaml:4:3: `fallback` takes a LIST"),
+        "{out}"
+    );
+    assert!(
+        out.contains("seed_recovery_stream.yaml:8:9: `retry` has no `base_delay`/`max_delay`"),
+        "{out}"
+    );
     assert!(out.contains("initial_interval: 30s"), "{out}");
-    assert!(out.contains("seed_recovery_stream.yaml:1:1: warning: a top-level `streams:` map"), "{out}");
+    assert!(
+        out.contains("seed_recovery_stream.yaml:1:1: warning: a top-level `streams:` map"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -39,10 +63,17 @@ fn errors_carry_file_line_col() {
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("broken.yaml");
     std::fs::write(&f, "input:\n  amqp_1:\n    urls: [amqp://x]\n    source_adress: X\noutput:\n  kafka: {addresses: [a], topic: b}\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe")).arg("lint").arg(&f).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+        .arg("lint")
+        .arg(&f)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text.contains("broken.yaml:4:5:") && text.contains("source_adress"), "{text}");
+    assert!(
+        text.contains("broken.yaml:4:5:") && text.contains("source_adress"),
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -52,25 +83,50 @@ fn tyk_references_resolve_from_api_config_and_environment() {
     let stream = root.join("tests/fixtures/api_config_stream.yaml");
     let run = |api: bool, secret: bool| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_streamprobe"));
-        c.arg("lint").arg(&stream).env_remove("STREAMPROBE_TEST_SECRET");
+        c.arg("lint")
+            .arg(&stream)
+            .env_remove("STREAMPROBE_TEST_SECRET");
         if api {
-            c.arg("--api-config").arg(root.join("tests/fixtures/api_config.yaml"));
+            c.arg("--api-config")
+                .arg(root.join("tests/fixtures/api_config.yaml"));
         }
         if secret {
             c.env("STREAMPROBE_TEST_SECRET", "guest");
         }
         let out = c.output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     };
     let (code, out) = run(true, true);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("api_config_stream.yaml:7:17: warning: `$api_config.…`"), "{out}");
-    assert!(!out.contains("hunter2"), "resolved values are never printed: {out}");
+    assert!(
+        out.contains("api_config_stream.yaml:7:17: warning: `$api_config.…`"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("hunter2"),
+        "resolved values are never printed: {out}"
+    );
     let (code, out) = run(false, false);
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("api_config_stream.yaml:7:17: $api_config.amqp_password needs --api-config FILE"), "{out}");
-    assert!(out.contains("api_config_stream.yaml:8:13: $api_config.amqp_user"), "{out}");
-    assert!(out.contains("api_config_stream.yaml:16:53: $secret_env.STREAMPROBE_TEST_SECRET is not set"), "{out}");
+    assert!(
+        out.contains(
+            "api_config_stream.yaml:7:17: $api_config.amqp_password needs --api-config FILE"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("api_config_stream.yaml:8:13: $api_config.amqp_user"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "api_config_stream.yaml:16:53: $secret_env.STREAMPROBE_TEST_SECRET is not set"
+        ),
+        "{out}"
+    );
 }
 
 /// Every YAML example in the README passes `lint` (an output-only snippet is
@@ -79,7 +135,11 @@ fn tyk_references_resolve_from_api_config_and_environment() {
 fn readme_yaml_examples_pass_lint() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let blocks: Vec<&str> = readme.split("```yaml\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+    let blocks: Vec<&str> = readme
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
     assert!(blocks.len() >= 2, "README has YAML examples");
     let dir = std::env::temp_dir().join(format!("readme_yaml_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -87,12 +147,23 @@ fn readme_yaml_examples_pass_lint() {
         let text = if b.contains("input:") {
             b.to_string()
         } else {
-            format!("input:\n  amqp_1: {{urls: [amqp://localhost:5672], source_address: EXTERNAL}}\n{b}")
+            format!(
+                "input:\n  amqp_1: {{urls: [amqp://localhost:5672], source_address: EXTERNAL}}\n{b}"
+            )
         };
         let f = dir.join(format!("example{i}.yaml"));
         std::fs::write(&f, text).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_streamprobe")).arg("lint").arg(&f).output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "README YAML example {i} fails lint:\n{b}\n{}", String::from_utf8_lossy(&out.stdout));
+        let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+            .arg("lint")
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "README YAML example {i} fails lint:\n{b}\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

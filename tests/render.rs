@@ -19,7 +19,10 @@ fn key(c: char) -> KeyEvent {
 }
 
 fn wall(ms: i64) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-29T12:00:00Z").unwrap().with_timezone(&Utc) + chrono::Duration::milliseconds(ms)
+    DateTime::parse_from_rfc3339("2026-11-29T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+        + chrono::Duration::milliseconds(ms)
 }
 
 fn app() -> App {
@@ -50,32 +53,74 @@ fn arrival(dest: usize, at: Instant, w: DateTime<Utc>, body: &[u8]) -> Event {
 fn snapshot_after_a_small_run() {
     let t0 = Instant::now();
     let mut app = app();
-    app.on_event(Event::Up { link: Link::Injector });
-    app.on_event(Event::Up { link: Link::Dest(1) });
-    app.on_event(Event::Down { link: Link::Dest(0), error: "cannot reach Kafka at 127.0.0.1:9092: BrokerTransportFailure".into() });
-    let Some(Command::Send(req)) = app.on_key(key('b')) else { panic!("a burst request") };
+    app.on_event(Event::Up {
+        link: Link::Injector,
+    });
+    app.on_event(Event::Up {
+        link: Link::Dest(1),
+    });
+    app.on_event(Event::Down {
+        link: Link::Dest(0),
+        error: "cannot reach Kafka at 127.0.0.1:9092: BrokerTransportFailure".into(),
+    });
+    let Some(Command::Send(req)) = app.on_key(key('b')) else {
+        panic!("a burst request")
+    };
     assert_eq!(req.seqs, 0..100);
     for seq in 0..6u64 {
         let at = t0 + Duration::from_millis(seq);
-        app.on_event(Event::Sent { run: "c0ffee01".into(), seq, at, intended: None });
-        app.on_event(Event::Confirmed { run: "c0ffee01".into(), seq, at: at + Duration::from_micros(800), settle: Duration::from_micros(800) });
+        app.on_event(Event::Sent {
+            run: "c0ffee01".into(),
+            seq,
+            at,
+            intended: None,
+        });
+        app.on_event(Event::Confirmed {
+            run: "c0ffee01".into(),
+            seq,
+            at: at + Duration::from_micros(800),
+            settle: Duration::from_micros(800),
+        });
     }
     for seq in [0u64, 1, 3, 2, 4, 4] {
         let body = Probe::new("c0ffee01", seq, wall(seq as i64)).encode();
-        app.on_event(arrival(1, t0 + Duration::from_millis(seq * 2 + 10), wall(100 + seq as i64), &body));
+        app.on_event(arrival(
+            1,
+            t0 + Duration::from_millis(seq * 2 + 10),
+            wall(100 + seq as i64),
+            &body,
+        ));
     }
-    app.on_event(arrival(1, t0 + Duration::from_millis(30), wall(130), b"hello \x1b[31mred\x1b[0m"));
-    app.on_event(arrival(0, t0 + Duration::from_millis(30), wall(131), &[0xde, 0xad, 0xbe, 0xef]));
+    app.on_event(arrival(
+        1,
+        t0 + Duration::from_millis(30),
+        wall(130),
+        b"hello \x1b[31mred\x1b[0m",
+    ));
+    app.on_event(arrival(
+        0,
+        t0 + Duration::from_millis(30),
+        wall(131),
+        &[0xde, 0xad, 0xbe, 0xef],
+    ));
     app.on_tick(t0 + Duration::from_millis(10_500));
     let d = app.tracker.dest(1);
-    assert_eq!((d.delivered, d.duplicates, d.out_of_order, d.foreign, d.lost), (5, 1, 1, 1, 1));
+    assert_eq!(
+        (d.delivered, d.duplicates, d.out_of_order, d.foreign, d.lost),
+        (5, 1, 1, 1, 1)
+    );
     assert_eq!(app.tracker.dest(0).lost, 6);
     assert_eq!(app.in_flight(), 0);
 
     let mut terminal = Terminal::new(TestBackend::new(140, 26)).unwrap();
-    terminal.draw(|f| render(f, &app, t0 + Duration::from_millis(10_500))).unwrap();
+    terminal
+        .draw(|f| render(f, &app, t0 + Duration::from_millis(10_500)))
+        .unwrap();
     let screen = format!("{}", terminal.backend());
-    assert!(!screen.contains('\x1b'), "no raw escape reaches the terminal");
+    assert!(
+        !screen.contains('\x1b'),
+        "no raw escape reaches the terminal"
+    );
     insta::assert_snapshot!(screen);
 }
 
@@ -96,7 +141,11 @@ fn help_overlay_and_keys() {
     assert!(matches!(app.on_key(key('r')), Some(Command::Reset)));
     app.reset("feedbeef");
     assert_eq!(app.tracker.run(), "feedbeef");
-    assert_eq!(seqs(app.on_key(key('s'))), 0..1, "a new run starts at seq 0");
+    assert_eq!(
+        seqs(app.on_key(key('s'))),
+        0..1,
+        "a new run starts at seq 0"
+    );
     app.on_key(key('?'));
     assert!(app.show_help);
     let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
@@ -118,7 +167,13 @@ fn dead_letter_panes_only_count_arrivals() {
     let mut app = App::new(
         "c0ffee01",
         "amqp://localhost:5672 → EXTERNAL".into(),
-        vec![("kafka:FOO".into(), "127.0.0.1:9092".into()), ("amqp:KAFKA_DLQ · dead letter".into(), "amqp://localhost:5672".into())],
+        vec![
+            ("kafka:FOO".into(), "127.0.0.1:9092".into()),
+            (
+                "amqp:KAFKA_DLQ · dead letter".into(),
+                "amqp://localhost:5672".into(),
+            ),
+        ],
         100,
         Duration::from_secs(10),
     );
@@ -127,6 +182,13 @@ fn dead_letter_panes_only_count_arrivals() {
     terminal.draw(|f| render(f, &app, Instant::now())).unwrap();
     let screen = format!("{}", terminal.backend());
     assert!(screen.contains("amqp:KAFKA_DLQ · dead letter"), "{screen}");
-    assert!(screen.contains("only when the output before it fails"), "{screen}");
-    assert_eq!(screen.matches("pending").count(), 1, "only the primary pane has pending/lost");
+    assert!(
+        screen.contains("only when the output before it fails"),
+        "{screen}"
+    );
+    assert_eq!(
+        screen.matches("pending").count(),
+        1,
+        "only the primary pane has pending/lost"
+    );
 }

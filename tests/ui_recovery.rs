@@ -16,7 +16,12 @@ use streamprobe::links::{self, Workers};
 
 /// Receives events until `pred` holds for one of them; fails after `timeout`
 /// with the events seen.
-async fn wait_for(w: &mut Workers, what: &str, timeout: Duration, mut pred: impl FnMut(&Event) -> bool) {
+async fn wait_for(
+    w: &mut Workers,
+    what: &str,
+    timeout: Duration,
+    mut pred: impl FnMut(&Event) -> bool,
+) {
     let start = Instant::now();
     let mut seen = Vec::new();
     while start.elapsed() < timeout {
@@ -36,7 +41,13 @@ async fn wait_for(w: &mut Workers, what: &str, timeout: Duration, mut pred: impl
 }
 
 /// Waits until probes `seqs` of `run` all arrived at destination `dest`.
-async fn wait_arrivals(w: &mut Workers, dest: usize, run: &str, seqs: std::ops::Range<u64>, timeout: Duration) {
+async fn wait_arrivals(
+    w: &mut Workers,
+    dest: usize,
+    run: &str,
+    seqs: std::ops::Range<u64>,
+    timeout: Duration,
+) {
     let mut missing: std::collections::BTreeSet<u64> = seqs.collect();
     let what = format!("arrivals at dest {dest}");
     wait_for(w, &what, timeout, |ev| {
@@ -81,8 +92,19 @@ async fn publisher_and_consumers_recover_after_broker_restarts() {
     let topic = unique("recovery_t");
     kcat_produce(&topic, "warm-up record, older than the consumer\n");
     // Publisher and AMQP consumer on the same queue: what is sent arrives.
-    let cli = Cli::parse_from(["streamprobe", "--source", &queue, "--amqp-target", &queue, "--kafka-topic", &topic]);
-    let mut w = links::spawn(&links::Plan::from_flags(&cli.ui.endpoints), BodyOptions::default());
+    let cli = Cli::parse_from([
+        "streamprobe",
+        "--source",
+        &queue,
+        "--amqp-target",
+        &queue,
+        "--kafka-topic",
+        &topic,
+    ]);
+    let mut w = links::spawn(
+        &links::Plan::from_flags(&cli.ui.endpoints),
+        BodyOptions::default(),
+    );
     let run = "recover1".to_owned();
     let t = Duration::from_secs(60);
 
@@ -94,7 +116,10 @@ async fn publisher_and_consumers_recover_after_broker_restarts() {
         up.len() == 3
     })
     .await;
-    w.requests.send(SendRequest::unpaced(&run, 0..10)).await.unwrap();
+    w.requests
+        .send(SendRequest::unpaced(&run, 0..10))
+        .await
+        .unwrap();
     wait_arrivals(&mut w, 1, &run, 0..10, t).await;
     kcat_produce(&topic, &probe_lines(&run, 0..5));
     wait_arrivals(&mut w, 0, &run, 0..5, t).await;
@@ -103,18 +128,36 @@ async fn publisher_and_consumers_recover_after_broker_restarts() {
     stack("restart-rabbitmq");
     let (mut inj_up, mut amqp_up) = (false, false);
     let (mut inj_down, mut amqp_down) = (false, false);
-    wait_for(&mut w, "both AMQP links down and up again", Duration::from_secs(90), |e| {
-        match e {
-            Event::Down { link: Link::Injector, .. } => inj_down = true,
-            Event::Down { link: Link::Dest(1), .. } => amqp_down = true,
-            Event::Up { link: Link::Injector } if inj_down => inj_up = true,
-            Event::Up { link: Link::Dest(1) } if amqp_down => amqp_up = true,
-            _ => {}
-        }
-        inj_up && amqp_up
-    })
+    wait_for(
+        &mut w,
+        "both AMQP links down and up again",
+        Duration::from_secs(90),
+        |e| {
+            match e {
+                Event::Down {
+                    link: Link::Injector,
+                    ..
+                } => inj_down = true,
+                Event::Down {
+                    link: Link::Dest(1),
+                    ..
+                } => amqp_down = true,
+                Event::Up {
+                    link: Link::Injector,
+                } if inj_down => inj_up = true,
+                Event::Up {
+                    link: Link::Dest(1),
+                } if amqp_down => amqp_up = true,
+                _ => {}
+            }
+            inj_up && amqp_up
+        },
+    )
     .await;
-    w.requests.send(SendRequest::unpaced(&run, 10..20)).await.unwrap();
+    w.requests
+        .send(SendRequest::unpaced(&run, 10..20))
+        .await
+        .unwrap();
     wait_arrivals(&mut w, 1, &run, 10..20, t).await;
 
     // Kafka restarts: the consumer keeps its position and sees new records.
@@ -123,6 +166,7 @@ async fn publisher_and_consumers_recover_after_broker_restarts() {
     wait_arrivals(&mut w, 0, &run, 5..10, Duration::from_secs(90)).await;
 
     w.cancel.cancel();
-    let stopped = tokio::time::timeout(Duration::from_secs(5), futures::future::join_all(w.tasks)).await;
+    let stopped =
+        tokio::time::timeout(Duration::from_secs(5), futures::future::join_all(w.tasks)).await;
     assert!(stopped.is_ok(), "workers stop within 5 s of cancel");
 }

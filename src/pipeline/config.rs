@@ -129,7 +129,11 @@ fn zero() -> GoDuration {
 
 impl Default for RetryBackoff {
     fn default() -> Self {
-        RetryBackoff { initial_interval: retry_initial(), max_interval: retry_max(), max_elapsed_time: zero() }
+        RetryBackoff {
+            initial_interval: retry_initial(),
+            max_interval: retry_max(),
+            max_elapsed_time: zero(),
+        }
     }
 }
 
@@ -169,7 +173,11 @@ pub struct Sasl {
 
 impl std::fmt::Debug for Sasl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sasl").field("mechanism", &self.mechanism).field("user", &self.user).field("password", &"***").finish()
+        f.debug_struct("Sasl")
+            .field("mechanism", &self.mechanism)
+            .field("user", &self.user)
+            .field("password", &"***")
+            .finish()
     }
 }
 
@@ -214,7 +222,10 @@ pub struct MetadataFilter {
 impl MetadataFilter {
     /// Whether metadata key `k` is passed on.
     pub fn keeps(&self, k: &str) -> bool {
-        !self.exclude_prefixes.iter().any(|p| k.starts_with(p.as_str()))
+        !self
+            .exclude_prefixes
+            .iter()
+            .any(|p| k.starts_with(p.as_str()))
     }
 }
 
@@ -403,8 +414,14 @@ pub struct ConfigError {
 }
 
 fn stream_id(path: &Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    name.strip_suffix(".yaml").or_else(|| name.strip_suffix(".yml")).unwrap_or(&name).to_owned()
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    name.strip_suffix(".yaml")
+        .or_else(|| name.strip_suffix(".yml"))
+        .unwrap_or(&name)
+        .to_owned()
 }
 
 /// Parses one file's text (after environment interpolation with `lookup`).
@@ -426,18 +443,34 @@ pub fn parse_text_with(
     lookup: impl Fn(&str) -> Option<String>,
     api: Option<&BTreeMap<String, String>>,
 ) -> Result<Vec<NamedStream>, ConfigError> {
-    let err = |message: String| ConfigError { file: path.to_owned(), message };
-    let text = interp::tyk_refs(raw, &lookup, api)
-        .map_err(|m| err(m.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; ")))?;
-    let text = interp::interpolate(&text, lookup)
-        .map_err(|m| err(m.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; ")))?;
-    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).map_err(|e| err(yaml_error(&e)))?;
+    let err = |message: String| ConfigError {
+        file: path.to_owned(),
+        message,
+    };
+    let text = interp::tyk_refs(raw, &lookup, api).map_err(|m| {
+        err(m
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("; "))
+    })?;
+    let text = interp::interpolate(&text, lookup).map_err(|m| {
+        err(m
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("; "))
+    })?;
+    let value: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&text).map_err(|e| err(yaml_error(&e)))?;
     let map = value
         .as_mapping()
         .ok_or_else(|| err("expected a mapping with input and output at the top level".into()))?;
     if let Some(streams) = map.get("streams") {
         if map.len() > 1 {
-            return Err(err("a file with a `streams:` map must hold nothing else at the top level".into()));
+            return Err(err(
+                "a file with a `streams:` map must hold nothing else at the top level".into(),
+            ));
         }
         let streams = streams
             .as_mapping()
@@ -445,25 +478,40 @@ pub fn parse_text_with(
         // Re-parse each entry from its own YAML so serde errors keep a path.
         let mut out = Vec::new();
         for (k, v) in streams {
-            let id = k.as_str().ok_or_else(|| err("stream names under `streams:` must be strings".into()))?;
-            let config: StreamConfig = serde_yaml_ng::with::singleton_map_recursive::deserialize(v.clone())
-                .map_err(|e| err(format!("streams.{id}: {}", yaml_error(&e))))?;
-            out.push(NamedStream { id: id.to_owned(), file: path.to_owned(), config });
+            let id = k
+                .as_str()
+                .ok_or_else(|| err("stream names under `streams:` must be strings".into()))?;
+            let config: StreamConfig =
+                serde_yaml_ng::with::singleton_map_recursive::deserialize(v.clone())
+                    .map_err(|e| err(format!("streams.{id}: {}", yaml_error(&e))))?;
+            out.push(NamedStream {
+                id: id.to_owned(),
+                file: path.to_owned(),
+                config,
+            });
         }
         if out.is_empty() {
             return Err(err("`streams:` is empty".into()));
         }
         return Ok(out);
     }
-    let config: StreamConfig =
-        serde_yaml_ng::with::singleton_map_recursive::deserialize(serde_yaml_ng::Deserializer::from_str(&text))
-            .map_err(|e| err(yaml_error(&e)))?;
-    Ok(vec![NamedStream { id: stream_id(path), file: path.to_owned(), config }])
+    let config: StreamConfig = serde_yaml_ng::with::singleton_map_recursive::deserialize(
+        serde_yaml_ng::Deserializer::from_str(&text),
+    )
+    .map_err(|e| err(yaml_error(&e)))?;
+    Ok(vec![NamedStream {
+        id: stream_id(path),
+        file: path.to_owned(),
+        config,
+    }])
 }
 
 /// Reads and parses a stream file with the process environment and the
 /// optional `--api-config` map.
-pub fn load(path: &Path, api: Option<&BTreeMap<String, String>>) -> Result<Vec<NamedStream>, ConfigError> {
+pub fn load(
+    path: &Path,
+    api: Option<&BTreeMap<String, String>>,
+) -> Result<Vec<NamedStream>, ConfigError> {
     let raw = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: path.to_owned(),
         message: format!("cannot read: {e}"),
@@ -475,18 +523,29 @@ pub fn load(path: &Path, api: Option<&BTreeMap<String, String>>) -> Result<Vec<N
 /// scalar values, standing in for a Tyk API definition's config data.
 /// Errors name the file (and line:col for YAML errors), never a value.
 pub fn load_api_config(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
-    let err = |message: String| ConfigError { file: path.to_owned(), message };
+    let err = |message: String| ConfigError {
+        file: path.to_owned(),
+        message,
+    };
     let raw = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
     let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&raw).map_err(|e| err(yaml_error(&e)))?;
-    let m = v.as_mapping().ok_or_else(|| err("expected a map of keys to values".into()))?;
+    let m = v
+        .as_mapping()
+        .ok_or_else(|| err("expected a map of keys to values".into()))?;
     let mut out = BTreeMap::new();
     for (k, v) in m {
-        let k = k.as_str().ok_or_else(|| err("keys must be strings".into()))?;
+        let k = k
+            .as_str()
+            .ok_or_else(|| err("keys must be strings".into()))?;
         let v = match v {
             serde_yaml_ng::Value::String(s) => s.clone(),
             serde_yaml_ng::Value::Number(n) => n.to_string(),
             serde_yaml_ng::Value::Bool(b) => b.to_string(),
-            _ => return Err(err(format!("key {k:?}: value must be a string, number or boolean"))),
+            _ => {
+                return Err(err(format!(
+                    "key {k:?}: value must be a string, number or boolean"
+                )));
+            }
         };
         out.insert(k.to_owned(), v);
     }
@@ -556,12 +615,28 @@ pipeline:
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].id, "stream");
         let c = &s[0].config;
-        let Input::Amqp1(i) = &c.input else { panic!("amqp_1 input expected") };
-        assert_eq!((i.source_address.as_str(), i.credit, i.sasl.password.as_str()), ("EXTERNAL", 64, "guest"));
-        let Output::Broker(b) = &c.output else { panic!("broker expected") };
+        let Input::Amqp1(i) = &c.input else {
+            panic!("amqp_1 input expected")
+        };
+        assert_eq!(
+            (
+                i.source_address.as_str(),
+                i.credit,
+                i.sasl.password.as_str()
+            ),
+            ("EXTERNAL", 64, "guest")
+        );
+        let Output::Broker(b) = &c.output else {
+            panic!("broker expected")
+        };
         assert_eq!(b.pattern, Pattern::FanOut);
-        let Output::Kafka(k) = &b.outputs[0] else { panic!("kafka expected") };
-        assert_eq!((k.max_in_flight, k.timeout.0, k.client_id.as_str()), (1, Duration::from_secs(5), "tyk_streams_producer"));
+        let Output::Kafka(k) = &b.outputs[0] else {
+            panic!("kafka expected")
+        };
+        assert_eq!(
+            (k.max_in_flight, k.timeout.0, k.client_id.as_str()),
+            (1, Duration::from_secs(5), "tyk_streams_producer")
+        );
         assert_eq!(k.backoff.max_elapsed_time.0, Duration::from_secs(30));
         assert!(!format!("{c:?}").contains("password: \"guest\""));
     }
@@ -569,17 +644,27 @@ pipeline:
     #[test]
     fn unknown_component_is_located() {
         let t = "input:\n  amqp_1:\n    source_address: X\noutput:\n  http_client:\n    url: http://x\n";
-        let e = parse_text(Path::new("s.yaml"), t, |_| None).unwrap_err().to_string();
-        assert!(e.starts_with("s.yaml: output: 5:3: unknown or unsupported component `http_client`") || e.contains("http_client"), "{e}");
+        let e = parse_text(Path::new("s.yaml"), t, |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.yaml: output: 5:3: unknown or unsupported component `http_client`")
+                || e.contains("http_client"),
+            "{e}"
+        );
         assert!(e.contains("5:"), "{e}");
     }
 
     #[test]
     fn unknown_field_and_missing_var() {
         let t = "input:\n  amqp_1:\n    source_adress: X\noutput:\n  kafka: {addresses: [a], topic: b}\n";
-        let e = parse_text(Path::new("s.yaml"), t, |_| None).unwrap_err().to_string();
+        let e = parse_text(Path::new("s.yaml"), t, |_| None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("source_adress"), "{e}");
-        let e = parse_text(Path::new("s.yaml"), "input: ${NOPE}\n", |_| None).unwrap_err().to_string();
+        let e = parse_text(Path::new("s.yaml"), "input: ${NOPE}\n", |_| None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("s.yaml: 1:8: environment variable NOPE"), "{e}");
     }
 
@@ -587,9 +672,20 @@ pipeline:
     fn fallback_list_and_retry() {
         let t = "input: {amqp_1: {source_address: X}}\noutput:\n  fallback:\n    - retry:\n        output: {kafka: {addresses: [h], topic: T}}\n        max_retries: 3\n        backoff: {initial_interval: 1s}\n    - amqp_1: {target_address: DLQ}\n";
         let s = parse_text(Path::new("x.yaml"), t, |_| None).unwrap();
-        let Output::Fallback(list) = &s[0].config.output else { panic!("fallback") };
-        let Output::Retry(r) = &list[0] else { panic!("retry first") };
-        assert_eq!((r.max_retries, r.backoff.initial_interval.0, r.backoff.max_interval.0), (3, Duration::from_secs(1), Duration::from_secs(3)));
+        let Output::Fallback(list) = &s[0].config.output else {
+            panic!("fallback")
+        };
+        let Output::Retry(r) = &list[0] else {
+            panic!("retry first")
+        };
+        assert_eq!(
+            (
+                r.max_retries,
+                r.backoff.initial_interval.0,
+                r.backoff.max_interval.0
+            ),
+            (3, Duration::from_secs(1), Duration::from_secs(3))
+        );
         assert!(matches!(list[1], Output::Amqp1(_)));
     }
 
@@ -597,6 +693,9 @@ pipeline:
     fn tyk_streams_map() {
         let t = "streams:\n  a:\n    input: {amqp_1: {source_address: X}}\n    output: {kafka: {addresses: [h], topic: T}}\n  b:\n    input: {amqp_1: {source_address: Y}}\n    output: {amqp_1: {target_address: Z}}\n";
         let s = parse_text(Path::new("x.yaml"), t, |_| None).unwrap();
-        assert_eq!(s.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            s.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
     }
 }

@@ -34,7 +34,10 @@ fn is_var_char(c: char) -> bool {
 
 /// Replaces every environment reference in `text`, looking values up with
 /// `lookup`. Returns every missing variable (not just the first) on error.
-pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, Vec<MissingVar>> {
+pub fn interpolate(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, Vec<MissingVar>> {
     let mut out = String::with_capacity(text.len());
     let mut missing = Vec::new();
     let mut rest = text;
@@ -68,7 +71,8 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
         } else if tail.starts_with('}') {
             Some((None, name_len + 1))
         } else if let Some(def) = tail.strip_prefix(':') {
-            def.find('}').map(|end| (Some(&def[..end]), name_len + 1 + end + 1))
+            def.find('}')
+                .map(|end| (Some(&def[..end]), name_len + 1 + end + 1))
         } else {
             None
         };
@@ -87,7 +91,11 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
                     (Some(v), None) => out.push_str(&v),
                     (None, None) => {
                         let (line, column) = line_col(text, at);
-                        missing.push(MissingVar { name: name.to_owned(), line, column });
+                        missing.push(MissingVar {
+                            name: name.to_owned(),
+                            line,
+                            column,
+                        });
                     }
                 }
                 rest = &rest[pos + 2 + len..];
@@ -96,7 +104,11 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
         }
     }
     out.push_str(rest);
-    if missing.is_empty() { Ok(out) } else { Err(missing) }
+    if missing.is_empty() {
+        Ok(out)
+    } else {
+        Err(missing)
+    }
 }
 
 /// An unresolvable Tyk reference (`$secret_env.NAME`, `$api_config.KEY`).
@@ -111,7 +123,11 @@ pub struct BadRef {
 
 impl fmt::Display for BadRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {} {}", self.line, self.column, self.reference, self.why)
+        write!(
+            f,
+            "{}:{}: {} {}",
+            self.line, self.column, self.reference, self.why
+        )
     }
 }
 
@@ -131,14 +147,18 @@ pub fn tyk_refs(
     let mut i = 0;
     while i < text.len() {
         let rest = &text[i..];
-        let hit = ["$secret_env.", "$api_config."].into_iter().find(|p| rest.starts_with(p));
+        let hit = ["$secret_env.", "$api_config."]
+            .into_iter()
+            .find(|p| rest.starts_with(p));
         let Some(prefix) = hit else {
             let c = rest.chars().next().unwrap_or(' ');
             out.push(c);
             i += c.len_utf8();
             continue;
         };
-        let name_len = rest[prefix.len()..].find(|c: char| !is_var_char(c)).unwrap_or(rest.len() - prefix.len());
+        let name_len = rest[prefix.len()..]
+            .find(|c: char| !is_var_char(c))
+            .unwrap_or(rest.len() - prefix.len());
         let name = &rest[prefix.len()..prefix.len() + name_len];
         let reference = &rest[..prefix.len() + name_len];
         let (line, column) = line_col(text, i);
@@ -154,7 +174,12 @@ pub fn tyk_refs(
         };
         match value {
             Ok(v) => out.push_str(&v),
-            Err(why) => bad.push(BadRef { reference: reference.to_owned(), line, column, why }),
+            Err(why) => bad.push(BadRef {
+                reference: reference.to_owned(),
+                line,
+                column,
+                why,
+            }),
         }
         i += reference.len();
     }
@@ -194,28 +219,54 @@ mod tests {
     fn missing_vars_are_all_reported_with_position() {
         let err = interpolate("x: 1\ny: ${NOPE}  ${ALSO}\n", env).unwrap_err();
         assert_eq!(err.len(), 2);
-        assert_eq!((err[0].name.as_str(), err[0].line, err[0].column), ("NOPE", 2, 4));
-        assert_eq!((err[1].name.as_str(), err[1].line, err[1].column), ("ALSO", 2, 13));
+        assert_eq!(
+            (err[0].name.as_str(), err[0].line, err[0].column),
+            ("NOPE", 2, 4)
+        );
+        assert_eq!(
+            (err[1].name.as_str(), err[1].line, err[1].column),
+            ("ALSO", 2, 13)
+        );
         assert!(err[0].to_string().contains("NOPE is not set"));
     }
 
     #[test]
     fn tyk_references() {
-        let api = std::collections::BTreeMap::from([("amqp_password".to_owned(), "s3cret".to_owned())]);
+        let api =
+            std::collections::BTreeMap::from([("amqp_password".to_owned(), "s3cret".to_owned())]);
         let t = "password: $api_config.amqp_password\nuser: $secret_env.HOST\n";
-        assert_eq!(tyk_refs(t, env, Some(&api)).unwrap(), "password: s3cret\nuser: rabbit\n");
+        assert_eq!(
+            tyk_refs(t, env, Some(&api)).unwrap(),
+            "password: s3cret\nuser: rabbit\n"
+        );
         let e = tyk_refs(t, env, None).unwrap_err();
         assert_eq!((e[0].line, e[0].column), (1, 11));
         assert!(e[0].to_string().contains("needs --api-config"), "{}", e[0]);
-        let e = tyk_refs("a: $secret_env.NOPE\nb: $api_config.missing", env, Some(&api)).unwrap_err();
+        let e = tyk_refs(
+            "a: $secret_env.NOPE\nb: $api_config.missing",
+            env,
+            Some(&api),
+        )
+        .unwrap_err();
         assert_eq!(e.len(), 2);
-        assert!(e[0].to_string().starts_with("1:4: $secret_env.NOPE is not set"), "{}", e[0]);
-        assert!(e[1].to_string().contains("\"missing\" is not in the --api-config file"));
+        assert!(
+            e[0].to_string()
+                .starts_with("1:4: $secret_env.NOPE is not set"),
+            "{}",
+            e[0]
+        );
+        assert!(
+            e[1].to_string()
+                .contains("\"missing\" is not in the --api-config file")
+        );
         assert!(!format!("{e:?}").contains("s3cret"));
     }
 
     #[test]
     fn plain_dollars_pass_through() {
-        assert_eq!(interpolate("p: $secret ${ x}", env).unwrap(), "p: $secret ${ x}");
+        assert_eq!(
+            interpolate("p: $secret ${ x}", env).unwrap(),
+            "p: $secret ${ x}"
+        );
     }
 }

@@ -43,13 +43,21 @@ impl Partition {
     }
 }
 
-fn commit(consumer: &StreamConsumer<QuietContext>, parts: &mut HashMap<(String, i32), Partition>, id: &str, mode: CommitMode) {
+fn commit(
+    consumer: &StreamConsumer<QuietContext>,
+    parts: &mut HashMap<(String, i32), Partition>,
+    id: &str,
+    mode: CommitMode,
+) {
     let mut tpl = TopicPartitionList::new();
     let mut any = false;
     for ((topic, p), st) in parts.iter_mut() {
         let at = st.commit_point();
         if at > st.committed {
-            if tpl.add_partition_offset(topic, *p, Offset::Offset(at)).is_ok() {
+            if tpl
+                .add_partition_offset(topic, *p, Offset::Offset(at))
+                .is_ok()
+            {
                 st.committed = at;
                 any = true;
             }
@@ -68,7 +76,9 @@ fn commit(consumer: &StreamConsumer<QuietContext>, parts: &mut HashMap<(String, 
 /// Metadata as Bento's kafka input sets it: `kafka_key`, `kafka_topic`,
 /// `kafka_partition`, `kafka_offset`, `kafka_timestamp_unix`, and every
 /// record header (UTF-8 values).
-fn metadata(m: &rdkafka::message::BorrowedMessage<'_>) -> std::collections::BTreeMap<String, String> {
+fn metadata(
+    m: &rdkafka::message::BorrowedMessage<'_>,
+) -> std::collections::BTreeMap<String, String> {
     let mut meta = std::collections::BTreeMap::new();
     if let Some(k) = m.key() {
         meta.insert("kafka_key".into(), String::from_utf8_lossy(k).into_owned());
@@ -100,14 +110,27 @@ pub async fn run(
     cancel: CancellationToken,
     drain: Duration,
 ) {
-    let brokers: Vec<&str> = input.addresses.iter().flat_map(|a| a.split(',')).map(str::trim).filter(|a| !a.is_empty()).collect();
+    let brokers: Vec<&str> = input
+        .addresses
+        .iter()
+        .flat_map(|a| a.split(','))
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect();
     let consumer: StreamConsumer<QuietContext> = match ClientConfig::new()
         .set("bootstrap.servers", brokers.join(","))
         .set("group.id", &input.consumer_group)
         .set("client.id", &input.client_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", if input.start_from_oldest { "earliest" } else { "latest" })
+        .set(
+            "auto.offset.reset",
+            if input.start_from_oldest {
+                "earliest"
+            } else {
+                "latest"
+            },
+        )
         .set("socket.nagle.disable", "true")
         .set("log_level", "3")
         .create_with_context(QuietContext::new(format!("kafka input of {id}")))
@@ -190,7 +213,8 @@ pub async fn run(
             }
             Ok(_) => {}
             Err(_) => {
-                c.abandoned.fetch_add(inflight.len() as u64, Ordering::Relaxed);
+                c.abandoned
+                    .fetch_add(inflight.len() as u64, Ordering::Relaxed);
                 inflight.abort_all();
                 break;
             }

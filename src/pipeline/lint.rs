@@ -50,7 +50,9 @@ fn seed_shapes(text: &str) -> Vec<Finding> {
         match v {
             serde_yaml_ng::Value::Mapping(m) => {
                 if let Some(f) = m.get("fallback") {
-                    if f.as_mapping().is_some_and(|fm| fm.contains_key("output") || fm.contains_key("fallbacks")) {
+                    if f.as_mapping()
+                        .is_some_and(|fm| fm.contains_key("output") || fm.contains_key("fallbacks"))
+                    {
                         map_fallback = true;
                     }
                 }
@@ -98,10 +100,19 @@ fn seed_shapes(text: &str) -> Vec<Finding> {
 
 /// Lints one file. Must run inside a tokio runtime (building outputs
 /// checks them the way the runner does).
-pub fn lint_file(path: &Path, api: Option<&std::collections::BTreeMap<String, String>>) -> Vec<Finding> {
+pub fn lint_file(
+    path: &Path,
+    api: Option<&std::collections::BTreeMap<String, String>>,
+) -> Vec<Finding> {
     let raw = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) => return vec![Finding { at: None, message: format!("cannot read: {e}"), warning: false }],
+        Err(e) => {
+            return vec![Finding {
+                at: None,
+                message: format!("cannot read: {e}"),
+                warning: false,
+            }];
+        }
     };
     let mut findings = seed_shapes(&raw);
     match config::parse_text_with(path, &raw, |k| std::env::var(k).ok(), api) {
@@ -113,9 +124,14 @@ pub fn lint_file(path: &Path, api: Option<&std::collections::BTreeMap<String, St
                 // serde loses positions inside a `streams:` map: find the named key
                 let at = at.or_else(|| msg.split('`').nth(1).and_then(|k| at_key(&raw, k)));
                 // the seed-shape hint already explains a map-shaped fallback/retry
-                let explained = findings.iter().any(|f| !f.warning) && (msg.contains("fallback") || msg.contains("retry"));
+                let explained = findings.iter().any(|f| !f.warning)
+                    && (msg.contains("fallback") || msg.contains("retry"));
                 if !explained {
-                    findings.push(Finding { at, message: msg, warning: false });
+                    findings.push(Finding {
+                        at,
+                        message: msg,
+                        warning: false,
+                    });
                 }
             }
         }
@@ -125,9 +141,16 @@ pub fn lint_file(path: &Path, api: Option<&std::collections::BTreeMap<String, St
                     let msg = format!("stream {}: {e:#}", s.id);
                     let at = msg.split('`').skip(1).step_by(2).find_map(|snip| {
                         let snip = snip.trim();
-                        (!snip.is_empty()).then(|| raw.find(snip)).flatten().map(|i| interp::line_col(&raw, i))
+                        (!snip.is_empty())
+                            .then(|| raw.find(snip))
+                            .flatten()
+                            .map(|i| interp::line_col(&raw, i))
                     });
-                    findings.push(Finding { at, message: msg, warning: false });
+                    findings.push(Finding {
+                        at,
+                        message: msg,
+                        warning: false,
+                    });
                 }
             }
         }
@@ -175,7 +198,13 @@ mod tests {
 
     #[test]
     fn locations_are_split_off() {
-        assert_eq!(split_location("5:3: output: unknown"), (Some((5, 3)), "output: unknown".to_owned()));
-        assert_eq!(split_location("cannot read"), (None, "cannot read".to_owned()));
+        assert_eq!(
+            split_location("5:3: output: unknown"),
+            (Some((5, 3)), "output: unknown".to_owned())
+        );
+        assert_eq!(
+            split_location("cannot read"),
+            (None, "cannot read".to_owned())
+        );
     }
 }

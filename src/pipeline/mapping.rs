@@ -28,7 +28,9 @@ pub struct Mapping(pub Vec<Stmt>);
 /// Why a mapping was rejected: the 1-based line inside the mapping text and
 /// the statement as written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("mapping line {line}: unsupported Bloblang statement `{text}` (the local runner supports: meta = deleted(), meta <key> = deleted(), meta <key> = \"<string>\", root = this)")]
+#[error(
+    "mapping line {line}: unsupported Bloblang statement `{text}` (the local runner supports: meta = deleted(), meta <key> = deleted(), meta <key> = \"<string>\", root = this)"
+)]
 pub struct Unsupported {
     pub line: usize,
     pub text: String,
@@ -58,7 +60,9 @@ fn meta_key(k: &str) -> Option<String> {
         return Some(k.to_owned());
     }
     // quoted key: meta "x-key" = ...
-    serde_json::from_str::<String>(k).ok().filter(|s| !s.is_empty())
+    serde_json::from_str::<String>(k)
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 impl Mapping {
@@ -70,13 +74,24 @@ impl Mapping {
             if line.is_empty() {
                 continue;
             }
-            let bad = || Unsupported { line: i + 1, text: raw.trim().to_owned() };
+            let bad = || Unsupported {
+                line: i + 1,
+                text: raw.trim().to_owned(),
+            };
             let (lhs, rhs) = line.split_once('=').ok_or_else(bad)?;
             let (lhs, rhs) = (lhs.trim(), rhs.trim());
             let stmt = if lhs == "root" {
-                if rhs == "this" { Stmt::RootThis } else { return Err(bad()) }
+                if rhs == "this" {
+                    Stmt::RootThis
+                } else {
+                    return Err(bad());
+                }
             } else if lhs == "meta" {
-                if rhs == "deleted()" { Stmt::DeleteAllMeta } else { return Err(bad()) }
+                if rhs == "deleted()" {
+                    Stmt::DeleteAllMeta
+                } else {
+                    return Err(bad());
+                }
             } else if let Some(key) = lhs.strip_prefix("meta ").map(str::trim) {
                 let key = meta_key(key).ok_or_else(bad)?;
                 if rhs == "deleted()" {
@@ -119,9 +134,13 @@ mod tests {
 
     #[test]
     fn seed_mapping() {
-        let m = Mapping::parse("# Remove all existing metadata from messages\nmeta = deleted()\n").unwrap();
+        let m = Mapping::parse("# Remove all existing metadata from messages\nmeta = deleted()\n")
+            .unwrap();
         assert_eq!(m.0, vec![Stmt::DeleteAllMeta]);
-        let mut meta = BTreeMap::from([("amqp_content_type".to_owned(), "application/json".to_owned())]);
+        let mut meta = BTreeMap::from([(
+            "amqp_content_type".to_owned(),
+            "application/json".to_owned(),
+        )]);
         m.apply(&mut meta);
         assert!(meta.is_empty());
     }
@@ -138,7 +157,10 @@ mod tests {
                 Stmt::SetMeta("x-k".into(), "v".into()),
             ]
         );
-        let mut meta = BTreeMap::from([("a".to_owned(), "1".to_owned()), ("c".to_owned(), "3".to_owned())]);
+        let mut meta = BTreeMap::from([
+            ("a".to_owned(), "1".to_owned()),
+            ("c".to_owned(), "3".to_owned()),
+        ]);
         m.apply(&mut meta);
         assert_eq!(meta.len(), 3);
         assert_eq!(meta["b"], "x # not a comment");

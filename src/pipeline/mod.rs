@@ -23,7 +23,12 @@ use crate::cli::PipelineArgs;
 /// drains, and returns the exit code: 0 after a clean stop, 2 for a config
 /// error (printed as `file: line:col: message`).
 pub async fn main(args: PipelineArgs) -> ExitCode {
-    let api = match args.api_config.as_deref().map(config::load_api_config).transpose() {
+    let api = match args
+        .api_config
+        .as_deref()
+        .map(config::load_api_config)
+        .transpose()
+    {
         Ok(a) => a,
         Err(e) => {
             eprintln!("streamprobe pipeline: --api-config {e}");
@@ -44,15 +49,25 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
     let mut streams = Vec::new();
     for n in &named {
         if !ids.insert(n.id.clone()) {
-            eprintln!("streamprobe pipeline: {}: stream id {:?} is defined twice", n.file.display(), n.id);
+            eprintln!(
+                "streamprobe pipeline: {}: stream id {:?} is defined twice",
+                n.file.display(),
+                n.id
+            );
             return ExitCode::from(2);
         }
         match runner::Stream::build(n) {
             Ok(s) => streams.push(s),
             Err(e) => {
                 let msg = format!("{e:#}");
-                let at = locate(&n.file, &msg).map(|(l, c)| format!("{l}:{c}: ")).unwrap_or_default();
-                eprintln!("streamprobe pipeline: {}: {at}stream {}: {msg}", n.file.display(), n.id);
+                let at = locate(&n.file, &msg)
+                    .map(|(l, c)| format!("{l}:{c}: "))
+                    .unwrap_or_default();
+                eprintln!(
+                    "streamprobe pipeline: {}: {at}stream {}: {msg}",
+                    n.file.display(),
+                    n.id
+                );
                 return ExitCode::from(2);
             }
         }
@@ -67,7 +82,10 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
         tasks.push((id, counters, tokio::spawn(s.run(cancel.clone(), drain))));
     }
     let status = {
-        let list: Vec<_> = tasks.iter().map(|(id, c, _)| (id.clone(), c.clone())).collect();
+        let list: Vec<_> = tasks
+            .iter()
+            .map(|(id, c, _)| (id.clone(), c.clone()))
+            .collect();
         let cancel = cancel.clone();
         tokio::spawn(async move {
             let mut last = vec![(0, 0, 0); list.len()];
@@ -75,7 +93,11 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
             loop {
                 tokio::select! { _ = cancel.cancelled() => return, _ = tick.tick() => {} }
                 for (i, (id, c)) in list.iter().enumerate() {
-                    let now = (c.received.load(Ordering::Relaxed), c.acked.load(Ordering::Relaxed), c.nacked.load(Ordering::Relaxed));
+                    let now = (
+                        c.received.load(Ordering::Relaxed),
+                        c.acked.load(Ordering::Relaxed),
+                        c.nacked.load(Ordering::Relaxed),
+                    );
                     if now != last[i] {
                         tracing::info!(stream = %id, received = now.0, acked = now.1, nacked = now.2, in_flight = c.in_flight(), "status");
                         last[i] = now;
@@ -93,7 +115,9 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
     // A second signal stops at once: whatever is unsettled is redelivered.
     tokio::spawn(async {
         wait_for_shutdown().await;
-        eprintln!("streamprobe pipeline: stopping now; unsettled messages will be redelivered by the broker");
+        eprintln!(
+            "streamprobe pipeline: stopping now; unsettled messages will be redelivered by the broker"
+        );
         std::process::exit(0);
     });
     for (id, c, t) in tasks {
@@ -114,8 +138,15 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
 /// `streamprobe lint FILE...`: prints every finding as
 /// `file:line:col: message`; exit 0 when there are no errors (warnings
 /// allowed), 1 otherwise.
-pub async fn lint_main(files: Vec<std::path::PathBuf>, api_config: Option<std::path::PathBuf>) -> ExitCode {
-    let api = match api_config.as_deref().map(config::load_api_config).transpose() {
+pub async fn lint_main(
+    files: Vec<std::path::PathBuf>,
+    api_config: Option<std::path::PathBuf>,
+) -> ExitCode {
+    let api = match api_config
+        .as_deref()
+        .map(config::load_api_config)
+        .transpose()
+    {
         Ok(a) => a,
         Err(e) => {
             println!("--api-config {e}");
@@ -135,7 +166,11 @@ pub async fn lint_main(files: Vec<std::path::PathBuf>, api_config: Option<std::p
             println!("{}: ok", f.display());
         }
     }
-    if errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// The file line:column of the first `backquoted` snippet of `msg` that
@@ -145,7 +180,10 @@ fn locate(file: &std::path::Path, msg: &str) -> Option<(usize, usize)> {
     let mut parts = msg.split('`').skip(1).step_by(2);
     parts.find_map(|snippet| {
         let snippet = snippet.trim();
-        (!snippet.is_empty()).then(|| text.find(snippet)).flatten().map(|at| interp::line_col(&text, at))
+        (!snippet.is_empty())
+            .then(|| text.find(snippet))
+            .flatten()
+            .map(|at| interp::line_col(&text, at))
     })
 }
 

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
-use fe2o3_amqp::types::messaging::{Body, Message, MessageAnnotations, Modified, Outcome};
 use fe2o3_amqp::types::messaging::annotations::OwnedKey;
+use fe2o3_amqp::types::messaging::{Body, Message, MessageAnnotations, Modified, Outcome};
 use fe2o3_amqp::types::primitives::{Binary, Symbol, Value};
 use futures::future::BoxFuture;
 use rdkafka::config::ClientConfig;
@@ -27,7 +27,9 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::config::{self, Amqp1Input, Amqp1Output, KafkaOutput, MetadataFilter, Pattern, Sasl, SaslMechanism};
+use super::config::{
+    self, Amqp1Input, Amqp1Output, KafkaOutput, MetadataFilter, Pattern, Sasl, SaslMechanism,
+};
 use super::mapping::Mapping;
 use crate::amqp::{self, AmqpEndpoint, AmqpSession};
 use crate::kafka::QuietContext;
@@ -71,11 +73,17 @@ mod tests {
     fn literal_application_properties() {
         assert_eq!(
             literal_map("# tag it\nroot = {\"source\": \"probe\", \"n\": 3}"),
-            Some(vec![("n".into(), "3".into()), ("source".into(), "probe".into())])
+            Some(vec![
+                ("n".into(), "3".into()),
+                ("source".into(), "probe".into())
+            ])
         );
         assert_eq!(literal_map("root = this.foo"), None);
         assert_eq!(literal_map("root = {\"a\": {\"b\": 1}}"), None);
-        assert_eq!(snake(Pattern::FanOutSequentialFailFast), "fan_out_sequential_fail_fast");
+        assert_eq!(
+            snake(Pattern::FanOutSequentialFailFast),
+            "fan_out_sequential_fail_fast"
+        );
     }
 }
 
@@ -105,7 +113,9 @@ impl Counters {
     pub fn in_flight(&self) -> u64 {
         let r = self.received.load(Ordering::Relaxed);
         r.saturating_sub(
-            self.acked.load(Ordering::Relaxed) + self.nacked.load(Ordering::Relaxed) + self.abandoned.load(Ordering::Relaxed),
+            self.acked.load(Ordering::Relaxed)
+                + self.nacked.load(Ordering::Relaxed)
+                + self.abandoned.load(Ordering::Relaxed),
         )
     }
 }
@@ -119,7 +129,11 @@ fn endpoints(urls: &[String], sasl: &Sasl) -> Vec<AmqpEndpoint> {
         .flat_map(|u| u.split(','))
         .map(str::trim)
         .filter(|u| !u.is_empty())
-        .map(|u| AmqpEndpoint { url: u.to_owned(), user: user.clone(), password: password.clone() })
+        .map(|u| AmqpEndpoint {
+            url: u.to_owned(),
+            user: user.clone(),
+            password: password.clone(),
+        })
         .collect()
 }
 
@@ -170,7 +184,11 @@ pub enum Out {
     /// Bento's `retry`: retries its child with backoff until it confirms or
     /// `max_retries` (0 = unlimited) / `max_elapsed_time` (0 = none) run out,
     /// then fails ("message failed to reach a target destination").
-    Retry { child: Arc<Out>, max_retries: u32, backoff: config::RetryBackoff },
+    Retry {
+        child: Arc<Out>,
+        max_retries: u32,
+        backoff: config::RetryBackoff,
+    },
 }
 
 impl Out {
@@ -181,14 +199,22 @@ impl Out {
             config::Output::Kafka(k) => Out::Kafka(Arc::new(KafkaOut::new(k, path)?)),
             config::Output::Amqp1(a) => Out::Amqp(Arc::new(AmqpOut::new(a, stream, path)?)),
             config::Output::Broker(b) => {
-                if !matches!(b.pattern, Pattern::FanOut | Pattern::FanOutSequential | Pattern::FanOutFailFast | Pattern::RoundRobin) {
+                if !matches!(
+                    b.pattern,
+                    Pattern::FanOut
+                        | Pattern::FanOutSequential
+                        | Pattern::FanOutFailFast
+                        | Pattern::RoundRobin
+                ) {
                     bail!(
                         "{path}.broker: pattern `{}` is not supported by the local runner yet (supported: fan_out, fan_out_sequential, fan_out_fail_fast, round_robin)",
                         snake(b.pattern)
                     );
                 }
                 if b.copies != 1 {
-                    bail!("{path}.broker: copies other than 1 are not supported by the local runner yet");
+                    bail!(
+                        "{path}.broker: copies other than 1 are not supported by the local runner yet"
+                    );
                 }
                 if b.outputs.is_empty() {
                     bail!("{path}.broker: outputs must not be empty");
@@ -197,7 +223,9 @@ impl Out {
                     .outputs
                     .iter()
                     .enumerate()
-                    .map(|(i, o)| Out::build(o, stream, &format!("{path}.broker.outputs[{i}]")).map(Arc::new))
+                    .map(|(i, o)| {
+                        Out::build(o, stream, &format!("{path}.broker.outputs[{i}]")).map(Arc::new)
+                    })
                     .collect::<Result<Vec<_>>>()?;
                 match b.pattern {
                     Pattern::FanOutSequential => Out::FanOutSequential(children),
@@ -213,12 +241,18 @@ impl Out {
                 let children = list
                     .iter()
                     .enumerate()
-                    .map(|(i, o)| Out::build(o, stream, &format!("{path}.fallback[{i}]")).map(Arc::new))
+                    .map(|(i, o)| {
+                        Out::build(o, stream, &format!("{path}.fallback[{i}]")).map(Arc::new)
+                    })
                     .collect::<Result<Vec<_>>>()?;
                 Out::Fallback(children)
             }
             config::Output::Retry(r) => Out::Retry {
-                child: Arc::new(Out::build(&r.output, stream, &format!("{path}.retry.output"))?),
+                child: Arc::new(Out::build(
+                    &r.output,
+                    stream,
+                    &format!("{path}.retry.output"),
+                )?),
                 max_retries: r.max_retries,
                 backoff: r.backoff.clone(),
             },
@@ -253,7 +287,12 @@ impl Out {
                         parts.push((c.clone(), c.submit(msg.clone()).await));
                     }
                     let done: Completion = Box::pin(async move {
-                        futures::future::join_all(parts.into_iter().map(|(c, first)| retry_forever(c, msg.clone(), first))).await;
+                        futures::future::join_all(
+                            parts
+                                .into_iter()
+                                .map(|(c, first)| retry_forever(c, msg.clone(), first)),
+                        )
+                        .await;
                         Ok(())
                     });
                     done
@@ -279,13 +318,15 @@ impl Out {
                     for c in children {
                         parts.push(c.submit(msg.clone()).await);
                     }
-                    let done: Completion = Box::pin(async move {
-                        futures::future::try_join_all(parts).await.map(|_| ())
-                    });
+                    let done: Completion =
+                        Box::pin(
+                            async move { futures::future::try_join_all(parts).await.map(|_| ()) },
+                        );
                     done
                 }
                 Out::RoundRobin(children, next) => {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % children.len();
+                    let i =
+                        next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % children.len();
                     children[i].submit(msg).await
                 }
                 Out::Fallback(children) => {
@@ -310,12 +351,17 @@ impl Out {
                     });
                     done
                 }
-                Out::Retry { child, max_retries, backoff } => {
+                Out::Retry {
+                    child,
+                    max_retries,
+                    backoff,
+                } => {
                     let (child, max_retries, b) = (child.clone(), *max_retries, backoff.clone());
                     let first = child.submit(msg.clone()).await;
                     let done: Completion = Box::pin(async move {
                         let start = Instant::now();
-                        let mut schedule = Backoff::new(b.initial_interval.0, b.max_interval.0, 1.5, 0.5);
+                        let mut schedule =
+                            Backoff::new(b.initial_interval.0, b.max_interval.0, 1.5, 0.5);
                         let mut pending = first;
                         let mut attempts = 0u32;
                         loop {
@@ -325,9 +371,12 @@ impl Out {
                                     attempts += 1;
                                     let wait = schedule.next_delay();
                                     let out_of_count = max_retries > 0 && attempts > max_retries;
-                                    let out_of_time = !b.max_elapsed_time.0.is_zero() && start.elapsed() + wait > b.max_elapsed_time.0;
+                                    let out_of_time = !b.max_elapsed_time.0.is_zero()
+                                        && start.elapsed() + wait > b.max_elapsed_time.0;
                                     if out_of_count || out_of_time {
-                                        bail!("message failed to reach a target destination after {attempts} attempts: {e:#}");
+                                        bail!(
+                                            "message failed to reach a target destination after {attempts} attempts: {e:#}"
+                                        );
                                     }
                                     tracing::warn!(output = %child.label(), error = %format!("{e:#}"), retry_in = ?wait, "retry");
                                     tokio::time::sleep(wait).await;
@@ -358,13 +407,18 @@ pub struct KafkaOut {
 impl KafkaOut {
     fn new(c: &KafkaOutput, path: &str) -> Result<KafkaOut> {
         if c.topic.contains("${!") || c.key.contains("${!") {
-            bail!("{path}.kafka: Bloblang interpolation (${{! ... }}) in topic/key is not supported by the local runner yet");
+            bail!(
+                "{path}.kafka: Bloblang interpolation (${{! ... }}) in topic/key is not supported by the local runner yet"
+            );
         }
         let partitioner = match c.partitioner {
             config::Partitioner::Fnv1aHash => "fnv1a_random",
             config::Partitioner::Murmur2Hash => "murmur2_random",
             config::Partitioner::Random => "random",
-            other => bail!("{path}.kafka: partitioner `{}` is not supported by the local runner yet (supported: fnv1a_hash, murmur2_hash, random)", snake(other)),
+            other => bail!(
+                "{path}.kafka: partitioner `{}` is not supported by the local runner yet (supported: fnv1a_hash, murmur2_hash, random)",
+                snake(other)
+            ),
         };
         let compression = match c.compression {
             config::Compression::None => "none",
@@ -373,7 +427,13 @@ impl KafkaOut {
             config::Compression::Gzip => "gzip",
             config::Compression::Zstd => "zstd",
         };
-        let brokers: Vec<&str> = c.addresses.iter().flat_map(|a| a.split(',')).map(str::trim).filter(|a| !a.is_empty()).collect();
+        let brokers: Vec<&str> = c
+            .addresses
+            .iter()
+            .flat_map(|a| a.split(','))
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .collect();
         if brokers.is_empty() {
             bail!("{path}.kafka: addresses must name at least one broker");
         }
@@ -383,7 +443,10 @@ impl KafkaOut {
             .set("acks", if c.ack_replicas { "all" } else { "1" })
             .set("compression.codec", compression)
             .set("partitioner", partitioner)
-            .set("message.timeout.ms", c.timeout.0.as_millis().max(1).to_string())
+            .set(
+                "message.timeout.ms",
+                c.timeout.0.as_millis().max(1).to_string(),
+            )
             .set("message.max.bytes", c.max_msg_bytes.max(1000).to_string())
             .set("linger.ms", "0")
             .set("socket.nagle.disable", "true")
@@ -405,15 +468,24 @@ impl KafkaOut {
 
     /// Hands one attempt to librdkafka (in call order); the future resolves
     /// with the broker's acknowledgement.
-    fn enqueue(&self, msg: &Msg) -> std::result::Result<rdkafka::producer::DeliveryFuture, KafkaError> {
+    fn enqueue(
+        &self,
+        msg: &Msg,
+    ) -> std::result::Result<rdkafka::producer::DeliveryFuture, KafkaError> {
         let mut headers = OwnedHeaders::new();
         let mut any_header = false;
         for (k, v) in msg.meta.iter().filter(|(k, _)| self.filter.keeps(k)) {
-            headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            });
             any_header = true;
         }
         for (k, v) in &self.static_headers {
-            headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            });
             any_header = true;
         }
         let mut record = FutureRecord::<str, [u8]>::to(&self.topic).payload(&msg.body[..]);
@@ -454,9 +526,14 @@ impl KafkaOut {
                 attempts += 1;
                 let wait = backoff.next_delay();
                 let out_of_count = self.max_retries > 0 && attempts > self.max_retries;
-                let out_of_time = !b.max_elapsed_time.0.is_zero() && start.elapsed() + wait > b.max_elapsed_time.0;
+                let out_of_time = !b.max_elapsed_time.0.is_zero()
+                    && start.elapsed() + wait > b.max_elapsed_time.0;
                 if out_of_count || out_of_time {
-                    bail!("kafka topic {}: {error} (gave up after {attempts} attempts in {:.1?})", self.topic, start.elapsed());
+                    bail!(
+                        "kafka topic {}: {error} (gave up after {attempts} attempts in {:.1?})",
+                        self.topic,
+                        start.elapsed()
+                    );
                 }
                 tracing::debug!(topic = %self.topic, %error, "kafka send failed; retrying");
                 tokio::time::sleep(wait).await;
@@ -466,7 +543,10 @@ impl KafkaOut {
     }
 }
 
-type AmqpRequest = (Message<fe2o3_amqp::types::messaging::Data>, oneshot::Sender<Result<()>>);
+type AmqpRequest = (
+    Message<fe2o3_amqp::types::messaging::Data>,
+    oneshot::Sender<Result<()>>,
+);
 
 /// The amqp_1 output: one connection task owns the sender link and sends in
 /// the order messages were submitted; writers wait for the broker's
@@ -499,7 +579,12 @@ impl AmqpOut {
             bail!("{path}.amqp_1: urls must name at least one broker");
         }
         let (tx, rx) = mpsc::channel(c.max_in_flight.max(1));
-        tokio::spawn(amqp_output_task(eps, c.target_address.clone(), format!("{stream}-{path}"), rx));
+        tokio::spawn(amqp_output_task(
+            eps,
+            c.target_address.clone(),
+            format!("{stream}-{path}"),
+            rx,
+        ));
         Ok(AmqpOut {
             target: c.target_address.clone(),
             filter: c.metadata.clone(),
@@ -518,7 +603,10 @@ impl AmqpOut {
         };
         let mut annotations = MessageAnnotations::default();
         for (k, v) in msg.meta.iter().filter(|(k, _)| self.filter.keeps(k)) {
-            annotations.0.insert(OwnedKey::Symbol(Symbol::from(k.as_str())), Value::String(v.clone()));
+            annotations.0.insert(
+                OwnedKey::Symbol(Symbol::from(k.as_str())),
+                Value::String(v.clone()),
+            );
         }
         let app_props = if self.app_props.is_empty() {
             None
@@ -530,7 +618,11 @@ impl AmqpOut {
             Some(b.build())
         };
         let message = Message::builder()
-            .message_annotations(if annotations.0.is_empty() { None } else { Some(annotations) })
+            .message_annotations(if annotations.0.is_empty() {
+                None
+            } else {
+                Some(annotations)
+            })
             .application_properties(app_props)
             .data(Binary::from(msg.body.clone()))
             .build();
@@ -548,7 +640,11 @@ impl AmqpOut {
 /// key/value pairs; values may be strings, numbers or booleans (sent as
 /// strings). `None` for anything else.
 fn literal_map(text: &str) -> Option<Vec<(String, String)>> {
-    let body: String = text.lines().map(|l| l.split('#').next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+    let body: String = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
     let (lhs, rhs) = body.split_once('=')?;
     if lhs.trim() != "root" {
         return None;
@@ -568,7 +664,12 @@ fn tls_enabled(v: &serde_yaml_ng::Value) -> bool {
     v.get("enabled").and_then(|e| e.as_bool()).unwrap_or(false)
 }
 
-async fn amqp_output_task(eps: Vec<AmqpEndpoint>, target: String, name: String, mut rx: mpsc::Receiver<AmqpRequest>) {
+async fn amqp_output_task(
+    eps: Vec<AmqpEndpoint>,
+    target: String,
+    name: String,
+    mut rx: mpsc::Receiver<AmqpRequest>,
+) {
     let mut link: Option<(AmqpSession, fe2o3_amqp::Sender)> = None;
     while let Some((message, reply)) = rx.recv().await {
         if link.is_none() {
@@ -589,14 +690,18 @@ async fn amqp_output_task(eps: Vec<AmqpEndpoint>, target: String, name: String, 
                 }
             }
         }
-        let Some((_, sender)) = link.as_mut() else { continue };
+        let Some((_, sender)) = link.as_mut() else {
+            continue;
+        };
         match sender.send_batchable(message).await {
             Ok(fut) => {
                 let target = target.clone();
                 tokio::spawn(async move {
                     let r = match fut.await {
                         Ok(Outcome::Accepted(_)) => Ok(()),
-                        Ok(o) => Err(anyhow!("amqp_1 output to {target:?}: broker settled with {o:?}")),
+                        Ok(o) => Err(anyhow!(
+                            "amqp_1 output to {target:?}: broker settled with {o:?}"
+                        )),
                         Err(e) => Err(anyhow!("amqp_1 output to {target:?}: {e}")),
                     };
                     let _ = reply.send(r);
@@ -675,7 +780,12 @@ type Settlement = (fe2o3_amqp::link::delivery::DeliveryInfo, Result<()>);
 
 /// Accepts a confirmed delivery, or nacks a failed one with
 /// Modified(delivery-failed) so RabbitMQ requeues it (Bento's amqp_1 input).
-async fn settle(id: &str, c: &Counters, receiver: &fe2o3_amqp::Receiver, (info, result): Settlement) {
+async fn settle(
+    id: &str,
+    c: &Counters,
+    receiver: &fe2o3_amqp::Receiver,
+    (info, result): Settlement,
+) {
     let res = match result {
         Ok(()) => {
             c.acked.fetch_add(1, Ordering::Relaxed);
@@ -685,7 +795,14 @@ async fn settle(id: &str, c: &Counters, receiver: &fe2o3_amqp::Receiver, (info, 
             tracing::warn!(stream = %id, error = %format!("{e:#}"), "message failed; nacking (the broker redelivers it)");
             c.nacked.fetch_add(1, Ordering::Relaxed);
             receiver
-                .modify(info, Modified { delivery_failed: Some(true), undeliverable_here: None, message_annotations: None })
+                .modify(
+                    info,
+                    Modified {
+                        delivery_failed: Some(true),
+                        undeliverable_here: None,
+                        message_annotations: None,
+                    },
+                )
                 .await
         }
     };
@@ -724,7 +841,9 @@ impl Stream {
                     bail!("input.kafka: addresses and topics must not be empty");
                 }
                 if k.topics.iter().any(|t| t.contains(':')) {
-                    bail!("input.kafka: explicit partitions (`topic:partition`) are not supported by the local runner yet");
+                    bail!(
+                        "input.kafka: explicit partitions (`topic:partition`) are not supported by the local runner yet"
+                    );
                 }
             }
         }
@@ -735,12 +854,16 @@ impl Stream {
             .iter()
             .enumerate()
             .map(|(i, p)| match p {
-                config::Processor::Mapping(text) => {
-                    Mapping::parse(text).map_err(|e| anyhow!("pipeline.processors[{i}].mapping: {e}"))
-                }
+                config::Processor::Mapping(text) => Mapping::parse(text)
+                    .map_err(|e| anyhow!("pipeline.processors[{i}].mapping: {e}")),
             })
             .collect::<Result<Vec<_>>>()?;
-        for (name, v) in [("buffer", &s.config.buffer), ("logger", &s.config.logger), ("metrics", &s.config.metrics), ("http", &s.config.http)] {
+        for (name, v) in [
+            ("buffer", &s.config.buffer),
+            ("logger", &s.config.logger),
+            ("metrics", &s.config.metrics),
+            ("http", &s.config.http),
+        ] {
             if v.is_some() {
                 tracing::warn!(stream = %s.id, "`{name}` is ignored by the local runner");
             }
@@ -760,7 +883,16 @@ impl Stream {
         match self.input.clone() {
             config::Input::Amqp1(input) => self.run_amqp(&input, cancel, drain).await,
             config::Input::Kafka(input) => {
-                super::kafka_input::run(&self.id, &input, &self.processors, &self.output, &self.counters, cancel, drain).await
+                super::kafka_input::run(
+                    &self.id,
+                    &input,
+                    &self.processors,
+                    &self.output,
+                    &self.counters,
+                    cancel,
+                    drain,
+                )
+                .await
             }
         }
     }
@@ -849,7 +981,8 @@ impl Stream {
                             Ok(_) => {}
                             Err(_) => {
                                 tracing::warn!(stream = %self.id, left = inflight.len(), "drain time over; leaving the rest unsettled (the broker redelivers them)");
-                                c.abandoned.fetch_add(inflight.len() as u64, Ordering::Relaxed);
+                                c.abandoned
+                                    .fetch_add(inflight.len() as u64, Ordering::Relaxed);
                                 inflight.abort_all();
                                 break;
                             }
@@ -861,7 +994,8 @@ impl Stream {
                 }
                 Some(e) => {
                     tracing::warn!(stream = %self.id, error = %e, in_flight = inflight.len(), "input link lost; in-flight deliveries will be redelivered by the broker");
-                    c.abandoned.fetch_add(inflight.len() as u64, Ordering::Relaxed);
+                    c.abandoned
+                        .fetch_add(inflight.len() as u64, Ordering::Relaxed);
                     inflight.abort_all();
                     let _ = tokio::time::timeout(Duration::from_secs(1), receiver.close()).await;
                     session.close().await;

@@ -112,7 +112,11 @@ impl Series {
             return;
         };
         while now.saturating_duration_since(start) >= Duration::from_secs(1) {
-            let p99 = if self.hist.is_empty() { 0 } else { self.hist.value_at_quantile(0.99) };
+            let p99 = if self.hist.is_empty() {
+                0
+            } else {
+                self.hist.value_at_quantile(0.99)
+            };
             self.seconds.push_back((self.count, p99));
             if self.seconds.len() > HISTORY_SECS {
                 self.seconds.pop_front();
@@ -129,7 +133,9 @@ impl Series {
         self.roll(at);
         self.count += 1;
         if let Some(l) = latency {
-            let _ = self.hist.record((l.as_micros() as u64).clamp(1, 3_600_000_000));
+            let _ = self
+                .hist
+                .record((l.as_micros() as u64).clamp(1, 3_600_000_000));
         }
     }
 }
@@ -209,7 +215,13 @@ pub struct App {
 impl App {
     /// A new UI state for run `run`, injecting at `injector_target`, with one
     /// pane per `(name, endpoint)` destination.
-    pub fn new(run: &str, injector_target: String, dests: Vec<(String, String)>, burst: u32, loss_timeout: Duration) -> Self {
+    pub fn new(
+        run: &str,
+        injector_target: String,
+        dests: Vec<(String, String)>,
+        burst: u32,
+        loss_timeout: Duration,
+    ) -> Self {
         App {
             injector: Injector {
                 target: injector_target,
@@ -244,7 +256,9 @@ impl App {
 
     /// Probes sent whose settlement has not come back yet.
     pub fn in_flight(&self) -> u64 {
-        self.injector.sent.saturating_sub(self.injector.confirmed + self.injector.failed)
+        self.injector
+            .sent
+            .saturating_sub(self.injector.confirmed + self.injector.failed)
     }
 
     /// Starts run `run`: every counter, latency and series back to zero
@@ -254,7 +268,8 @@ impl App {
         self.settle = Latency::default();
         self.next_seq = 0;
         let i = &mut self.injector;
-        (i.sent, i.confirmed, i.failed, i.last_failure, i.rate) = (0, 0, 0, None, RateMeter::default());
+        (i.sent, i.confirmed, i.failed, i.last_failure, i.rate) =
+            (0, 0, 0, None, RateMeter::default());
         for d in &mut self.dests {
             d.rate = RateMeter::default();
             d.series = Series::default();
@@ -296,12 +311,19 @@ impl App {
                     *s = LinkStatus::Waiting(reason);
                 }
             }
-            Event::Sent { run: r, seq, at, intended } if r == run => {
+            Event::Sent {
+                run: r,
+                seq,
+                at,
+                intended,
+            } if r == run => {
                 self.injector.sent += 1;
                 self.injector.rate.hit(at);
                 self.tracker.record_sent(seq, intended.unwrap_or(at));
             }
-            Event::Confirmed { run: r, at, settle, .. } if r == run => {
+            Event::Confirmed {
+                run: r, at, settle, ..
+            } if r == run => {
                 self.injector.confirmed += 1;
                 self.settle.record(settle, at);
             }
@@ -314,7 +336,9 @@ impl App {
             Event::Arrived(a) => {
                 let probe = a.probe.as_ref().map(|(r, s)| (r.as_str(), *s));
                 let verdict = self.tracker.record_arrival(a.dest, probe, a.at);
-                let Some(d) = self.dests.get_mut(a.dest) else { return };
+                let Some(d) = self.dests.get_mut(a.dest) else {
+                    return;
+                };
                 d.rate.hit(a.at);
                 let latency = match verdict {
                     Verdict::Delivered { latency, .. } => Some(latency),
@@ -325,7 +349,13 @@ impl App {
                     Verdict::Foreign => None,
                     _ => a.probe.as_ref().map(|(_, s)| *s),
                 };
-                d.recent.push_front(Recent { wall: a.wall, verdict, seq, size: a.size, preview: a.preview });
+                d.recent.push_front(Recent {
+                    wall: a.wall,
+                    verdict,
+                    seq,
+                    size: a.size,
+                    preview: a.preview,
+                });
                 d.recent.truncate(RECENT_CAP);
             }
         }
@@ -335,7 +365,11 @@ impl App {
     fn request(&mut self, n: u32) -> SendRequest {
         let start = self.next_seq;
         self.next_seq += u64::from(n);
-        SendRequest { run: self.tracker.run().to_owned(), seqs: start..self.next_seq, rate: self.rate }
+        SendRequest {
+            run: self.tracker.run().to_owned(),
+            seqs: start..self.next_seq,
+            rate: self.rate,
+        }
     }
 
     /// Handles a key press; returns what the I/O side must do.
@@ -355,7 +389,9 @@ impl App {
             KeyCode::Char('s') => return Some(Command::Send(self.request(1))),
             KeyCode::Char('b') => return Some(Command::Send(self.request(self.burst))),
             KeyCode::Char('r') => return Some(Command::Reset),
-            KeyCode::Char('+') | KeyCode::Char('=') => self.burst = (self.burst.saturating_mul(2)).min(MAX_BURST),
+            KeyCode::Char('+') | KeyCode::Char('=') => {
+                self.burst = (self.burst.saturating_mul(2)).min(MAX_BURST)
+            }
             KeyCode::Char('-') | KeyCode::Char('_') => self.burst = (self.burst / 2).max(1),
             _ => {}
         }
@@ -373,7 +409,10 @@ mod tests {
         let mut s = Series::default();
         s.roll(t0);
         for i in 0..100u64 {
-            s.hit(t0 + Duration::from_millis(i), Some(Duration::from_millis(i + 1)));
+            s.hit(
+                t0 + Duration::from_millis(i),
+                Some(Duration::from_millis(i + 1)),
+            );
         }
         s.roll(t0 + Duration::from_millis(2_500));
         assert_eq!(s.seconds.len(), 2);

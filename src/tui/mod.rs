@@ -60,12 +60,20 @@ pub async fn run(args: UiArgs) -> Result<()> {
     ratatui::restore();
     w.cancel.cancel();
     // Give the tasks a moment to detach cleanly; never wait long.
-    let _ = tokio::time::timeout(Duration::from_millis(1500), futures::future::join_all(w.tasks)).await;
+    let _ = tokio::time::timeout(
+        Duration::from_millis(1500),
+        futures::future::join_all(w.tasks),
+    )
+    .await;
     tracing::info!("ui stopped");
     result
 }
 
-async fn ui_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App, w: &mut Workers) -> Result<()> {
+async fn ui_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    w: &mut Workers,
+) -> Result<()> {
     let mut keys = EventStream::new();
     let mut frame = tokio::time::interval(FRAME);
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

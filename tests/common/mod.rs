@@ -22,13 +22,20 @@ pub fn root() -> PathBuf {
 pub fn require_stack() {
     for (name, addr) in [("RabbitMQ (AMQP 1.0)", AMQP), ("Kafka", KAFKA)] {
         let ok = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)).is_ok();
-        assert!(ok, "{name} is not reachable on {addr}: start the local stack with `scripts/stack.sh up` (the README's test command `scripts/test.sh` does it)");
+        assert!(
+            ok,
+            "{name} is not reachable on {addr}: start the local stack with `scripts/stack.sh up` (the README's test command `scripts/test.sh` does it)"
+        );
     }
 }
 
 /// A name unique to this test run: `<prefix>_<pid>_<random>`.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}_{}_{:06x}", std::process::id(), fastrand::u32(..0xff_ffff))
+    format!(
+        "{prefix}_{}_{:06x}",
+        std::process::id(),
+        fastrand::u32(..0xff_ffff)
+    )
 }
 
 /// A running `streamprobe pipeline`; interrupted (SIGINT) and reaped on drop.
@@ -44,7 +51,11 @@ impl Pipeline {
         let log = std::env::temp_dir().join(format!("{}.log", unique("pipeline")));
         let out = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_streamprobe"));
-        cmd.arg("pipeline").arg(file).stdin(Stdio::null()).stdout(out.try_clone().unwrap()).stderr(out);
+        cmd.arg("pipeline")
+            .arg(file)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
         cmd.env("NO_COLOR", "1").env("RUST_LOG", "info");
         for (k, v) in env {
             cmd.env(k, v);
@@ -73,12 +84,18 @@ impl Pipeline {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("pipeline log never showed {needle:?} within {timeout:?}:\n{}", self.log_text());
+        panic!(
+            "pipeline log never showed {needle:?} within {timeout:?}:\n{}",
+            self.log_text()
+        );
     }
 
     /// Sends SIGINT (Ctrl-C) and waits up to `timeout` for the exit code.
     pub fn interrupt(&mut self, timeout: Duration) -> Option<i32> {
-        let _ = Command::new("kill").arg("-INT").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-INT")
+            .arg(self.child.id().to_string())
+            .status();
         let start = Instant::now();
         while start.elapsed() < timeout {
             if let Ok(Some(st)) = self.child.try_wait() {
@@ -116,7 +133,19 @@ pub struct KcatRecord {
 /// did not write). Bodies must not contain the byte 0x1e.
 pub fn kcat_all(topic: &str) -> Vec<KcatRecord> {
     let out = Command::new("kcat")
-        .args(["-C", "-b", KAFKA, "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%h\x1f%s\x1e"])
+        .args([
+            "-C",
+            "-b",
+            KAFKA,
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-f",
+            "%h\x1f%s\x1e",
+        ])
         .stdin(Stdio::null())
         .output()
         .expect("run kcat (install it: apt-get install kcat; scripts/test.sh does)");
@@ -128,8 +157,14 @@ pub fn kcat_all(topic: &str) -> Vec<KcatRecord> {
         .split(|b| *b == 0x1e)
         .filter(|r| !r.is_empty())
         .map(|r| {
-            let sep = r.iter().position(|b| *b == 0x1f).expect("kcat record separator");
-            KcatRecord { headers: String::from_utf8_lossy(&r[..sep]).into_owned(), body: r[sep + 1..].to_vec() }
+            let sep = r
+                .iter()
+                .position(|b| *b == 0x1f)
+                .expect("kcat record separator");
+            KcatRecord {
+                headers: String::from_utf8_lossy(&r[..sep]).into_owned(),
+                body: r[sep + 1..].to_vec(),
+            }
         })
         .collect()
 }
@@ -169,7 +204,12 @@ impl ProtonMessage {
 /// Receives (and accepts) messages from AMQP address `address` with Python
 /// qpid-proton until `n` arrived and then `quiet` passed with no more, or
 /// `timeout` passed.
-pub fn proton_drain(address: &str, n: usize, quiet: Duration, timeout: Duration) -> Vec<ProtonMessage> {
+pub fn proton_drain(
+    address: &str,
+    n: usize,
+    quiet: Duration,
+    timeout: Duration,
+) -> Vec<ProtonMessage> {
     let out = Command::new("/usr/bin/python3")
         .arg(root().join("tests/support/amqp_drain.py"))
         .args([
@@ -182,16 +222,27 @@ pub fn proton_drain(address: &str, n: usize, quiet: Duration, timeout: Duration)
         .stdin(Stdio::null())
         .output()
         .expect("run /usr/bin/python3 tests/support/amqp_drain.py (needs python3-qpid-proton; scripts/test.sh installs it)");
-    assert!(out.status.success(), "amqp_drain.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "amqp_drain.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line from amqp_drain.py: {e}: {l}")))
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("bad line from amqp_drain.py: {e}: {l}"))
+        })
         .collect()
 }
 
 /// Runs `scripts/stack.sh <verb>` and asserts it succeeded.
 pub fn stack(verb: &str) {
-    let st = Command::new("bash").arg(root().join("scripts/stack.sh")).arg(verb).status().expect("run scripts/stack.sh");
+    let st = Command::new("bash")
+        .arg(root().join("scripts/stack.sh"))
+        .arg(verb)
+        .status()
+        .expect("run scripts/stack.sh");
     assert!(st.success(), "scripts/stack.sh {verb} failed");
 }
