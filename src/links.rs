@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::amqp::AmqpEndpoint;
 use crate::cli::Endpoints;
 use crate::event::{BodyOptions, Event, SendRequest};
-use crate::pipeline::config::{self, Output, SaslMechanism};
+use crate::pipeline::config::{self, Output};
 use crate::{amqp, kafka};
 
 /// Capacity of the event channel; workers wait (backpressure) when it is full.
@@ -159,21 +159,11 @@ impl Plan {
     }
 }
 
+/// The first endpoint of an amqp_1 component (the one the runner tries first).
 fn endpoint(urls: &[String], sasl: &config::Sasl) -> Option<AmqpEndpoint> {
-    let url = urls
-        .iter()
-        .flat_map(|u| u.split(','))
-        .map(str::trim)
-        .find(|u| !u.is_empty())?;
-    let (user, password) = match sasl.mechanism {
-        SaslMechanism::Plain => (sasl.user.clone(), sasl.password.clone()),
-        _ => (String::new(), String::new()),
-    };
-    Some(AmqpEndpoint {
-        url: url.to_owned(),
-        user,
-        password,
-    })
+    crate::pipeline::runner::endpoints(urls, sasl)
+        .into_iter()
+        .next()
 }
 
 fn walk(out: &Output, role: Role, dests: &mut Vec<Dest>) {

@@ -24,9 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::KafkaInput;
 use super::mapping::Mapping;
-use super::runner::{Counters, Msg, Out};
+use super::runner::{Counters, Msg, Out, retry_forever};
 use crate::kafka::QuietContext;
-use crate::retry::Backoff;
 
 #[derive(Default)]
 struct Partition {
@@ -181,17 +180,11 @@ pub async fn run(
                         d = output.submit(msg.clone()) => d,
                         _ = cancel.cancelled() => { c.abandoned.fetch_add(1, Ordering::Relaxed); break; }
                     };
+                    // A failed message is submitted again until it succeeds;
+                    // its offset stays uncommitted meanwhile.
                     let out = output.clone();
-                    let sid = id.to_owned();
                     inflight.spawn(async move {
-                        let mut backoff = Backoff::bento_fan_out();
-                        let mut pending = first;
-                        while let Err(e) = pending.await {
-                            let wait = backoff.next_delay();
-                            tracing::warn!(stream = %sid, error = %format!("{e:#}"), retry_in = ?wait, "kafka input: message failed; trying again (its offset is not committed)");
-                            tokio::time::sleep(wait).await;
-                            pending = out.submit(msg.clone()).await;
-                        }
+                        retry_forever(out, msg, first).await;
                         (t, p, o)
                     });
                 }

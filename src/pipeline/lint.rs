@@ -139,13 +139,7 @@ pub fn lint_file(
             for s in &streams {
                 if let Err(e) = runner::Stream::build(s) {
                     let msg = format!("stream {}: {e:#}", s.id);
-                    let at = msg.split('`').skip(1).step_by(2).find_map(|snip| {
-                        let snip = snip.trim();
-                        (!snip.is_empty())
-                            .then(|| raw.find(snip))
-                            .flatten()
-                            .map(|i| interp::line_col(&raw, i))
-                    });
+                    let at = locate_snippet(&raw, &msg);
                     findings.push(Finding {
                         at,
                         message: msg,
@@ -156,6 +150,18 @@ pub fn lint_file(
         }
     }
     findings
+}
+
+/// The line:column in `text` of the first `backquoted` snippet of `msg`
+/// that occurs there (e.g. an unsupported Bloblang statement).
+pub fn locate_snippet(text: &str, msg: &str) -> Option<(usize, usize)> {
+    msg.split('`').skip(1).step_by(2).find_map(|snippet| {
+        let snippet = snippet.trim();
+        (!snippet.is_empty())
+            .then(|| text.find(snippet))
+            .flatten()
+            .map(|at| interp::line_col(text, at))
+    })
 }
 
 fn split_location(msg: &str) -> (Option<(usize, usize)>, String) {

@@ -173,18 +173,9 @@ pub async fn lint_main(
     }
 }
 
-/// The file line:column of the first `backquoted` snippet of `msg` that
-/// occurs in `file` (e.g. an unsupported Bloblang statement).
+/// The file line:column of the first `backquoted` snippet of `msg` in `file`.
 fn locate(file: &std::path::Path, msg: &str) -> Option<(usize, usize)> {
-    let text = std::fs::read_to_string(file).ok()?;
-    let mut parts = msg.split('`').skip(1).step_by(2);
-    parts.find_map(|snippet| {
-        let snippet = snippet.trim();
-        (!snippet.is_empty())
-            .then(|| text.find(snippet))
-            .flatten()
-            .map(|at| interp::line_col(&text, at))
-    })
+    lint::locate_snippet(&std::fs::read_to_string(file).ok()?, msg)
 }
 
 async fn wait_for_shutdown() {

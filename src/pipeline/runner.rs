@@ -54,7 +54,7 @@ fn snake(v: impl std::fmt::Debug) -> String {
 
 /// Awaits `first` (a completion of `c` for `msg`), submitting the message
 /// again with Bento's fan_out backoff until `c` confirms it.
-async fn retry_forever(c: Arc<Out>, msg: Arc<Msg>, first: Completion) {
+pub(super) async fn retry_forever(c: Arc<Out>, msg: Arc<Msg>, first: Completion) {
     let mut backoff = Backoff::bento_fan_out();
     let mut pending = first;
     while let Err(e) = pending.await {
@@ -120,7 +120,9 @@ impl Counters {
     }
 }
 
-fn endpoints(urls: &[String], sasl: &Sasl) -> Vec<AmqpEndpoint> {
+/// The AMQP endpoints of an amqp_1 component: every URL (comma-separated
+/// lists split), with SASL PLAIN credentials when the mechanism is plain.
+pub(crate) fn endpoints(urls: &[String], sasl: &Sasl) -> Vec<AmqpEndpoint> {
     let (user, password) = match sasl.mechanism {
         SaslMechanism::Plain => (sasl.user.clone(), sasl.password.clone()),
         SaslMechanism::None | SaslMechanism::Anonymous => (String::new(), String::new()),
