@@ -5,6 +5,7 @@
 //! A [`Latency`] keeps a cumulative histogram and a recent window made of
 //! one-second slices (the last [`WINDOW_SECS`] seconds).
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -48,19 +49,35 @@ fn summarize(h: &Histogram<u64>) -> Summary {
 }
 
 /// Cumulative and recent-window latency for one destination.
+///
+/// The window is kept as a running histogram (slices are added as they
+/// fill and subtracted as they expire), and summaries are cached until the
+/// next change, so a UI can ask for them every frame without rebuilding a
+/// histogram each time.
 pub struct Latency {
     total: Histogram<u64>,
+    /// Sum of `slices`.
+    window: Histogram<u64>,
     /// (slice start, histogram of that second); oldest first.
     slices: VecDeque<(Instant, Histogram<u64>)>,
+    total_summary: Cell<Option<Summary>>,
+    window_summary: Cell<Option<Summary>>,
 }
 
 impl Default for Latency {
     fn default() -> Self {
         Latency {
             total: new_hist(),
+            window: new_hist(),
             slices: VecDeque::new(),
+            total_summary: Cell::new(None),
+            window_summary: Cell::new(None),
         }
     }
+}
+
+fn expired(start: Instant, now: Instant) -> bool {
+    now.saturating_duration_since(start) >= Duration::from_secs(WINDOW_SECS + 1)
 }
 
 impl Latency {
@@ -68,8 +85,9 @@ impl Latency {
     /// 1 µs, values above one hour as one hour.
     pub fn record(&mut self, latency: Duration, now: Instant) {
         let us = (latency.as_micros() as u64).clamp(1, MAX_US);
-        // Cannot fail: the value is clamped into the histogram's range.
+        // Cannot fail: the value is clamped into the histograms' range.
         let _ = self.total.record(us);
+        let _ = self.window.record(us);
         let need_new = match self.slices.back() {
             Some((start, _)) => now.saturating_duration_since(*start) >= Duration::from_secs(1),
             None => true,
@@ -80,34 +98,58 @@ impl Latency {
         if let Some((_, h)) = self.slices.back_mut() {
             let _ = h.record(us);
         }
-        self.expire(now);
+        self.total_summary.set(None);
+        self.window_summary.set(None);
+        self.advance(now);
     }
 
-    fn expire(&mut self, now: Instant) {
+    /// Drops the window's slices that are older than [`WINDOW_SECS`] at `now`.
+    pub fn advance(&mut self, now: Instant) {
         while let Some((start, _)) = self.slices.front() {
-            if now.saturating_duration_since(*start) >= Duration::from_secs(WINDOW_SECS + 1) {
-                self.slices.pop_front();
-            } else {
+            if !expired(*start, now) {
                 break;
+            }
+            if let Some((_, old)) = self.slices.pop_front() {
+                // Cannot fail: `old` was added to `window` value by value.
+                let _ = self.window.subtract(&old);
+                self.window_summary.set(None);
             }
         }
     }
 
     /// Percentiles over everything recorded since the last reset.
     pub fn cumulative(&self) -> Summary {
-        summarize(&self.total)
+        cached(&self.total_summary, || summarize(&self.total))
     }
 
     /// Percentiles over roughly the last [`WINDOW_SECS`] seconds before `now`.
     pub fn recent(&self, now: Instant) -> Summary {
-        let mut h = new_hist();
-        for (start, s) in &self.slices {
-            if now.saturating_duration_since(*start) < Duration::from_secs(WINDOW_SECS + 1) {
+        if self
+            .slices
+            .front()
+            .is_some_and(|(start, _)| expired(*start, now))
+        {
+            // Not advanced to `now` yet: merge the live slices.
+            let mut h = new_hist();
+            for (_, s) in self
+                .slices
+                .iter()
+                .filter(|(start, _)| !expired(*start, now))
+            {
                 let _ = h.add(s);
             }
+            return summarize(&h);
         }
-        summarize(&h)
+        cached(&self.window_summary, || summarize(&self.window))
     }
+}
+
+fn cached(cell: &Cell<Option<Summary>>, f: impl FnOnce() -> Summary) -> Summary {
+    cell.get().unwrap_or_else(|| {
+        let s = f();
+        cell.set(Some(s));
+        s
+    })
 }
 
 /// Formats microseconds for humans: `850µs`, `12.3ms`, `4.56s`.
@@ -160,6 +202,14 @@ mod tests {
         let r = l.recent(t1);
         assert_eq!(r.count, 1);
         assert!((1998..=2002).contains(&r.max), "{r:?}");
+        // without new records, advancing time empties the window
+        let mut l2 = Latency::default();
+        l2.record(Duration::from_millis(5), t0);
+        assert_eq!(l2.recent(t0).count, 1);
+        assert_eq!(l2.recent(t1).count, 0, "stale slices are not counted");
+        l2.advance(t1);
+        assert_eq!(l2.recent(t1).count, 0);
+        assert_eq!(l2.cumulative().count, 1);
     }
 
     #[test]

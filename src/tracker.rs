@@ -231,10 +231,14 @@ impl Tracker {
         }
     }
 
-    /// Declares lost, at every destination that has not delivered it, each
-    /// seq sent at least the loss timeout before `now`; frees their records.
+    /// Advances time to `now`: expires old latency-window slices and declares
+    /// lost, at every destination that has not delivered it, each seq sent
+    /// at least the loss timeout before `now`; frees their records.
     /// Returns how many (seq, destination) pairs were declared lost.
     pub fn sweep(&mut self, now: Instant) -> u64 {
+        for d in &mut self.dests {
+            d.latency.advance(now);
+        }
         let mut declared = 0;
         while let Some((&seq, _)) = self.in_flight.first_key_value() {
             let sent = self.sent_at.get(seq as usize).copied().unwrap_or(now);
