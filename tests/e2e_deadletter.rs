@@ -7,26 +7,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use streamprobe::amqp::{self, AmqpEndpoint};
 
 const N: usize = 50;
-
-/// Messages ready in `queue`, by rabbitmqctl.
-fn queue_depth(queue: &str) -> Option<u64> {
-    let out = Command::new("rabbitmqctl")
-        .args(["-q", "list_queues", "name", "messages"])
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .find(|(name, _)| *name == queue)
-        .and_then(|(_, n)| n.trim().parse().ok())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_go_to_amqp_while_kafka_is_down_and_come_back() {
@@ -41,33 +26,15 @@ async fn dead_letters_go_to_amqp_while_kafka_is_down_and_come_back() {
     stack("stop-kafka");
     let mut primary = Pipeline::start(&root().join("tests/fixtures/deadletter.yaml"), &env);
 
-    let ep = AmqpEndpoint {
-        url: "amqp://127.0.0.1:5672".into(),
-        user: "guest".into(),
-        password: "guest".into(),
-    };
-    let (s, mut sender) = amqp::connect(&ep, "dl-injector")
-        .await
-        .unwrap()
-        .with_sender("dl-injector", &source)
-        .await
-        .unwrap();
-    for i in 0..N {
-        sender
-            .send(amqp::probe_message(format!("order {i}").into_bytes()))
-            .await
-            .unwrap();
-    }
-    let _ = sender.close().await;
-    s.close().await;
+    amqp_send(&source, (0..N).map(|i| format!("order {i}"))).await;
 
     // RabbitMQ's own count of dead letters reaches N.
     let start = Instant::now();
-    while queue_depth(&dlq) != Some(N as u64) && start.elapsed() < Duration::from_secs(60) {
+    while queue_messages(&dlq) != Some(N as u64) && start.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(250));
     }
     assert_eq!(
-        queue_depth(&dlq),
+        queue_messages(&dlq),
         Some(N as u64),
         "rabbitmqctl: dead letters on {dlq}; log:\n{}",
         primary.log_text()
@@ -100,7 +67,7 @@ async fn dead_letters_go_to_amqp_while_kafka_is_down_and_come_back() {
         );
     }
     assert_eq!(
-        queue_depth(&dlq),
+        queue_messages(&dlq),
         Some(0),
         "the dead-letter queue is drained"
     );

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use common::*;
 use fe2o3_amqp::types::messaging::Outcome;
-use streamprobe::amqp::{self, AmqpEndpoint};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_kafka_primary_falls_back_to_the_amqp_dead_letter_address() {
@@ -24,26 +23,10 @@ async fn failing_kafka_primary_falls_back_to_the_amqp_dead_letter_address() {
             ("DLQ_ADDRESS", &dlq),
         ],
     );
-    let ep = AmqpEndpoint {
-        url: "amqp://127.0.0.1:5672".into(),
-        user: "guest".into(),
-        password: "guest".into(),
-    };
-    let (s, mut sender) = amqp::connect(&ep, "fb-injector")
-        .await
-        .unwrap()
-        .with_sender("fb-injector", &source)
-        .await
-        .unwrap();
-    for i in 0..20 {
-        let out = sender
-            .send(amqp::probe_message(format!("dead letter {i}").into_bytes()))
-            .await
-            .unwrap();
+    let outcomes = amqp_send(&source, (0..20).map(|i| format!("dead letter {i}"))).await;
+    for out in outcomes {
         assert!(matches!(out, Outcome::Accepted(_)));
     }
-    let _ = sender.close().await;
-    s.close().await;
     let msgs = proton_drain(&dlq, 20, Duration::from_secs(2), Duration::from_secs(90));
     assert_eq!(msgs.len(), 20, "pipeline log:\n{}", pipeline.log_text());
     let mut bodies: Vec<String> = msgs

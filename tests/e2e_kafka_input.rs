@@ -5,8 +5,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -21,18 +20,8 @@ fn kafka_input_delivers_each_record_and_commits() {
         Duration::from_millis(100),
         Duration::from_secs(5),
     );
-    let mut kcat = Command::new("kcat")
-        .args(["-P", "-b", KAFKA, "-t", &topic])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
     let lines: String = (0..100).map(|i| format!("record {i}\n")).collect();
-    kcat.stdin
-        .take()
-        .unwrap()
-        .write_all(lines.as_bytes())
-        .unwrap();
-    assert!(kcat.wait().unwrap().success());
+    kcat_produce(&topic, &lines);
     let env = [
         ("KAFKA_TOPIC", topic.as_str()),
         ("GROUP", group.as_str()),

@@ -8,28 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use streamprobe::amqp::{self, AmqpEndpoint};
 
 async fn inject(address: &str, n: usize) {
-    let ep = AmqpEndpoint {
-        url: "amqp://127.0.0.1:5672".into(),
-        user: "guest".into(),
-        password: "guest".into(),
-    };
-    let (s, mut sender) = amqp::connect(&ep, "pat-injector")
-        .await
-        .unwrap()
-        .with_sender("pat-injector", address)
-        .await
-        .unwrap();
-    for i in 0..n {
-        sender
-            .send(amqp::probe_message(format!("m{i}").into_bytes()))
-            .await
-            .unwrap();
-    }
-    let _ = sender.close().await;
-    s.close().await;
+    amqp_send(address, (0..n).map(|i| format!("m{i}"))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,19 +69,6 @@ async fn round_robin_splits_and_fan_out_sequential_copies() {
     assert_eq!(p.interrupt(Duration::from_secs(20)), Some(0));
 }
 
-/// Messages ready + unacknowledged in `queue`, by rabbitmqctl.
-fn queue_total(queue: &str) -> Option<u64> {
-    let out = std::process::Command::new("rabbitmqctl")
-        .args(["-q", "list_queues", "name", "messages"])
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .find(|(n, _)| *n == queue)
-        .and_then(|(_, v)| v.trim().parse().ok())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fan_out_fail_fast_nacks_and_the_broker_keeps_the_message() {
     require_stack();
@@ -123,14 +91,14 @@ async fn fan_out_fail_fast_nacks_and_the_broker_keeps_the_message() {
     p.wait_for_log("nacking", Duration::from_secs(20));
     // The message is still RabbitMQ's (redelivered again and again), never dropped.
     assert_eq!(
-        queue_total(&source),
+        queue_messages(&source),
         Some(1),
         "rabbitmqctl: the message stays in {source}"
     );
     assert_eq!(p.interrupt(Duration::from_secs(20)), Some(0));
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
-        queue_total(&source),
+        queue_messages(&source),
         Some(1),
         "after the pipeline stopped, still there"
     );

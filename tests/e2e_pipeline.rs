@@ -14,7 +14,7 @@ use fe2o3_amqp::types::messaging::{
     ApplicationProperties, Message, MessageAnnotations, Outcome, Properties,
 };
 use fe2o3_amqp::types::primitives::{Binary, Symbol, Value};
-use streamprobe::amqp::{self, AmqpEndpoint};
+use streamprobe::amqp;
 
 const N: usize = 1000;
 
@@ -48,11 +48,7 @@ async fn stream_yaml_fans_out_1000_messages_with_metadata_deleted() {
 
     // Inject with a content type, an application property and a message
     // annotation: the stream must delete all of it.
-    let ep = AmqpEndpoint {
-        url: "amqp://127.0.0.1:5672".into(),
-        user: "guest".into(),
-        password: "guest".into(),
-    };
+    let ep = guest();
     let mut s = amqp::connect(&ep, "e2e-injector").await.expect("connect");
     let mut sender = amqp::attach_sender(&mut s, "e2e-injector", &source)
         .await

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -63,17 +62,6 @@ async fn wait_arrivals(
         missing.is_empty()
     })
     .await;
-}
-
-fn kcat_produce(topic: &str, lines: &str) {
-    use std::io::Write;
-    let mut c = Command::new("kcat")
-        .args(["-P", "-b", KAFKA, "-t", topic])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("run kcat");
-    c.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
-    assert!(c.wait().unwrap().success(), "kcat produce failed");
 }
 
 fn probe_lines(run: &str, seqs: std::ops::Range<u64>) -> String {

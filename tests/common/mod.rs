@@ -246,3 +246,64 @@ pub fn stack(verb: &str) {
         .expect("run scripts/stack.sh");
     assert!(st.success(), "scripts/stack.sh {verb} failed");
 }
+
+/// The local RabbitMQ as guest/guest.
+pub fn guest() -> streamprobe::amqp::AmqpEndpoint {
+    streamprobe::amqp::AmqpEndpoint {
+        url: format!("amqp://{AMQP}"),
+        user: "guest".into(),
+        password: "guest".into(),
+    }
+}
+
+/// Sends each body to `address` (one Data section each, one at a time) and
+/// returns the broker's outcomes.
+pub async fn amqp_send(
+    address: &str,
+    bodies: impl IntoIterator<Item = String>,
+) -> Vec<fe2o3_amqp::types::messaging::Outcome> {
+    use streamprobe::amqp;
+    let (s, mut sender) = amqp::connect(&guest(), "test-injector")
+        .await
+        .expect("connect")
+        .with_sender("test-injector", address)
+        .await
+        .expect("attach");
+    let mut outcomes = Vec::new();
+    for b in bodies {
+        outcomes.push(
+            sender
+                .send(amqp::probe_message(b.into_bytes()))
+                .await
+                .expect("send"),
+        );
+    }
+    let _ = sender.close().await;
+    s.close().await;
+    outcomes
+}
+
+/// Messages (ready + unacknowledged) in `queue`, by rabbitmqctl.
+pub fn queue_messages(queue: &str) -> Option<u64> {
+    let out = Command::new("rabbitmqctl")
+        .args(["-q", "list_queues", "name", "messages"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .find(|(name, _)| *name == queue)
+        .and_then(|(_, n)| n.trim().parse().ok())
+}
+
+/// Writes `lines` (one record per line) to `topic` with kcat.
+pub fn kcat_produce(topic: &str, lines: &str) {
+    use std::io::Write;
+    let mut c = Command::new("kcat")
+        .args(["-P", "-b", KAFKA, "-t", topic])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("run kcat");
+    c.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
+    assert!(c.wait().unwrap().success(), "kcat produce failed");
+}
