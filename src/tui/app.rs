@@ -294,7 +294,13 @@ impl App {
 
     /// Folds one worker event into the state.
     pub fn on_event(&mut self, ev: Event) {
-        let run = self.tracker.run().to_owned();
+        // Sends and settlements of an earlier run (before a reset) do not count.
+        let ours = match &ev {
+            Event::Sent { run, .. } | Event::Confirmed { run, .. } | Event::Failed { run, .. } => {
+                run == self.tracker.run()
+            }
+            _ => true,
+        };
         match ev {
             Event::Up { link } => {
                 if let Some(s) = self.status_mut(link) {
@@ -312,26 +318,20 @@ impl App {
                 }
             }
             Event::Sent {
-                run: r,
-                seq,
-                at,
-                intended,
-            } if r == run => {
+                seq, at, intended, ..
+            } if ours => {
                 self.injector.sent += 1;
                 self.injector.rate.hit(at);
                 self.tracker.record_sent(seq, intended.unwrap_or(at));
             }
-            Event::Confirmed {
-                run: r, at, settle, ..
-            } if r == run => {
+            Event::Confirmed { at, settle, .. } if ours => {
                 self.injector.confirmed += 1;
                 self.settle.record(settle, at);
             }
-            Event::Failed { run: r, error, .. } if r == run => {
+            Event::Failed { error, .. } if ours => {
                 self.injector.failed += 1;
                 self.injector.last_failure = Some(error);
             }
-            // Settlements of an earlier run (after a reset) are not counted.
             Event::Sent { .. } | Event::Confirmed { .. } | Event::Failed { .. } => {}
             Event::Arrived(a) => {
                 let probe = a.probe.as_ref().map(|(r, s)| (r.as_str(), *s));
