@@ -16,7 +16,7 @@ export BENCH_N
 bash scripts/stack.sh up
 [[ -x /usr/bin/time ]] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
 cargo build --release --locked -q
-BIN=$ROOT/target/release/streamprobe
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/streamprobe
 OUT=$(mktemp -d)
 PIPE=""
 cleanup() { [[ -n $PIPE ]] && kill -INT "$PIPE" 2>/dev/null && wait "$PIPE" 2>/dev/null; rm -rf "$OUT"; }

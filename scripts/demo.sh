@@ -12,7 +12,7 @@ cd "$ROOT"
 bash scripts/stack.sh up
 echo "demo: building streamprobe (release; the first build takes a few minutes)" >&2
 cargo build --release --locked
-BIN=$ROOT/target/release/streamprobe
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/streamprobe
 mkdir -p .stack
 
 "$BIN" pipeline stream.yaml >.stack/pipeline.log 2>&1 &

@@ -26,6 +26,7 @@ pub enum Command {
     /// JSON). Exit 0 = every probe delivered exactly once everywhere (and
     /// within --max-p99); 1 = loss, duplicates, late or failed sends, or the
     /// limit breached; 2 = bad configuration or a broker that cannot be reached.
+    #[command(allow_negative_numbers = true)]
     Probe(ProbeArgs),
     /// Run stream definitions (Bento/Tyk Streams YAML) locally, in-process.
     Pipeline(PipelineArgs),
@@ -83,7 +84,8 @@ pub struct Endpoints {
     pub kafka_topic: String,
     /// Take the source and every destination (fallbacks and dead-letter
     /// targets included) from this stream file instead of the flags above.
-    #[arg(long, env = "STREAMPROBE_STREAM", value_name = "FILE")]
+    #[arg(long, env = "STREAMPROBE_STREAM", value_name = "FILE",
+          conflicts_with_all = ["source", "amqp_target", "kafka_topic", "kafka_brokers", "amqp_url"])]
     pub stream: Option<PathBuf>,
 }
 
@@ -307,6 +309,20 @@ mod tests {
                 .to_string();
             assert!(e.contains(bad[1]), "the error quotes the bad value: {e}");
         }
+    }
+
+    #[test]
+    fn stream_file_and_explicit_destinations_conflict() {
+        assert!(Cli::try_parse_from(["streamprobe", "--stream", "s.yaml"]).is_ok());
+        for flag in ["--kafka-topic", "--amqp-target", "--source"] {
+            let e = Cli::try_parse_from(["streamprobe", "probe", "--stream", "s.yaml", flag, "X"])
+                .unwrap_err();
+            assert!(e.to_string().contains("cannot be used with"), "{e}");
+        }
+        let e = Cli::try_parse_from(["streamprobe", "probe", "--rate", "-1"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is not 0 or a rate"), "{e}");
     }
 
     #[test]

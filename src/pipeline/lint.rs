@@ -155,12 +155,26 @@ pub fn lint_file(
 /// The line:column in `text` of the first `backquoted` snippet of `msg`
 /// that occurs there (e.g. an unsupported Bloblang statement).
 pub fn locate_snippet(text: &str, msg: &str) -> Option<(usize, usize)> {
-    msg.split('`').skip(1).step_by(2).find_map(|snippet| {
+    let found = msg.split('`').skip(1).step_by(2).find_map(|snippet| {
         let snippet = snippet.trim();
         (!snippet.is_empty())
             .then(|| text.find(snippet))
             .flatten()
             .map(|at| interp::line_col(text, at))
+    });
+    // The value may be written differently in the file (quoted, escaped):
+    // then locate the field named just before it (`topic `${! ... }``).
+    found.or_else(|| {
+        let before = msg.split('`').next()?;
+        let field = before.trim_end().rsplit([' ', '.', ':']).next()?;
+        if field.is_empty() {
+            return None;
+        }
+        at_key(text, field).or_else(|| {
+            // flow style: `{..., topic: ...}`
+            text.find(&format!("{field}:"))
+                .map(|at| interp::line_col(text, at))
+        })
     })
 }
 

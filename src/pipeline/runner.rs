@@ -408,10 +408,12 @@ pub struct KafkaOut {
 
 impl KafkaOut {
     fn new(c: &KafkaOutput, path: &str) -> Result<KafkaOut> {
-        if c.topic.contains("${!") || c.key.contains("${!") {
-            bail!(
-                "{path}.kafka: Bloblang interpolation (${{! ... }}) in topic/key is not supported by the local runner yet"
-            );
+        for (field, v) in [("topic", &c.topic), ("key", &c.key)] {
+            if v.contains("${!") {
+                bail!(
+                    "{path}.kafka: {field} `{v}`: Bloblang interpolation (${{! ... }}) is not supported by the local runner yet"
+                );
+            }
         }
         let partitioner = match c.partitioner {
             config::Partitioner::Fnv1aHash => "fnv1a_random",
