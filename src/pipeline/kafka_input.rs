@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::KafkaInput;
 use super::mapping::Mapping;
-use super::runner::{Counters, Msg, Out, retry_forever};
+use super::runner::{Counters, Msg, Out, broker_list, retry_forever};
 use crate::kafka::QuietContext;
 
 #[derive(Default)]
@@ -109,13 +109,7 @@ pub async fn run(
     cancel: CancellationToken,
     drain: Duration,
 ) {
-    let brokers: Vec<&str> = input
-        .addresses
-        .iter()
-        .flat_map(|a| a.split(','))
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .collect();
+    let brokers = broker_list(&input.addresses);
     let consumer: StreamConsumer<QuietContext> = match ClientConfig::new()
         .set("bootstrap.servers", brokers.join(","))
         .set("group.id", &input.consumer_group)

@@ -120,6 +120,16 @@ impl Counters {
     }
 }
 
+/// Kafka `addresses` as one list (comma-separated entries split, blanks dropped).
+pub(super) fn broker_list(addresses: &[String]) -> Vec<&str> {
+    addresses
+        .iter()
+        .flat_map(|a| a.split(','))
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect()
+}
+
 /// The AMQP endpoints of an amqp_1 component: every URL (comma-separated
 /// lists split), with SASL PLAIN credentials when the mechanism is plain.
 pub(crate) fn endpoints(urls: &[String], sasl: &Sasl) -> Vec<AmqpEndpoint> {
@@ -431,13 +441,7 @@ impl KafkaOut {
             config::Compression::Gzip => "gzip",
             config::Compression::Zstd => "zstd",
         };
-        let brokers: Vec<&str> = c
-            .addresses
-            .iter()
-            .flat_map(|a| a.split(','))
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .collect();
+        let brokers = broker_list(&c.addresses);
         if brokers.is_empty() {
             bail!("{path}.kafka: addresses must name at least one broker");
         }
