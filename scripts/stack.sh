@@ -6,6 +6,7 @@
 #   scripts/stack.sh up | down | status
 #   scripts/stack.sh start-rabbitmq | stop-rabbitmq | restart-rabbitmq
 #   scripts/stack.sh start-kafka    | stop-kafka    | restart-kafka
+#   scripts/stack.sh queue NAME...   declare durable quorum queues (idempotent)
 #
 # State (data, logs, pid files) lives in ${STREAMPROBE_STACK_DIR:-<repo>/.stack}.
 # Services already running that this script did not start are reused, never stopped.
@@ -310,6 +311,23 @@ stop_kafka() {
 }
 
 # ---------------------------------------------------------------- verbs
+# declare_queue NAME: a durable quorum queue NAME in vhost /. Quorum queues
+# keep every message on disk whether or not it was sent durable (Bento's
+# amqp_1 output sends without a header, i.e. transient), so what such a queue
+# holds survives a RabbitMQ restart. RabbitMQ 3.10's AMQP 1.0 plugin declares
+# non-durable queues on attach to a bare `NAME`, which then clashes with this
+# one: address it as `/amq/queue/NAME` (exists, never declared).
+declare_queue() {
+  local name=$1 out
+  [[ $name =~ ^[A-Za-z0-9_.:-]{1,200}$ ]] || die "queue name '$name': use letters, digits and _ . : - only"
+  out=$(rabbitmqctl eval "rabbit_amqqueue:declare(rabbit_misc:r(<<\"/\">>, queue, <<\"$name\">>), true, false, [{<<\"x-queue-type\">>, longstr, <<\"quorum\">>}], none, <<\"guest\">>)." 2>&1) \
+    || die "declaring queue $name failed: $out"
+  case $out in
+    "{new,"*|"{existing,"*) log "queue $name: durable quorum queue ready" ;;
+    *) die "declaring queue $name failed: $out" ;;
+  esac
+}
+
 status() {
   local ok=0
   if amqp_ping; then
@@ -324,11 +342,11 @@ status() {
 }
 
 usage() {
-  sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
-[[ $# == 1 ]] || usage
+[[ $# == 1 || ( $# -gt 1 && $1 == queue ) ]] || usage
 mkdir -p "$STATE"
 # Serialise concurrent invocations (e.g. parallel tests calling `up`).
 exec 9>"$STATE/.lock"
@@ -352,5 +370,6 @@ case $1 in
   start-kafka) launch_kafka; wait_kafka ;;
   stop-kafka) stop_kafka ;;
   restart-kafka) stop_kafka; launch_kafka; wait_kafka ;;
+  queue) shift; [[ $# -gt 0 ]] || usage; for q in "$@"; do declare_queue "$q"; done ;;
   *) usage ;;
 esac

@@ -233,7 +233,19 @@ pub async fn attach_sender(s: &mut AmqpSession, name: &str, address: &str) -> Re
     )
     .await
     .map_err(|_| anyhow!("timed out attaching a sender to address {address:?}"))?
-    .with_context(|| format!("broker refused a sender link to address {address:?}"))
+    .map_err(|e| refused("sender", address, e))
+}
+
+/// The error for a refused attach, with the fix for RabbitMQ 3.x's clash of
+/// a bare address (declared non-durable on attach) with a durable queue.
+fn refused(kind: &str, address: &str, e: impl std::fmt::Display) -> anyhow::Error {
+    let e = e.to_string();
+    let hint = if e.contains("inequivalent arg 'durable'") && !address.starts_with('/') {
+        format!(" (the queue exists as a durable queue; address it as \"/amq/queue/{address}\" on RabbitMQ 3.x or \"/queues/{address}\" on RabbitMQ 4)")
+    } else {
+        String::new()
+    };
+    anyhow!("broker refused a {kind} link to address {address:?}: {e}{hint}")
 }
 
 /// Attaches a receiver link to `address` with manual credit (none granted
@@ -247,7 +259,7 @@ pub async fn attach_receiver(s: &mut AmqpSession, name: &str, address: &str) -> 
     tokio::time::timeout(CONNECT_TIMEOUT, fut)
         .await
         .map_err(|_| anyhow!("timed out attaching a receiver to address {address:?}"))?
-        .with_context(|| format!("broker refused a receiver link to address {address:?}"))
+        .map_err(|e| refused("receiver", address, e))
 }
 
 /// Link credit granted in whole windows: a new grant only once every

@@ -169,6 +169,21 @@ pub fn kcat_all(topic: &str) -> Vec<KcatRecord> {
         .collect()
 }
 
+/// Records in `topic` (the local stack's topics have one partition): its end
+/// offset by `kcat -Q`, 0 when the topic does not exist yet or Kafka is down.
+pub fn kafka_end_offset(topic: &str) -> u64 {
+    let out = Command::new("kcat")
+        .args(["-b", KAFKA, "-m", "5", "-Q", "-t", &format!("{topic}:0:-1")])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kcat");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .last()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Polls kcat until `topic` holds at least `n` records or `timeout` passes.
 pub fn kcat_wait(topic: &str, n: usize, timeout: Duration) -> Vec<KcatRecord> {
     let start = Instant::now();
@@ -281,6 +296,52 @@ pub async fn amqp_send(
     let _ = sender.close().await;
     s.close().await;
     outcomes
+}
+
+/// Sends each body to `address` with up to 256 unsettled at a time and
+/// asserts the broker accepted every one.
+pub async fn amqp_send_pipelined(address: &str, bodies: impl IntoIterator<Item = String>) {
+    use fe2o3_amqp::types::messaging::Outcome;
+    use streamprobe::amqp;
+    let (s, mut sender) = amqp::connect(&guest(), "test-injector")
+        .await
+        .expect("connect")
+        .with_sender("test-injector", address)
+        .await
+        .expect("attach");
+    type Settled = Result<Outcome, fe2o3_amqp::link::SendError>;
+    let mut pending: std::collections::VecDeque<fe2o3_amqp::link::delivery::DeliveryFut<Settled>> =
+        Default::default();
+    for b in bodies {
+        if pending.len() >= 256 {
+            let outcome = pending.pop_front().unwrap().await.expect("settlement");
+            assert!(outcome.is_accepted(), "broker settled with {outcome:?}");
+        }
+        pending.push_back(
+            sender
+                .send_batchable(amqp::probe_message(b.into_bytes()))
+                .await
+                .expect("send"),
+        );
+    }
+    for fut in pending {
+        let outcome = fut.await.expect("settlement");
+        assert!(outcome.is_accepted(), "broker settled with {outcome:?}");
+    }
+    let _ = sender.close().await;
+    s.close().await;
+}
+
+/// Declares durable quorum queues (`scripts/stack.sh queue NAME...`); address
+/// them as `/amq/queue/NAME` on RabbitMQ 3.10.
+pub fn durable_queues(names: &[&str]) {
+    let st = Command::new("bash")
+        .arg(root().join("scripts/stack.sh"))
+        .arg("queue")
+        .args(names)
+        .status()
+        .expect("run scripts/stack.sh queue");
+    assert!(st.success(), "scripts/stack.sh queue {names:?} failed");
 }
 
 /// Messages (ready + unacknowledged) in `queue`, by rabbitmqctl.
