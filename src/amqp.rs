@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use chrono::Utc;
 use fe2o3_amqp::connection::ConnectionHandle;
 use fe2o3_amqp::link::CreditMode;
@@ -241,7 +241,9 @@ pub async fn attach_sender(s: &mut AmqpSession, name: &str, address: &str) -> Re
 fn refused(kind: &str, address: &str, e: impl std::fmt::Display) -> anyhow::Error {
     let e = e.to_string();
     let hint = if e.contains("inequivalent arg 'durable'") && !address.starts_with('/') {
-        format!(" (the queue exists as a durable queue; address it as \"/amq/queue/{address}\" on RabbitMQ 3.x or \"/queues/{address}\" on RabbitMQ 4)")
+        format!(
+            " (the queue exists as a durable queue; address it as \"/amq/queue/{address}\" on RabbitMQ 3.x or \"/queues/{address}\" on RabbitMQ 4)"
+        )
     } else {
         String::new()
     };

@@ -21,6 +21,8 @@ pub struct Cli {
 
 /// The subcommands. Without one, streamprobe opens the terminal UI.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size difference of the variants is harmless.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Headless run for CI: inject probes, wait, print a report (text or
     /// JSON). Exit 0 = every probe delivered exactly once everywhere (and

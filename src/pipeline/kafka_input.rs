@@ -52,14 +52,13 @@ fn commit(
     let mut any = false;
     for ((topic, p), st) in parts.iter_mut() {
         let at = st.commit_point();
-        if at > st.committed {
-            if tpl
+        if at > st.committed
+            && tpl
                 .add_partition_offset(topic, *p, Offset::Offset(at))
                 .is_ok()
-            {
-                st.committed = at;
-                any = true;
-            }
+        {
+            st.committed = at;
+            any = true;
         }
     }
     if any {

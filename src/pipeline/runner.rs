@@ -287,6 +287,9 @@ impl Out {
 
     /// Enqueues `msg` at every leaf of this subtree, in call order, and
     /// returns its completion.
+    // The outer future is the enqueue phase; the `Completion` it yields is
+    // awaited later, concurrently with the next messages' enqueue phases.
+    #[allow(clippy::async_yields_async)]
     pub fn submit(self: &Arc<Self>, msg: Arc<Msg>) -> BoxFuture<'static, Completion> {
         let this = self.clone();
         Box::pin(async move {

@@ -99,7 +99,8 @@ async fn ui_loop(
                 Some(Ok(TermEvent::Key(key))) => {
                     match app.on_key(key) {
                         Some(Command::Send(req)) => {
-                            if w.requests.try_send(req).is_err() {
+                            let full = w.requests.try_send(req).is_err();
+                            if full {
                                 tracing::warn!("send request dropped: publisher queue full");
                             }
                         }
