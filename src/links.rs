@@ -195,6 +195,7 @@ fn walk(out: &Output, role: Role, dests: &mut Vec<Dest>) {
         }
         Output::Broker(b) => b.outputs.iter().for_each(|o| walk(o, role, dests)),
         Output::Retry(r) => walk(&r.output, role, dests),
+        Output::DropOn(d) => walk(&d.output, role, dests),
         Output::Fallback(list) => {
             let last = list.len().saturating_sub(1);
             for (i, o) in list.iter().enumerate() {

@@ -101,6 +101,40 @@ pub enum Output {
     /// Bento's `fallback`: a LIST of outputs tried in order.
     Fallback(Vec<Output>),
     Retry(Retry),
+    DropOn(DropOn),
+}
+
+/// `output.drop_on` (Bento): acks (drops) a message its child failed, or
+/// could not take in time, instead of failing it upstream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropOn {
+    /// Drop on every child error (and on back pressure).
+    #[serde(default)]
+    pub error: bool,
+    /// Drop on child errors matching one of these regular expressions
+    /// (anywhere in the error text).
+    #[serde(default)]
+    pub error_patterns: Vec<String>,
+    /// Longest wait for the child to take a message (a free `max_in_flight`
+    /// slot). Past it the message is dropped when `error` is true and
+    /// failed (nacked; a `fallback` moves on) otherwise; later messages are
+    /// treated the same at once until the child has room again. Empty or
+    /// absent: wait for ever.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub back_pressure: Option<GoDuration>,
+    pub output: Box<Output>,
+}
+
+/// An optional Go duration where an empty string means "not set".
+fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<GoDuration>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) if s.trim().is_empty() => Ok(None),
+        Some(s) => humantime::parse_duration(s.trim())
+            .map(|d| Some(GoDuration(d)))
+            .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?}: {e}"))),
+    }
 }
 
 fn retry_initial() -> GoDuration {

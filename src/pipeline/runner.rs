@@ -4,8 +4,7 @@
 //! after the whole output tree confirmed the message (for `fan_out`: every
 //! output). A failing `fan_out` child is retried forever with Bento's backoff
 //! while the stream waits (the input's credit caps what is in flight); a
-//! nack settles the delivery Modified(delivery-failed), which RabbitMQ
-//! requeues. Deliveries still in flight when the input link drops, or when
+//! nack settles the delivery Released, which RabbitMQ requeues. Deliveries still in flight when the input link drops, or when
 //! the drain time runs out at shutdown, are left unsettled: the broker
 //! redelivers them (duplicates are possible, loss is not).
 
@@ -16,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use fe2o3_amqp::types::messaging::annotations::OwnedKey;
-use fe2o3_amqp::types::messaging::{Body, Message, MessageAnnotations, Modified, Outcome};
+use fe2o3_amqp::types::messaging::{Body, Message, MessageAnnotations, Outcome};
 use fe2o3_amqp::types::primitives::{Binary, Symbol, Value};
 use futures::future::BoxFuture;
 use rdkafka::config::ClientConfig;
@@ -80,10 +79,6 @@ mod tests {
         );
         assert_eq!(literal_map("root = this.foo"), None);
         assert_eq!(literal_map("root = {\"a\": {\"b\": 1}}"), None);
-        assert_eq!(
-            snake(Pattern::FanOutSequentialFailFast),
-            "fan_out_sequential_fail_fast"
-        );
     }
 }
 
@@ -101,7 +96,7 @@ pub struct Counters {
     pub received: AtomicU64,
     /// Deliveries accepted after the output tree confirmed them.
     pub acked: AtomicU64,
-    /// Deliveries settled Modified(delivery-failed) (the broker redelivers).
+    /// Deliveries settled Released (the broker redelivers).
     pub nacked: AtomicU64,
     /// Deliveries left unsettled (link lost, or drain time over): the
     /// broker redelivers them, so they are received again.
@@ -187,8 +182,17 @@ pub enum Out {
     /// Bento's `fan_out_fail_fast`: every child gets every message, no
     /// retries; the first error fails the message (nack).
     FanOutFailFast(Vec<Arc<Out>>),
+    /// Bento's `fan_out_sequential_fail_fast`: each child after the previous
+    /// one confirmed, no retries; the first error fails the message.
+    FanOutSequentialFailFast(Vec<Arc<Out>>),
     /// Bento's `round_robin`: each message goes to one child, in turn.
     RoundRobin(Vec<Arc<Out>>, std::sync::atomic::AtomicUsize),
+    /// Bento's `greedy`: each message goes to one child, picked at random
+    /// among those with a free `max_in_flight` slot (waits when none has);
+    /// a child's error fails the message.
+    Greedy(Vec<Arc<Out>>),
+    /// Bento's `drop_on`: see [`DropOn`].
+    DropOn(Arc<DropOn>),
     /// Bento's `fallback`: tries each child in order; a message passed on
     /// carries metadata `fallback_error` = the previous child's error; fails
     /// when the last child fails. Children are not retry-wrapped.
@@ -211,18 +215,6 @@ impl Out {
             config::Output::Kafka(k) => Out::Kafka(Arc::new(KafkaOut::new(k, path)?)),
             config::Output::Amqp1(a) => Out::Amqp(Arc::new(AmqpOut::new(a, stream, path)?)),
             config::Output::Broker(b) => {
-                if !matches!(
-                    b.pattern,
-                    Pattern::FanOut
-                        | Pattern::FanOutSequential
-                        | Pattern::FanOutFailFast
-                        | Pattern::RoundRobin
-                ) {
-                    bail!(
-                        "{path}.broker: pattern `{}` is not supported by the local runner yet (supported: fan_out, fan_out_sequential, fan_out_fail_fast, round_robin)",
-                        snake(b.pattern)
-                    );
-                }
                 if b.copies != 1 {
                     bail!(
                         "{path}.broker: copies other than 1 are not supported by the local runner yet"
@@ -240,10 +232,12 @@ impl Out {
                     })
                     .collect::<Result<Vec<_>>>()?;
                 match b.pattern {
+                    Pattern::FanOut => Out::FanOut(children),
                     Pattern::FanOutSequential => Out::FanOutSequential(children),
                     Pattern::FanOutFailFast => Out::FanOutFailFast(children),
+                    Pattern::FanOutSequentialFailFast => Out::FanOutSequentialFailFast(children),
                     Pattern::RoundRobin => Out::RoundRobin(children, Default::default()),
-                    _ => Out::FanOut(children),
+                    Pattern::Greedy => Out::Greedy(children),
                 }
             }
             config::Output::Fallback(list) => {
@@ -268,6 +262,84 @@ impl Out {
                 max_retries: r.max_retries,
                 backoff: r.backoff.clone(),
             },
+            config::Output::DropOn(d) => {
+                let patterns = d
+                    .error_patterns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        regex::Regex::new(p).map_err(|e| {
+                            let why = e.to_string();
+                            let why = why.lines().last().unwrap_or_default().trim().to_owned();
+                            anyhow!("{path}.drop_on.error_patterns[{i}]: invalid regular expression `{p}`: {why}")
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Out::DropOn(Arc::new(DropOn {
+                    child: Arc::new(Out::build(
+                        &d.output,
+                        stream,
+                        &format!("{path}.drop_on.output"),
+                    )?),
+                    on_error: d.error,
+                    patterns,
+                    back_pressure: d.back_pressure.map(|g| g.0),
+                    backed_up: Default::default(),
+                    dropped: Default::default(),
+                }))
+            }
+        })
+    }
+
+    /// Whether a message submitted now would be taken without waiting for a
+    /// `max_in_flight` slot.
+    pub fn has_capacity(&self) -> bool {
+        match self {
+            Out::Kafka(k) => k.in_flight.available_permits() > 0,
+            Out::Amqp(a) => a.in_flight.available_permits() > 0,
+            Out::FanOut(c) | Out::FanOutFailFast(c) => c.iter().all(|c| c.has_capacity()),
+            Out::FanOutSequential(c) | Out::FanOutSequentialFailFast(c) | Out::Fallback(c) => {
+                c[0].has_capacity()
+            }
+            Out::RoundRobin(c, next) => {
+                c[next.load(std::sync::atomic::Ordering::Relaxed) % c.len()].has_capacity()
+            }
+            Out::Greedy(c) => c.iter().any(|c| c.has_capacity()),
+            Out::Retry { child, .. } => child.has_capacity(),
+            Out::DropOn(d) => d.child.has_capacity(),
+        }
+    }
+
+    /// Resolves once [`Out::has_capacity`] may have become true.
+    fn ready(self: &Arc<Self>) -> BoxFuture<'static, ()> {
+        let this = self.clone();
+        Box::pin(async move {
+            let slot = |sem: &Arc<Semaphore>| {
+                let sem = sem.clone();
+                async move {
+                    let _ = sem.acquire().await;
+                }
+            };
+            match &*this {
+                Out::Kafka(k) => slot(&k.in_flight).await,
+                Out::Amqp(a) => slot(&a.in_flight).await,
+                Out::FanOut(c) | Out::FanOutFailFast(c) => {
+                    futures::future::join_all(c.iter().map(|c| c.ready())).await;
+                }
+                Out::FanOutSequential(c) | Out::FanOutSequentialFailFast(c) | Out::Fallback(c) => {
+                    c[0].ready().await
+                }
+                Out::RoundRobin(c, next) => {
+                    c[next.load(std::sync::atomic::Ordering::Relaxed) % c.len()]
+                        .ready()
+                        .await
+                }
+                Out::Greedy(c) => {
+                    futures::future::select_all(c.iter().map(|c| c.ready())).await;
+                }
+                Out::Retry { child, .. } => child.ready().await,
+                Out::DropOn(d) => d.child.ready().await,
+            }
         })
     }
 
@@ -279,7 +351,10 @@ impl Out {
             Out::FanOut(_) => "fan_out".into(),
             Out::FanOutSequential(_) => "fan_out_sequential".into(),
             Out::FanOutFailFast(_) => "fan_out_fail_fast".into(),
+            Out::FanOutSequentialFailFast(_) => "fan_out_sequential_fail_fast".into(),
             Out::RoundRobin(..) => "round_robin".into(),
+            Out::Greedy(_) => "greedy".into(),
+            Out::DropOn(d) => format!("drop_on({})", d.child.label()),
             Out::Fallback(_) => "fallback".into(),
             Out::Retry { child, .. } => format!("retry({})", child.label()),
         }
@@ -344,6 +419,27 @@ impl Out {
                         next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % children.len();
                     children[i].submit(msg).await
                 }
+                Out::FanOutSequentialFailFast(children) => {
+                    let children = children.clone();
+                    let first = children[0].submit(msg.clone()).await;
+                    let done: Completion = Box::pin(async move {
+                        first.await?;
+                        for c in &children[1..] {
+                            c.submit(msg.clone()).await.await?;
+                        }
+                        Ok(())
+                    });
+                    done
+                }
+                Out::Greedy(children) => loop {
+                    let ready: Vec<&Arc<Out>> =
+                        children.iter().filter(|c| c.has_capacity()).collect();
+                    if !ready.is_empty() {
+                        break ready[fastrand::usize(..ready.len())].submit(msg).await;
+                    }
+                    futures::future::select_all(children.iter().map(|c| c.ready())).await;
+                },
+                Out::DropOn(d) => d.clone().submit(msg).await,
                 Out::Fallback(children) => {
                     let children = children.clone();
                     let first = children[0].submit(msg.clone()).await;
@@ -401,6 +497,85 @@ impl Out {
                         }
                     });
                     done
+                }
+            }
+        })
+    }
+}
+
+/// Bento's `drop_on` output around one child.
+///
+/// A child error matching `error: true` or one of `error_patterns` is
+/// logged and the message acked (dropped); other errors fail it. With
+/// `back_pressure`, a message the child does not take within that time (no
+/// free `max_in_flight` slot, e.g. its broker is unreachable) is dropped
+/// when `error` is true and failed otherwise, and so is every later message
+/// at once until the child has room again (Bento's documented behaviour).
+pub struct DropOn {
+    child: Arc<Out>,
+    on_error: bool,
+    patterns: Vec<regex::Regex>,
+    back_pressure: Option<Duration>,
+    /// Set after a back-pressure timeout, cleared when the child has room.
+    backed_up: std::sync::atomic::AtomicBool,
+    /// Messages dropped so far (for the log).
+    dropped: AtomicU64,
+}
+
+impl DropOn {
+    fn drops(&self, error: &str) -> bool {
+        self.on_error || self.patterns.iter().any(|p| p.is_match(error))
+    }
+
+    /// Acks the message (drop) or fails it, as the settings say for `error`.
+    fn give_up(&self, error: String, matches: bool) -> Result<()> {
+        if !matches {
+            bail!(error);
+        }
+        let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::warn!(output = %self.child.label(), %error, dropped_so_far = n, "drop_on: message dropped");
+        Ok(())
+    }
+
+    async fn submit(self: Arc<Self>, msg: Arc<Msg>) -> Completion {
+        let first = match self.back_pressure {
+            None => self.child.submit(msg).await,
+            Some(limit) => {
+                let backed_up = self.backed_up.load(Ordering::Relaxed);
+                let taken = if backed_up && !self.child.has_capacity() {
+                    None
+                } else {
+                    tokio::time::timeout(limit, self.child.submit(msg))
+                        .await
+                        .ok()
+                };
+                match taken {
+                    Some(c) => {
+                        self.backed_up.store(false, Ordering::Relaxed);
+                        c
+                    }
+                    None => {
+                        self.backed_up.store(true, Ordering::Relaxed);
+                        let r = self.give_up(
+                            format!(
+                                "{} applied back pressure for longer than {}",
+                                self.child.label(),
+                                humantime::format_duration(limit)
+                            ),
+                            self.on_error,
+                        );
+                        return Box::pin(async move { r });
+                    }
+                }
+            }
+        };
+        Box::pin(async move {
+            match first.await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let text = format!("{e:#}");
+                    let matches = self.drops(&text);
+                    self.give_up(text, matches)
                 }
             }
         })
@@ -675,64 +850,95 @@ fn tls_enabled(v: &serde_yaml_ng::Value) -> bool {
     v.get("enabled").and_then(|e| e.as_bool()).unwrap_or(false)
 }
 
+/// The amqp_1 output's connection task, as Bento's amqp_1 output behaves: a
+/// message that cannot be sent (no connection, link lost before the broker
+/// settled it) is resent, after reconnecting with backoff (0.5 s → 1 s), for
+/// ever, so connection errors never reach `fan_out`, `fallback` or `retry`;
+/// while it waits, the `max_in_flight` slots fill up and writers block (back
+/// pressure, which `drop_on.back_pressure` can turn into an error). Only a
+/// broker's definite refusal (settled other than Accepted) fails a message.
 async fn amqp_output_task(
     eps: Vec<AmqpEndpoint>,
     target: String,
     name: String,
     mut rx: mpsc::Receiver<AmqpRequest>,
 ) {
+    let (resend_tx, mut resend_rx) = mpsc::unbounded_channel::<AmqpRequest>();
     let mut link: Option<(AmqpSession, fe2o3_amqp::Sender)> = None;
-    while let Some((message, reply)) = rx.recv().await {
-        if link.is_none() {
-            let attempt = async {
-                connect_any(&eps, &format!("streamprobe-pipeline-{name}"))
-                    .await?
-                    .with_sender(&format!("{name}-sender"), &target)
-                    .await
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(1), 1.5, 0.5);
+    let close = |link: Option<(AmqpSession, fe2o3_amqp::Sender)>| {
+        if let Some((s, snd)) = link {
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(1), snd.close()).await;
+                s.close().await;
+            });
+        }
+    };
+    loop {
+        let (message, reply) = tokio::select! {
+            biased;
+            Some(r) = resend_rx.recv() => r,
+            r = rx.recv() => match r {
+                Some(r) => r,
+                None => break,
+            },
+        };
+        loop {
+            if link.is_none() {
+                let attempt = async {
+                    connect_any(&eps, &format!("streamprobe-pipeline-{name}"))
+                        .await?
+                        .with_sender(&format!("{name}-sender"), &target)
+                        .await
+                };
+                match attempt.await {
+                    Ok(l) => {
+                        tracing::info!(target = %target, "amqp_1 output connected");
+                        link = Some(l);
+                    }
+                    Err(e) => {
+                        let wait = backoff.next_delay();
+                        tracing::warn!(target = %target, error = %format!("{e:#}"), retry_in = ?wait, "amqp_1 output cannot connect; the message waits");
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                }
+            }
+            let Some((_, sender)) = link.as_mut() else {
+                continue;
             };
-            match attempt.await {
-                Ok(l) => {
-                    tracing::info!(target = %target, "amqp_1 output connected");
-                    link = Some(l);
+            match sender.send_batchable(message.clone()).await {
+                Ok(fut) => {
+                    backoff.reset();
+                    let (target, resend) = (target.clone(), resend_tx.clone());
+                    tokio::spawn(async move {
+                        match fut.await {
+                            Ok(Outcome::Accepted(_)) => {
+                                let _ = reply.send(Ok(()));
+                            }
+                            Ok(o) => {
+                                let _ = reply.send(Err(anyhow!(
+                                    "amqp_1 output to {target:?}: broker settled with {o:?}"
+                                )));
+                            }
+                            Err(e) => {
+                                tracing::warn!(target = %target, error = %e, "amqp_1 output: no settlement; resending");
+                                let _ = resend.send((message, reply));
+                            }
+                        }
+                    });
+                    break;
                 }
                 Err(e) => {
-                    let _ = reply.send(Err(anyhow!("amqp_1 output to {target:?}: {e:#}")));
-                    continue;
-                }
-            }
-        }
-        let Some((_, sender)) = link.as_mut() else {
-            continue;
-        };
-        match sender.send_batchable(message).await {
-            Ok(fut) => {
-                let target = target.clone();
-                tokio::spawn(async move {
-                    let r = match fut.await {
-                        Ok(Outcome::Accepted(_)) => Ok(()),
-                        Ok(o) => Err(anyhow!(
-                            "amqp_1 output to {target:?}: broker settled with {o:?}"
-                        )),
-                        Err(e) => Err(anyhow!("amqp_1 output to {target:?}: {e}")),
-                    };
-                    let _ = reply.send(r);
-                });
-            }
-            Err(e) => {
-                let _ = reply.send(Err(anyhow!("amqp_1 output to {target:?}: {e}")));
-                if let Some((s, snd)) = link.take() {
-                    tokio::spawn(async move {
-                        let _ = tokio::time::timeout(Duration::from_secs(1), snd.close()).await;
-                        s.close().await;
-                    });
+                    let wait = backoff.next_delay();
+                    tracing::warn!(target = %target, error = %e, retry_in = ?wait, "amqp_1 output link lost; reconnecting to resend");
+                    close(link.take());
+                    tokio::time::sleep(wait).await;
                 }
             }
         }
     }
-    if let Some((s, snd)) = link.take() {
-        let _ = tokio::time::timeout(Duration::from_secs(1), snd.close()).await;
-        s.close().await;
-    }
+    close(link.take());
 }
 
 // ------------------------------------------------------------------ input
@@ -789,8 +995,11 @@ pub fn input_metadata<B>(m: &Message<B>, read_header: bool) -> BTreeMap<String, 
 
 type Settlement = (fe2o3_amqp::link::delivery::DeliveryInfo, Result<()>);
 
-/// Accepts a confirmed delivery, or nacks a failed one with
-/// Modified(delivery-failed) so RabbitMQ requeues it (Bento's amqp_1 input).
+/// Accepts a confirmed delivery, or nacks a failed one with Released so
+/// RabbitMQ requeues it. Bento settles with Modified(delivery-failed), which
+/// RabbitMQ 3.10.8's AMQP 1.0 plugin does not know: it closes the session and
+/// requeues every unsettled delivery (rabbitmq-server#2584, fixed in later
+/// 3.10.x); Released is requeued by every RabbitMQ version.
 async fn settle(
     id: &str,
     c: &Counters,
@@ -805,16 +1014,7 @@ async fn settle(
         Err(e) => {
             tracing::warn!(stream = %id, error = %format!("{e:#}"), "message failed; nacking (the broker redelivers it)");
             c.nacked.fetch_add(1, Ordering::Relaxed);
-            receiver
-                .modify(
-                    info,
-                    Modified {
-                        delivery_failed: Some(true),
-                        undeliverable_here: None,
-                        message_annotations: None,
-                    },
-                )
-                .await
+            receiver.release(info).await
         }
     };
     if let Err(e) = res {
