@@ -2,15 +2,19 @@
 # Benchmarks on the local stack (not tests). Prints every figure and a
 # summary; the README quotes its numbers. Knobs: BENCH_N (injector messages
 # per round, 20000), E2E_N (messages through the pipeline, 20000),
-# MEM_N (messages of the memory run, 1000000; 0 skips it).
+# MEM_N (messages of the memory run, 1000000; 0 skips it), BENCH_PARTS
+# (which of a b c d to run, default abcd).
 #   (a) injector send rate vs a bare fe2o3-amqp pipelined sender (ratio)
-#   (b) end-to-end throughput through `streamprobe pipeline`, seed and tuned
+#   (b) end-to-end throughput through `streamprobe pipeline`, seed and tuned,
+#       against each single hop alone (EXTERNAL → AMQP, EXTERNAL → Kafka) with
+#       the same settings: fan-out / slowest hop (issue 4's target: ≥ 70 %)
 #   (c) p50/p99 end-to-end latency at 1,000 msg/s
 #   (d) peak RSS of `streamprobe probe` over MEM_N messages
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-BENCH_N=${BENCH_N:-20000} E2E_N=${E2E_N:-20000} MEM_N=${MEM_N:-1000000}
+BENCH_N=${BENCH_N:-20000} E2E_N=${E2E_N:-20000} MEM_N=${MEM_N:-1000000} PARTS=${BENCH_PARTS:-abcd}
+part() { [[ $PARTS == *$1* ]]; }
 export BENCH_N
 
 bash scripts/stack.sh up
@@ -24,47 +28,83 @@ trap cleanup EXIT
 
 json() { python3 -c "import json,sys; r=json.load(open('$1')); print($2)"; }
 
-# start_pipeline FILE TAG: runs the stream on addresses/topics unique to TAG
+# start_pipeline FILE TAG [VAR=VALUE...]: runs the stream on addresses/topics
+# unique to TAG, with extra environment
 start_pipeline() {
-  local tag=$2_$$
-  SRC=bench_src_$tag TOPIC=bench_t_$tag Q=bench_q_$tag
-  SOURCE_ADDRESS=$SRC KAFKA_TOPIC=$TOPIC TARGET_ADDRESS=$Q "$BIN" pipeline "$1" >"$OUT/pipeline_$2.log" 2>&1 &
+  local file=$1 tag=$2_$$ name=$2
+  shift 2
+  SRC=bench_src_$tag TOPIC=bench_t_$tag Q=bench_q_$tag STREAM=$file
+  env "$@" SOURCE_ADDRESS=$SRC KAFKA_TOPIC=$TOPIC TARGET_ADDRESS=$Q "$BIN" pipeline "$file" >"$OUT/pipeline_$name.log" 2>&1 &
   PIPE=$!
-  for _ in $(seq 100); do grep -q "input connected" "$OUT/pipeline_$2.log" && return; sleep 0.1; done
-  echo "bench: the pipeline did not start:" >&2; cat "$OUT/pipeline_$2.log" >&2; exit 1
+  for _ in $(seq 100); do grep -q "input connected" "$OUT/pipeline_$name.log" && return; sleep 0.1; done
+  echo "bench: the pipeline did not start:" >&2; cat "$OUT/pipeline_$name.log" >&2; exit 1
 }
 stop_pipeline() { kill -INT "$PIPE"; wait "$PIPE" || true; PIPE=""; }
 probe() { "$BIN" probe --source "$SRC" --kafka-topic "$TOPIC" --amqp-target "$Q" --json "$@"; }
+# hop_probe FILE TAG COUNT [VAR=VALUE...]: the probe reads its destinations
+# (one, for a single hop) from the stream file, as the pipeline does
+hop_probe() {
+  local file=$1 name=$2 count=$3
+  shift 3
+  start_pipeline "$file" "$name" "$@"
+  env "$@" SOURCE_ADDRESS=$SRC KAFKA_TOPIC=$TOPIC TARGET_ADDRESS=$Q "$BIN" probe --stream "$file" --json --count "$count" >"$OUT/$name.json" || true
+  stop_pipeline
+}
 
-echo "== (a) injector vs bare fe2o3-amqp sender ($BENCH_N messages per round)"
-cargo bench --locked -q --bench inject 2>/dev/null | tee "$OUT/inject.txt"
-A=$(grep RESULT "$OUT/inject.txt")
+A="skipped"
+if part a; then
+  echo "== (a) injector vs bare fe2o3-amqp sender ($BENCH_N messages per round)"
+  cargo bench --locked -q --bench inject 2>/dev/null | tee "$OUT/inject.txt"
+  A=$(grep RESULT "$OUT/inject.txt")
+fi
 
-echo "== (b) end-to-end throughput through streamprobe pipeline"
-start_pipeline stream.yaml seed
 SEED_N=$(( E2E_N / 4 ))
-probe --count "$SEED_N" >"$OUT/seed.json" || true
-stop_pipeline
-start_pipeline scripts/bench/tuned.yaml tuned
-probe --count "$E2E_N" >"$OUT/tuned.json" || true
-echo "== (c) latency at 1,000 msg/s (tuned pipeline, 10,000 messages)"
-probe --count 10000 --rate 1000 >"$OUT/rate.json" || true
+TUNED=(CREDIT=256 KAFKA_MAX_IN_FLIGHT=64)
+if part b; then
+  echo "== (b) end-to-end throughput through streamprobe pipeline: single hops, then the fan-out"
+  hop_probe scripts/bench/hop_amqp.yaml hop_amqp_seed "$SEED_N"
+  hop_probe scripts/bench/hop_kafka.yaml hop_kafka_seed "$SEED_N"
+  start_pipeline stream.yaml seed
+  probe --count "$SEED_N" >"$OUT/seed.json" || true
+  stop_pipeline
+  hop_probe scripts/bench/hop_amqp.yaml hop_amqp_tuned "$E2E_N" "${TUNED[@]}"
+  hop_probe scripts/bench/hop_kafka.yaml hop_kafka_tuned "$E2E_N" "${TUNED[@]}"
+fi
+if part b || part c || part d; then
+  start_pipeline scripts/bench/tuned.yaml tuned
+fi
+part b && { probe --count "$E2E_N" >"$OUT/tuned.json" || true; }
+if part c; then
+  echo "== (c) latency at 1,000 msg/s (tuned pipeline, 10,000 messages)"
+  probe --count 10000 --rate 1000 >"$OUT/rate.json" || true
+fi
 MEM="skipped"
-if (( MEM_N > 0 )); then
+if part d && (( MEM_N > 0 )); then
   echo "== (d) peak memory of streamprobe probe over $MEM_N messages (tuned pipeline)"
   /usr/bin/time -v "$BIN" probe --source "$SRC" --kafka-topic "$TOPIC" --amqp-target "$Q" --json --count "$MEM_N" \
     >"$OUT/mem.json" 2>"$OUT/mem.time" || true
   MEM="peak RSS $(awk -F': ' '/Maximum resident set size/ {printf "%.0f MB", $2/1024}' "$OUT/mem.time") \
 $(json "$OUT/mem.json" "'(sent %s; received %s; lost %s)' % (r['sent'], [d['received'] for d in r['destinations']], [d['lost'] for d in r['destinations']])")"
 fi
-stop_pipeline
+[[ -n $PIPE ]] && stop_pipeline
 
 row() { json "$1" "' / '.join('%s %.0f msg/s' % (d['name'].split(':')[0], d['throughput_per_s']) for d in r['destinations']) + ' (passed=%s)' % r['passed']"; }
 lat() { json "$1" "' / '.join('%s p50 %.1f ms p99 %.1f ms' % (d['name'].split(':')[0], d['latency_us']['p50']/1000, d['latency_us']['p99']/1000) for d in r['destinations']) + ' (passed=%s)' % r['passed']"; }
+# rate FILE: the slowest destination's throughput (msg/s)
+rate() { json "$1" "min(d['throughput_per_s'] for d in r['destinations'])"; }
+ratio() { python3 -c "print('%.0f %%' % (100 * $1 / min($2, $3)))"; }
 echo
 echo "== summary"
-echo "(a) injector:           $A"
-echo "(b) pipeline, seed:     $(row "$OUT/seed.json")   [$SEED_N msgs, kafka max_in_flight 1]"
-echo "(b) pipeline, tuned:    $(row "$OUT/tuned.json")   [$E2E_N msgs, kafka max_in_flight 64, credit 256]"
-echo "(c) at 1000 msg/s:      $(lat "$OUT/rate.json")"
-echo "(d) memory:             $MEM"
+echo "(a) injector:              $A"
+if part b; then
+  echo "(b) hop AMQP→AMQP, seed:   $(row "$OUT/hop_amqp_seed.json")   [$SEED_N msgs]"
+  echo "(b) hop AMQP→Kafka, seed:  $(row "$OUT/hop_kafka_seed.json")   [$SEED_N msgs, kafka max_in_flight 1]"
+  echo "(b) fan-out, seed:         $(row "$OUT/seed.json")   [$SEED_N msgs, kafka max_in_flight 1]"
+  echo "(b) seed fan-out / slowest hop:  $(ratio "$(rate "$OUT/seed.json")" "$(rate "$OUT/hop_amqp_seed.json")" "$(rate "$OUT/hop_kafka_seed.json")")"
+  echo "(b) hop AMQP→AMQP, tuned:  $(row "$OUT/hop_amqp_tuned.json")   [$E2E_N msgs, credit 256]"
+  echo "(b) hop AMQP→Kafka, tuned: $(row "$OUT/hop_kafka_tuned.json")   [$E2E_N msgs, kafka max_in_flight 64, credit 256]"
+  echo "(b) fan-out, tuned:        $(row "$OUT/tuned.json")   [$E2E_N msgs, kafka max_in_flight 64, credit 256]"
+  echo "(b) tuned fan-out / slowest hop: $(ratio "$(rate "$OUT/tuned.json")" "$(rate "$OUT/hop_amqp_tuned.json")" "$(rate "$OUT/hop_kafka_tuned.json")")"
+fi
+part c && echo "(c) at 1000 msg/s:         $(lat "$OUT/rate.json")"
+echo "(d) memory:                $MEM"

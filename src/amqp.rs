@@ -627,13 +627,24 @@ pub async fn run_consumer(
         tracing::info!(dest, address = %address, "consumer attached");
         let _ = events.send(Event::Up { link }).await;
         let mut credit = CreditWindow::new();
+        // Accepted in batches (one disposition per run of consecutive
+        // deliveries): flushed at 64, or once no delivery came for 2 ms.
+        let mut unaccepted: Vec<fe2o3_amqp::link::delivery::DeliveryInfo> = Vec::new();
         let err = loop {
             if let Err(e) = credit.grant(&mut receiver, CONSUMER_CREDIT).await {
                 break Some(format!("{e:#}"));
             }
+            if unaccepted.len() >= 64 {
+                accept_all(&receiver, &mut unaccepted, dest).await;
+            }
             let delivery = tokio::select! {
+                biased;
                 _ = cancel.cancelled() => break None,
                 d = receiver.recv::<Body<Value>>() => d,
+                _ = tokio::time::sleep(Duration::from_millis(2)), if !unaccepted.is_empty() => {
+                    accept_all(&receiver, &mut unaccepted, dest).await;
+                    continue;
+                }
             };
             match delivery {
                 Ok(delivery) => {
@@ -662,15 +673,15 @@ pub async fn run_consumer(
                             ),
                         },
                     };
-                    if let Err(e) = receiver.accept(&delivery).await {
-                        // Counted anyway: it did arrive. The broker redelivers it.
-                        tracing::warn!(dest, error = %e, "accept failed");
-                    }
+                    unaccepted.push((&delivery).into());
                     let _ = events.send(Event::Arrived(arrival)).await;
                 }
                 Err(e) => break Some(format!("receive failed: {e}")),
             }
         };
+        if err.is_none() {
+            accept_all(&receiver, &mut unaccepted, dest).await;
+        }
         let _ = tokio::time::timeout(Duration::from_secs(1), receiver.close()).await;
         s.close().await;
         match err {
@@ -683,6 +694,18 @@ pub async fn run_consumer(
                 }
             }
         }
+    }
+}
+
+/// Accepts (and clears) `infos`. A failure is logged only: the messages
+/// did arrive and are counted; the broker redelivers them.
+async fn accept_all(
+    receiver: &Receiver,
+    infos: &mut Vec<fe2o3_amqp::link::delivery::DeliveryInfo>,
+    dest: usize,
+) {
+    if let Err(e) = receiver.accept_all(std::mem::take(infos)).await {
+        tracing::warn!(dest, error = %e, "accept failed");
     }
 }
 

@@ -1022,6 +1022,46 @@ async fn settle(
     }
 }
 
+/// Settles a batch of finished deliveries: the accepted ones in as few
+/// dispositions as possible (one per run of consecutive delivery ids, which
+/// saves the broker work per message), the failed ones one by one.
+async fn settle_all(
+    id: &str,
+    c: &Counters,
+    receiver: &fe2o3_amqp::Receiver,
+    batch: Vec<Settlement>,
+) {
+    let mut accepted = Vec::with_capacity(batch.len());
+    for (info, result) in batch {
+        match result {
+            Ok(()) => accepted.push(info),
+            Err(e) => settle(id, c, receiver, (info, Err(e))).await,
+        }
+    }
+    if accepted.is_empty() {
+        return;
+    }
+    c.acked.fetch_add(accepted.len() as u64, Ordering::Relaxed);
+    if let Err(e) = receiver.accept_all(accepted).await {
+        tracing::warn!(stream = %id, error = %e, "could not settle deliveries; the broker will redeliver them");
+    }
+}
+
+/// Waits for the next finished delivery and takes every other one already
+/// finished.
+async fn finished(inflight: &mut JoinSet<Settlement>) -> Vec<Settlement> {
+    let mut batch = Vec::new();
+    if let Some(Ok(r)) = inflight.join_next().await {
+        batch.push(r);
+    }
+    while let Some(j) = inflight.try_join_next() {
+        if let Ok(r) = j {
+            batch.push(r);
+        }
+    }
+    batch
+}
+
 /// A runnable stream.
 pub struct Stream {
     pub id: String,
@@ -1148,8 +1188,8 @@ impl Stream {
                 tokio::select! {
                     biased;
                     _ = cancel.cancelled() => break None,
-                    Some(j) = inflight.join_next(), if !inflight.is_empty() => {
-                        if let Ok(r) = j { settle(&self.id, c, &receiver, r).await; }
+                    batch = finished(&mut inflight), if !inflight.is_empty() => {
+                        settle_all(&self.id, c, &receiver, batch).await;
                     }
                     d = receiver.recv::<Body<Value>>(), if window.outstanding() > 0 => match d {
                         Ok(delivery) => {
