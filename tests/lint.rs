@@ -58,6 +58,40 @@ fn seed_shapes_get_located_hints() {
 }
 
 #[test]
+fn every_invalid_component_is_reported_with_its_place() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/broken_streams.yaml");
+    let expect = [
+        "9:7: streams.bad1.input.amqp_1: missing field `source_address`",
+        "15:9: streams.bad1.output.kafka.partitioner: unknown or unsupported component `nope`",
+        "18:5: streams.bad2.outputs: unknown field `outputs`",
+    ];
+    let lint = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+        .arg("lint")
+        .arg(&f)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&lint.stdout);
+    assert_eq!(lint.status.code(), Some(1), "{text}");
+    let run = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+        .arg("pipeline")
+        .arg(&f)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    for e in expect {
+        assert!(
+            text.contains(&format!("broken_streams.yaml:{e}")),
+            "lint: {e}\n{text}"
+        );
+        assert!(
+            err.contains(&format!("broken_streams.yaml: {e}")),
+            "pipeline: {e}\n{err}"
+        );
+    }
+}
+
+#[test]
 fn errors_carry_file_line_col() {
     let dir = std::env::temp_dir().join(format!("lint_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

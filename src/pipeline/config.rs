@@ -481,20 +481,7 @@ pub fn parse_text_with(
         file: path.to_owned(),
         message,
     };
-    let text = interp::tyk_refs(raw, &lookup, api).map_err(|m| {
-        err(m
-            .iter()
-            .map(|v| v.to_string())
-            .collect::<Vec<_>>()
-            .join("; "))
-    })?;
-    let text = interp::interpolate(&text, lookup).map_err(|m| {
-        err(m
-            .iter()
-            .map(|v| v.to_string())
-            .collect::<Vec<_>>()
-            .join("; "))
-    })?;
+    let text = interpolated(path, raw, lookup, api)?;
     let value: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(&text).map_err(|e| err(yaml_error(&e)))?;
     let map = value
@@ -538,6 +525,29 @@ pub fn parse_text_with(
         file: path.to_owned(),
         config,
     }])
+}
+
+/// `raw` with Tyk references (`$secret_env.NAME`, `$api_config.KEY`) and
+/// then environment variables resolved, as the runner parses it. Errors list
+/// every unresolvable reference with its line:col, joined by "; ".
+pub fn interpolated(
+    path: &Path,
+    raw: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+    api: Option<&BTreeMap<String, String>>,
+) -> Result<String, ConfigError> {
+    fn err<E: std::fmt::Display>(path: &Path, m: Vec<E>) -> ConfigError {
+        ConfigError {
+            file: path.to_owned(),
+            message: m
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    }
+    let text = interp::tyk_refs(raw, &lookup, api).map_err(|m| err(path, m))?;
+    interp::interpolate(&text, lookup).map_err(|m| err(path, m))
 }
 
 /// Reads and parses a stream file with the process environment and the
@@ -588,7 +598,7 @@ pub fn load_api_config(path: &Path) -> Result<BTreeMap<String, String>, ConfigEr
 
 /// `line:col: message` from a serde_yaml_ng error, with serde's wording of
 /// unknown components made plain.
-fn yaml_error(e: &serde_yaml_ng::Error) -> String {
+pub(super) fn yaml_error(e: &serde_yaml_ng::Error) -> String {
     let mut msg = e.to_string();
     // serde_yaml_ng writes " at line L column C" (sometimes twice); move the
     // location to the front, once.

@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use super::{config, interp, runner};
+use super::{config, interp, runner, validate};
 
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +116,7 @@ pub fn lint_file(
     };
     let mut findings = seed_shapes(&raw);
     match config::parse_text_with(path, &raw, |k| std::env::var(k).ok(), api) {
+        Err(_) if every_problem(path, &raw, api, &mut findings) => {}
         Err(e) => {
             // "L:C: message" at the front of the message, when serde knew it
             // several located problems come joined by "; " (one per variable)
@@ -150,6 +151,50 @@ pub fn lint_file(
         }
     }
     findings
+}
+
+/// Adds a finding for every invalid component of every stream in the file
+/// (see [`validate`]); false when that finds nothing to say (the file fails
+/// before components: a variable, YAML syntax, the top-level shape), so the
+/// parser's own error is the one to report.
+fn every_problem(
+    path: &Path,
+    raw: &str,
+    api: Option<&std::collections::BTreeMap<String, String>>,
+    findings: &mut Vec<Finding>,
+) -> bool {
+    let Ok(text) = config::interpolated(path, raw, |k| std::env::var(k).ok(), api) else {
+        return false;
+    };
+    let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else {
+        return false;
+    };
+    let problems = validate::file(&doc);
+    if problems.is_empty() {
+        return false;
+    }
+    let at = validate::positions(raw)
+        .or_else(|| validate::positions(&text))
+        .unwrap_or_default();
+    let hinted = findings.iter().any(|f| !f.warning);
+    for p in problems {
+        let where_ = validate::display(&p.path);
+        let message = if where_.is_empty() {
+            p.message
+        } else {
+            format!("{where_}: {}", p.message)
+        };
+        // the seed-shape hint already explains a map-shaped fallback/retry
+        if hinted && (message.contains("fallback") || message.contains("retry")) {
+            continue;
+        }
+        findings.push(Finding {
+            at: validate::locate(&at, &p.path),
+            message,
+            warning: false,
+        });
+    }
+    true
 }
 
 /// The line:column in `text` of the first `backquoted` snippet of `msg`

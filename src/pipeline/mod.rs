@@ -9,6 +9,7 @@ pub mod kafka_input;
 pub mod lint;
 pub mod mapping;
 pub mod runner;
+pub mod validate;
 
 use std::collections::HashSet;
 use std::process::ExitCode;
@@ -40,7 +41,20 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
         match config::load(f, api.as_ref()) {
             Ok(s) => named.extend(s),
             Err(e) => {
-                eprintln!("streamprobe pipeline: {e}");
+                // lint's findings name every invalid component with its
+                // line:col, where the parser stops at the first (and loses
+                // positions inside a `streams:` map)
+                let errors: Vec<lint::Finding> = lint::lint_file(f, api.as_ref())
+                    .into_iter()
+                    .filter(|x| !x.warning)
+                    .collect();
+                if errors.is_empty() {
+                    eprintln!("streamprobe pipeline: {e}");
+                }
+                for x in errors {
+                    let at = x.at.map(|(l, c)| format!("{l}:{c}: ")).unwrap_or_default();
+                    eprintln!("streamprobe pipeline: {}: {at}{}", f.display(), x.message);
+                }
                 return ExitCode::from(2);
             }
         }
