@@ -17,5 +17,6 @@ pub mod pipeline;
 pub mod probe;
 pub mod retry;
 pub mod sanitize;
+pub mod secrets;
 pub mod tracker;
 pub mod tui;

@@ -36,7 +36,7 @@ pub fn to_file(path: &Path) -> Result<WorkerGuard> {
         .append(true)
         .open(path)
         .with_context(|| format!("cannot open log file {}", path.display()))?;
-    let (writer, guard) = tracing_appender::non_blocking(file);
+    let (writer, guard) = tracing_appender::non_blocking(crate::secrets::Redacting(file));
     tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_ansi(false)
@@ -51,6 +51,6 @@ pub fn to_stderr() {
     tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::secrets::Redacting(std::io::stderr()))
         .init();
 }

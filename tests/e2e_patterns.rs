@@ -266,3 +266,52 @@ async fn drop_on_back_pressure_feeds_a_dead_letter_queue_and_drop_on_error_acks(
         "rabbitmqctl: the message the primary held is back in the source, not lost"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_waits_behind_an_output_that_keeps_failing() {
+    require_stack();
+    let (source, topic, target) = (unique("st_src"), unique("st_t"), unique("st_q"));
+    let _ = proton_drain(
+        &target,
+        0,
+        Duration::from_millis(100),
+        Duration::from_secs(5),
+    );
+    let mut p = Pipeline::start(
+        &root().join("tests/fixtures/stall.yaml"),
+        &[
+            ("SOURCE_ADDRESS", &source),
+            ("KAFKA_TOPIC", &topic),
+            ("TARGET_ADDRESS", &target),
+        ],
+    );
+    let mut bodies = vec!["first".to_owned(), "x".repeat(5000)];
+    bodies.extend((0..6).map(|i| format!("after-{i}")));
+    amqp_send(&source, bodies).await;
+    p.wait_for_log("output failed; retrying", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(4));
+    // Kafka has the first message and at most the one that was already
+    // waiting for its max_in_flight slot; the rest wait in the source.
+    let kafka = kcat_all(&topic);
+    assert!(
+        (1..=2).contains(&kafka.len()) && kafka[0].body == b"first",
+        "kcat: {} records; log:\n{}",
+        kafka.len(),
+        p.log_text()
+    );
+    assert_eq!(p.interrupt(Duration::from_secs(30)), Some(0));
+    std::thread::sleep(Duration::from_millis(500));
+    // Nothing dropped: every message not confirmed by both outputs is back
+    // in the source (the big one and the ones behind it).
+    let waiting = queue_messages(&source).unwrap_or(0);
+    assert!(
+        waiting >= 6,
+        "rabbitmqctl: {waiting} messages back in the source (expected the big one and at least 5 behind it)"
+    );
+    let amqp = proton_drain(&target, 1, Duration::from_secs(1), Duration::from_secs(10));
+    assert!(
+        amqp.len() <= 3,
+        "the AMQP output waited too: {} messages",
+        amqp.len()
+    );
+}

@@ -440,8 +440,9 @@ pub struct NamedStream {
 
 /// A config file that could not be used: the file and what is wrong, with
 /// line:column where known.
+/// Displayed as `file: message` with Tyk reference values redacted.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {message}", file.display())]
+#[error("{}: {}", file.display(), crate::secrets::redact(message))]
 pub struct ConfigError {
     pub file: PathBuf,
     pub message: String,

@@ -173,7 +173,10 @@ pub fn tyk_refs(
             }
         };
         match value {
-            Ok(v) => out.push_str(&v),
+            Ok(v) => {
+                crate::secrets::register(&v, reference);
+                out.push_str(&v)
+            }
             Err(why) => bad.push(BadRef {
                 reference: reference.to_owned(),
                 line,

@@ -177,7 +177,7 @@ pub async fn run(
                     // its offset stays uncommitted meanwhile.
                     let out = output.clone();
                     inflight.spawn(async move {
-                        retry_forever(out, msg, first).await;
+                        retry_forever(out, msg, first, None).await;
                         (t, p, o)
                     });
                 }

@@ -236,9 +236,10 @@ fn split_location(msg: &str) -> (Option<(usize, usize)>, String) {
 /// Formats a finding as `file:line:col: message`.
 pub fn format(path: &Path, f: &Finding) -> String {
     let kind = if f.warning { "warning: " } else { "" };
+    let message = crate::secrets::redact(&f.message);
     match f.at {
-        Some((l, c)) => format!("{}:{l}:{c}: {kind}{}", path.display(), f.message),
-        None => format!("{}: {kind}{}", path.display(), f.message),
+        Some((l, c)) => format!("{}:{l}:{c}: {kind}{message}", path.display()),
+        None => format!("{}: {kind}{message}", path.display()),
     }
 }
 

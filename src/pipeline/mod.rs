@@ -53,7 +53,8 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
                 }
                 for x in errors {
                     let at = x.at.map(|(l, c)| format!("{l}:{c}: ")).unwrap_or_default();
-                    eprintln!("streamprobe pipeline: {}: {at}{}", f.display(), x.message);
+                    let msg = crate::secrets::redact(&x.message);
+                    eprintln!("streamprobe pipeline: {}: {at}{msg}", f.display());
                 }
                 return ExitCode::from(2);
             }
@@ -73,7 +74,7 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
         match runner::Stream::build(n) {
             Ok(s) => streams.push(s),
             Err(e) => {
-                let msg = format!("{e:#}");
+                let msg = crate::secrets::redact(&format!("{e:#}")).into_owned();
                 let at = locate(&n.file, &msg)
                     .map(|(l, c)| format!("{l}:{c}: "))
                     .unwrap_or_default();

@@ -22,7 +22,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{RwLock, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -52,11 +52,24 @@ fn snake(v: impl std::fmt::Debug) -> String {
 }
 
 /// Awaits `first` (a completion of `c` for `msg`), submitting the message
-/// again with Bento's fan_out backoff until `c` confirms it.
-pub(super) async fn retry_forever(c: Arc<Out>, msg: Arc<Msg>, first: Completion) {
+/// again with Bento's fan_out backoff until `c` confirms it. With a `gate`
+/// (a fan_out child's), the retries hold it shut, so the child takes no new
+/// message meanwhile and the stream waits, as Bento's retry wrapper does.
+pub(super) async fn retry_forever(
+    c: Arc<Out>,
+    msg: Arc<Msg>,
+    first: Completion,
+    gate: Option<Arc<RwLock<()>>>,
+) {
     let mut backoff = Backoff::bento_fan_out();
     let mut pending = first;
+    let mut _shut = None;
     while let Err(e) = pending.await {
+        if _shut.is_none()
+            && let Some(g) = &gate
+        {
+            _shut = Some(g.clone().write_owned().await);
+        }
         let wait = backoff.next_delay();
         tracing::warn!(output = %c.label(), error = %format!("{e:#}"), retry_in = ?wait, "output failed; retrying (fan_out never drops a message)");
         tokio::time::sleep(wait).await;
@@ -175,10 +188,10 @@ pub enum Out {
     Amqp(Arc<AmqpOut>),
     /// Bento's `fan_out`: every child gets every message; each child is
     /// retried forever (0.5 s → 3 s, ×1.5, ±50 %); confirms when all did.
-    FanOut(Vec<Arc<Out>>),
+    FanOut(Vec<Gated>),
     /// Bento's `fan_out_sequential`: like `fan_out`, but each child only
     /// after the previous one confirmed the message.
-    FanOutSequential(Vec<Arc<Out>>),
+    FanOutSequential(Vec<Gated>),
     /// Bento's `fan_out_fail_fast`: every child gets every message, no
     /// retries; the first error fails the message (nack).
     FanOutFailFast(Vec<Arc<Out>>),
@@ -200,11 +213,42 @@ pub enum Out {
     /// Bento's `retry`: retries its child with backoff until it confirms or
     /// `max_retries` (0 = unlimited) / `max_elapsed_time` (0 = none) run out,
     /// then fails ("message failed to reach a target destination").
+    /// While it retries a message it takes no new ones (its gate is shut).
     Retry {
-        child: Arc<Out>,
+        child: Gated,
         max_retries: u32,
         backoff: config::RetryBackoff,
     },
+}
+
+/// A child whose failures are retried: while a retry is under way its gate
+/// is shut and new messages wait at it (Bento's retry wrapper takes no new
+/// message while it retries one, so the stream stalls behind a failing
+/// output; the input's credit caps what waits).
+#[derive(Clone)]
+pub struct Gated {
+    pub out: Arc<Out>,
+    gate: Arc<RwLock<()>>,
+}
+
+impl Gated {
+    fn new(out: Out) -> Gated {
+        Gated {
+            out: Arc::new(out),
+            gate: Default::default(),
+        }
+    }
+
+    /// Enqueues `msg` once the gate is open.
+    async fn submit(&self, msg: Arc<Msg>) -> Completion {
+        let _open = self.gate.read().await;
+        self.out.submit(msg).await
+    }
+
+    /// Retries `msg` until confirmed, holding the gate shut meanwhile.
+    fn retry_forever(&self, msg: Arc<Msg>, first: Completion) -> impl Future<Output = ()> + use<> {
+        retry_forever(self.out.clone(), msg, first, Some(self.gate.clone()))
+    }
 }
 
 impl Out {
@@ -231,9 +275,18 @@ impl Out {
                         Out::build(o, stream, &format!("{path}.broker.outputs[{i}]")).map(Arc::new)
                     })
                     .collect::<Result<Vec<_>>>()?;
+                let gated = || {
+                    children
+                        .iter()
+                        .map(|c| Gated {
+                            out: c.clone(),
+                            gate: Default::default(),
+                        })
+                        .collect()
+                };
                 match b.pattern {
-                    Pattern::FanOut => Out::FanOut(children),
-                    Pattern::FanOutSequential => Out::FanOutSequential(children),
+                    Pattern::FanOut => Out::FanOut(gated()),
+                    Pattern::FanOutSequential => Out::FanOutSequential(gated()),
                     Pattern::FanOutFailFast => Out::FanOutFailFast(children),
                     Pattern::FanOutSequentialFailFast => Out::FanOutSequentialFailFast(children),
                     Pattern::RoundRobin => Out::RoundRobin(children, Default::default()),
@@ -254,7 +307,7 @@ impl Out {
                 Out::Fallback(children)
             }
             config::Output::Retry(r) => Out::Retry {
-                child: Arc::new(Out::build(
+                child: Gated::new(Out::build(
                     &r.output,
                     stream,
                     &format!("{path}.retry.output"),
@@ -297,15 +350,15 @@ impl Out {
         match self {
             Out::Kafka(k) => k.in_flight.available_permits() > 0,
             Out::Amqp(a) => a.in_flight.available_permits() > 0,
-            Out::FanOut(c) | Out::FanOutFailFast(c) => c.iter().all(|c| c.has_capacity()),
-            Out::FanOutSequential(c) | Out::FanOutSequentialFailFast(c) | Out::Fallback(c) => {
-                c[0].has_capacity()
-            }
+            Out::FanOut(c) => c.iter().all(|c| c.out.has_capacity()),
+            Out::FanOutFailFast(c) => c.iter().all(|c| c.has_capacity()),
+            Out::FanOutSequential(c) => c[0].out.has_capacity(),
+            Out::FanOutSequentialFailFast(c) | Out::Fallback(c) => c[0].has_capacity(),
             Out::RoundRobin(c, next) => {
                 c[next.load(std::sync::atomic::Ordering::Relaxed) % c.len()].has_capacity()
             }
             Out::Greedy(c) => c.iter().any(|c| c.has_capacity()),
-            Out::Retry { child, .. } => child.has_capacity(),
+            Out::Retry { child, .. } => child.out.has_capacity(),
             Out::DropOn(d) => d.child.has_capacity(),
         }
     }
@@ -323,12 +376,14 @@ impl Out {
             match &*this {
                 Out::Kafka(k) => slot(&k.in_flight).await,
                 Out::Amqp(a) => slot(&a.in_flight).await,
-                Out::FanOut(c) | Out::FanOutFailFast(c) => {
+                Out::FanOut(c) => {
+                    futures::future::join_all(c.iter().map(|c| c.out.ready())).await;
+                }
+                Out::FanOutFailFast(c) => {
                     futures::future::join_all(c.iter().map(|c| c.ready())).await;
                 }
-                Out::FanOutSequential(c) | Out::FanOutSequentialFailFast(c) | Out::Fallback(c) => {
-                    c[0].ready().await
-                }
+                Out::FanOutSequential(c) => c[0].out.ready().await,
+                Out::FanOutSequentialFailFast(c) | Out::Fallback(c) => c[0].ready().await,
                 Out::RoundRobin(c, next) => {
                     c[next.load(std::sync::atomic::Ordering::Relaxed) % c.len()]
                         .ready()
@@ -337,7 +392,7 @@ impl Out {
                 Out::Greedy(c) => {
                     futures::future::select_all(c.iter().map(|c| c.ready())).await;
                 }
-                Out::Retry { child, .. } => child.ready().await,
+                Out::Retry { child, .. } => child.out.ready().await,
                 Out::DropOn(d) => d.child.ready().await,
             }
         })
@@ -356,7 +411,7 @@ impl Out {
             Out::Greedy(_) => "greedy".into(),
             Out::DropOn(d) => format!("drop_on({})", d.child.label()),
             Out::Fallback(_) => "fallback".into(),
-            Out::Retry { child, .. } => format!("retry({})", child.label()),
+            Out::Retry { child, .. } => format!("retry({})", child.out.label()),
         }
     }
 
@@ -380,7 +435,7 @@ impl Out {
                         futures::future::join_all(
                             parts
                                 .into_iter()
-                                .map(|(c, first)| retry_forever(c, msg.clone(), first)),
+                                .map(|(c, first)| c.retry_forever(msg.clone(), first)),
                         )
                         .await;
                         Ok(())
@@ -397,7 +452,7 @@ impl Out {
                                 Some(f) => f,
                                 None => c.submit(msg.clone()).await,
                             };
-                            retry_forever(c, msg.clone(), first).await;
+                            c.retry_forever(msg.clone(), first).await;
                         }
                         Ok(())
                     });
@@ -475,10 +530,15 @@ impl Out {
                             Backoff::new(b.initial_interval.0, b.max_interval.0, 1.5, 0.5);
                         let mut pending = first;
                         let mut attempts = 0u32;
+                        // shut while this message is retried (see Gated)
+                        let mut _shut = None;
                         loop {
                             match pending.await {
                                 Ok(()) => return Ok(()),
                                 Err(e) => {
+                                    if _shut.is_none() {
+                                        _shut = Some(child.gate.clone().write_owned().await);
+                                    }
                                     attempts += 1;
                                     let wait = schedule.next_delay();
                                     let out_of_count = max_retries > 0 && attempts > max_retries;
@@ -489,9 +549,9 @@ impl Out {
                                             "message failed to reach a target destination after {attempts} attempts: {e:#}"
                                         );
                                     }
-                                    tracing::warn!(output = %child.label(), error = %format!("{e:#}"), retry_in = ?wait, "retry");
+                                    tracing::warn!(output = %child.out.label(), error = %format!("{e:#}"), retry_in = ?wait, "retry");
                                     tokio::time::sleep(wait).await;
-                                    pending = child.submit(msg.clone()).await;
+                                    pending = child.out.submit(msg.clone()).await;
                                 }
                             }
                         }
@@ -721,7 +781,7 @@ impl KafkaOut {
                         start.elapsed()
                     );
                 }
-                tracing::debug!(topic = %self.topic, %error, "kafka send failed; retrying");
+                tracing::warn!(topic = %self.topic, %error, attempt = attempts, retry_in = ?wait, "kafka output: send failed; retrying");
                 tokio::time::sleep(wait).await;
                 attempt = self.enqueue(&msg);
             }
