@@ -201,3 +201,39 @@ fn readme_yaml_examples_pass_lint() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_secret_value_in_a_bad_setting_is_never_printed() {
+    let dir = std::env::temp_dir().join(format!("lint_secret_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("leak.yaml");
+    std::fs::write(
+        &f,
+        "input: {amqp_1: {urls: [amqp://localhost:5672], source_address: A, credit: $secret_env.LEAK_CREDIT}}\noutput:\n  drop_on:\n    back_pressure: $secret_env.LEAK_DUR\n    output: {kafka: {addresses: [a], topic: b}}\n",
+    )
+    .unwrap();
+    for cmd in ["lint", "pipeline"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+            .arg(cmd)
+            .arg(&f)
+            .env("LEAK_CREDIT", "hunter2-TOPSECRET")
+            .env("LEAK_DUR", "sesame-OPEN")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !text.contains("hunter2") && !text.contains("sesame"),
+            "{cmd} printed a secret: {text}"
+        );
+        assert!(
+            (text.contains("leak.yaml:1:68:") || text.contains("leak.yaml: 1:68:"))
+                && text.contains("$secret_env.LEAK_CREDIT"),
+            "{cmd}: {text}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

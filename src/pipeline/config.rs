@@ -131,9 +131,9 @@ fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<GoDuratio
     match Option::<String>::deserialize(d)? {
         None => Ok(None),
         Some(s) if s.trim().is_empty() => Ok(None),
-        Some(s) => humantime::parse_duration(s.trim())
+        Some(s) => parse_go_duration(s.trim())
             .map(|d| Some(GoDuration(d)))
-            .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?}: {e}"))),
+            .map_err(serde::de::Error::custom),
     }
 }
 
@@ -282,16 +282,70 @@ pub struct Amqp1Output {
     pub tls: Option<serde_yaml_ng::Value>,
 }
 
-/// A Go-style duration string (`500ms`, `3s`, `1m30s`).
+/// Parses a duration as Go's `time.ParseDuration` (which Bento uses) does:
+/// decimal numbers, each with an optional fraction and a unit `ns`, `us`
+/// (`µs`), `ms`, `s`, `m` or `h`, written together: `300ms`, `1.5h`,
+/// `2h45m`; `0` alone. No spaces or other units (Bento would refuse them);
+/// negative durations are refused as no setting here takes one.
+///
+/// Errors quote the input and say what is wrong.
+pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "invalid duration {text:?}: {why} (Go durations: a number and a unit ns, us, ms, s, m or h, e.g. 500ms, 1m30s)"
+        ))
+    };
+    let mut s = text.strip_prefix('+').unwrap_or(text);
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if s.starts_with('-') {
+        return bad("must not be negative");
+    }
+    if s.is_empty() {
+        return bad("empty");
+    }
+    let mut nanos = 0f64;
+    while !s.is_empty() {
+        let n = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len());
+        let Ok(value) = s[..n].parse::<f64>() else {
+            return bad("expected a number");
+        };
+        s = &s[n..];
+        let u = s
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(s.len());
+        let scale = match &s[..u] {
+            "ns" => 1.0,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            "" => return bad("missing unit"),
+            other => return bad(&format!("unknown unit {other:?}")),
+        };
+        nanos += value * scale;
+        s = &s[u..];
+    }
+    if nanos > i64::MAX as f64 {
+        return bad("too long");
+    }
+    Ok(Duration::from_nanos(nanos as u64))
+}
+
+/// A Go-style duration string (`500ms`, `3s`, `1m30s`), see [`parse_go_duration`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GoDuration(pub Duration);
 
 impl<'de> Deserialize<'de> for GoDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(s.trim())
+        parse_go_duration(s.trim())
             .map(GoDuration)
-            .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?}: {e}")))
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -617,6 +671,30 @@ pub(super) fn yaml_error(e: &serde_yaml_ng::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_durations() {
+        let ok = |s: &str| parse_go_duration(s).unwrap();
+        assert_eq!(ok("500ms"), Duration::from_millis(500));
+        assert_eq!(ok("1m30s"), Duration::from_secs(90));
+        assert_eq!(ok("1.5h"), Duration::from_secs(5400));
+        assert_eq!(ok("2h45m0.5s"), Duration::from_millis(9_900_500));
+        assert_eq!(ok("0"), Duration::ZERO);
+        assert_eq!(ok("10us"), Duration::from_micros(10));
+        for bad in [
+            "5 seconds",
+            "1d",
+            "2weeks",
+            "",
+            "-1s",
+            "1",
+            "s",
+            "1h1000000000000h",
+            "1..5s",
+        ] {
+            assert!(parse_go_duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 
     const SEED: &str = r#"
 input:

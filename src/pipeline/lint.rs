@@ -137,10 +137,38 @@ pub fn lint_file(
             }
         }
         Ok(streams) => {
+            let at = validate::positions(&raw).unwrap_or_default();
             for s in &streams {
+                for (name, v) in [
+                    ("buffer", &s.config.buffer),
+                    ("logger", &s.config.logger),
+                    ("metrics", &s.config.metrics),
+                    ("http", &s.config.http),
+                ] {
+                    if v.is_some() {
+                        let key = validate::Seg::Key(name.into());
+                        let place = at
+                            .get(&vec![
+                                validate::Seg::Key("streams".into()),
+                                validate::Seg::Key(s.id.clone()),
+                                key.clone(),
+                            ])
+                            .or_else(|| at.get(&vec![key]))
+                            .copied();
+                        findings.push(Finding {
+                            at: place,
+                            message: format!(
+                                "stream {}: `{name}` is ignored by the local runner (Bento uses it)",
+                                s.id
+                            ),
+                            warning: true,
+                        });
+                    }
+                }
                 if let Err(e) = runner::Stream::build(s) {
-                    let msg = format!("stream {}: {e:#}", s.id);
-                    let at = locate_snippet(&raw, &msg);
+                    let detail = format!("{e:#}");
+                    let at = locate_build_error(&raw, &s.id, &detail);
+                    let msg = format!("stream {}: {detail}", s.id);
                     findings.push(Finding {
                         at,
                         message: msg,
@@ -195,6 +223,26 @@ fn every_problem(
         });
     }
     true
+}
+
+/// The line:column in `raw` of a build error of stream `id` (`detail`
+/// starts with the path of the setting, e.g. `output.broker.outputs: ...`),
+/// else of its first `backquoted` snippet.
+pub fn locate_build_error(raw: &str, id: &str, detail: &str) -> Option<(usize, usize)> {
+    let by_path = validate::leading_path(detail).and_then(|path| {
+        let at = validate::positions(raw)?;
+        let in_map = vec![
+            validate::Seg::Key("streams".into()),
+            validate::Seg::Key(id.to_owned()),
+        ];
+        let full = if at.contains_key(&in_map) {
+            [in_map, path].concat()
+        } else {
+            path
+        };
+        validate::locate(&at, &full)
+    });
+    by_path.or_else(|| locate_snippet(raw, detail))
 }
 
 /// The line:column in `text` of the first `backquoted` snippet of `msg`

@@ -11,7 +11,6 @@ pub mod mapping;
 pub mod runner;
 pub mod validate;
 
-use std::collections::HashSet;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -60,14 +59,15 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
             }
         }
     }
-    let mut ids = HashSet::new();
+    let mut ids = std::collections::HashMap::new();
     let mut streams = Vec::new();
     for n in &named {
-        if !ids.insert(n.id.clone()) {
+        if let Some(first) = ids.insert(n.id.clone(), n.file.clone()) {
             eprintln!(
-                "streamprobe pipeline: {}: stream id {:?} is defined twice",
+                "streamprobe pipeline: {}: stream id {:?} is already defined by {} (a stream's id is its file name, or its key under `streams:`; rename one)",
                 n.file.display(),
-                n.id
+                n.id,
+                first.display()
             );
             return ExitCode::from(2);
         }
@@ -75,7 +75,9 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
             Ok(s) => streams.push(s),
             Err(e) => {
                 let msg = crate::secrets::redact(&format!("{e:#}")).into_owned();
-                let at = locate(&n.file, &msg)
+                let at = std::fs::read_to_string(&n.file)
+                    .ok()
+                    .and_then(|raw| lint::locate_build_error(&raw, &n.id, &msg))
                     .map(|(l, c)| format!("{l}:{c}: "))
                     .unwrap_or_default();
                 eprintln!(
@@ -186,11 +188,6 @@ pub async fn lint_main(
     } else {
         ExitCode::from(1)
     }
-}
-
-/// The file line:column of the first `backquoted` snippet of `msg` in `file`.
-fn locate(file: &std::path::Path, msg: &str) -> Option<(usize, usize)> {
-    lint::locate_snippet(&std::fs::read_to_string(file).ok()?, msg)
 }
 
 async fn wait_for_shutdown() {

@@ -157,6 +157,43 @@ pub(crate) fn endpoints(urls: &[String], sasl: &Sasl) -> Vec<AmqpEndpoint> {
         .collect()
 }
 
+/// The endpoints of an amqp_1 component at `path` (e.g. `input.amqp_1`),
+/// checked: at least one URL, each `amqp://` or `amqps://` with a host, and a
+/// non-empty address (`field`). Errors name the path; URLs are shown with
+/// the password hidden.
+fn checked_endpoints(
+    path: &str,
+    urls: &[String],
+    sasl: &Sasl,
+    field: &str,
+    address: &str,
+) -> Result<Vec<AmqpEndpoint>> {
+    let eps = endpoints(urls, sasl);
+    if eps.is_empty() {
+        bail!("{path}.urls: must name at least one broker");
+    }
+    for (i, ep) in eps.iter().enumerate() {
+        let why = match url::Url::parse(&ep.url) {
+            Err(e) => Some(e.to_string()),
+            Ok(u) if !matches!(u.scheme(), "amqp" | "amqps") => {
+                Some(format!("scheme `{}` is not amqp or amqps", u.scheme()))
+            }
+            Ok(u) if u.host_str().is_none_or(str::is_empty) => Some("no host".into()),
+            Ok(_) => None,
+        };
+        if let Some(why) = why {
+            bail!(
+                "{path}.urls[{i}]: invalid AMQP URL {:?}: {why}",
+                amqp::redact_url(&ep.url)
+            );
+        }
+    }
+    if address.trim().is_empty() {
+        bail!("{path}.{field}: must not be empty");
+    }
+    Ok(eps)
+}
+
 /// Connects to the first endpoint that answers (Bento: "the first URL to
 /// successfully connect is used").
 async fn connect_any(eps: &[AmqpEndpoint], container: &str) -> Result<AmqpSession> {
@@ -261,11 +298,11 @@ impl Out {
             config::Output::Broker(b) => {
                 if b.copies != 1 {
                     bail!(
-                        "{path}.broker: copies other than 1 are not supported by the local runner yet"
+                        "{path}.broker.copies: values other than 1 are not supported by the local runner yet"
                     );
                 }
                 if b.outputs.is_empty() {
-                    bail!("{path}.broker: outputs must not be empty");
+                    bail!("{path}.broker.outputs: must not be empty");
                 }
                 let children = b
                     .outputs
@@ -681,7 +718,10 @@ impl KafkaOut {
         };
         let brokers = broker_list(&c.addresses);
         if brokers.is_empty() {
-            bail!("{path}.kafka: addresses must name at least one broker");
+            bail!("{path}.kafka.addresses: must name at least one broker");
+        }
+        if c.topic.trim().is_empty() {
+            bail!("{path}.kafka.topic: must not be empty");
         }
         let producer: FutureProducer<QuietContext> = ClientConfig::new()
             .set("bootstrap.servers", brokers.join(","))
@@ -818,12 +858,15 @@ impl AmqpOut {
             })?,
         };
         if c.tls.as_ref().is_some_and(tls_enabled) {
-            bail!("{path}.amqp_1: tls is not supported by the local runner yet");
+            bail!("{path}.amqp_1.tls: not supported by the local runner yet");
         }
-        let eps = endpoints(&c.urls, &c.sasl);
-        if eps.is_empty() {
-            bail!("{path}.amqp_1: urls must name at least one broker");
-        }
+        let eps = checked_endpoints(
+            &format!("{path}.amqp_1"),
+            &c.urls,
+            &c.sasl,
+            "target_address",
+            &c.target_address,
+        )?;
         let (tx, rx) = mpsc::channel(c.max_in_flight.max(1));
         tokio::spawn(amqp_output_task(
             eps,
@@ -1138,18 +1181,28 @@ impl Stream {
         match &s.config.input {
             config::Input::Amqp1(input) => {
                 if input.tls.as_ref().is_some_and(tls_enabled) {
-                    bail!("input.amqp_1: tls is not supported by the local runner yet");
+                    bail!("input.amqp_1.tls: not supported by the local runner yet");
                 }
                 if input.azure_renew_lock {
-                    bail!("input.amqp_1: azure_renew_lock is not supported by the local runner");
+                    bail!("input.amqp_1.azure_renew_lock: not supported by the local runner");
                 }
-                if endpoints(&input.urls, &input.sasl).is_empty() {
-                    bail!("input.amqp_1: urls must name at least one broker");
+                checked_endpoints(
+                    "input.amqp_1",
+                    &input.urls,
+                    &input.sasl,
+                    "source_address",
+                    &input.source_address,
+                )?;
+                if input.credit == 0 {
+                    bail!("input.amqp_1.credit: must be at least 1");
                 }
             }
             config::Input::Kafka(k) => {
-                if k.addresses.iter().all(|a| a.trim().is_empty()) || k.topics.is_empty() {
-                    bail!("input.kafka: addresses and topics must not be empty");
+                if k.addresses.iter().all(|a| a.trim().is_empty()) {
+                    bail!("input.kafka.addresses: must name at least one broker");
+                }
+                if k.topics.is_empty() || k.topics.iter().any(|t| t.trim().is_empty()) {
+                    bail!("input.kafka.topics: must name at least one topic, none empty");
                 }
                 if k.topics.iter().any(|t| t.contains(':')) {
                     bail!(

@@ -41,6 +41,33 @@ pub fn display(path: &[Seg]) -> String {
     s
 }
 
+/// The path at the start of a message such as
+/// `output.broker.outputs[1].kafka.topic: must not be empty`, if any.
+pub fn leading_path(msg: &str) -> Option<Vec<Seg>> {
+    let (head, _) = msg.split_once(": ")?;
+    if head.is_empty()
+        || !head
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.[]-".contains(c))
+    {
+        return None;
+    }
+    let mut path = Vec::new();
+    for part in head.split('.') {
+        let (key, rest) = part.split_once('[').unwrap_or((part, ""));
+        if !key.is_empty() {
+            path.push(Seg::Key(key.to_owned()));
+        }
+        for idx in rest.split('[') {
+            let i = idx.trim_end_matches(']');
+            if !i.is_empty() {
+                path.push(Seg::Index(i.parse().ok()?));
+            }
+        }
+    }
+    Some(path)
+}
+
 /// One problem: where (a path) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -350,6 +377,22 @@ output:
                 "{path} at {at:?} not in {found:#?}"
             );
         }
+    }
+
+    #[test]
+    fn paths_at_the_start_of_messages() {
+        assert_eq!(
+            leading_path("output.broker.outputs[1].kafka.topic: must not be empty"),
+            Some(vec![
+                Seg::Key("output".into()),
+                Seg::Key("broker".into()),
+                Seg::Key("outputs".into()),
+                Seg::Index(1),
+                Seg::Key("kafka".into()),
+                Seg::Key("topic".into()),
+            ])
+        );
+        assert_eq!(leading_path("cannot read: no such file"), None);
     }
 
     #[test]
