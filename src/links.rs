@@ -129,7 +129,20 @@ impl Plan {
 
     /// Discovers the plan from a stream file (see the module docs).
     pub fn from_stream(path: &Path) -> Result<Plan> {
-        let streams = config::load(path, None).map_err(|e| anyhow!("--stream {e}"))?;
+        let streams = config::load(path, None).map_err(|e| {
+            // lint's findings carry the file's own line:col for every
+            // invalid component (the parser's are of the substituted text)
+            let located: Vec<String> = crate::pipeline::lint::lint_file(path, None)
+                .iter()
+                .filter(|f| !f.warning)
+                .map(|f| crate::pipeline::lint::format(path, f))
+                .collect();
+            if located.is_empty() {
+                anyhow!("--stream {e}")
+            } else {
+                anyhow!("--stream {}", located.join("\n  "))
+            }
+        })?;
         let s = streams
             .first()
             .ok_or_else(|| anyhow!("--stream {}: no stream in the file", path.display()))?;
