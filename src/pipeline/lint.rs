@@ -195,7 +195,26 @@ fn every_problem(
         return false;
     };
     let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else {
-        return false;
+        // a repeated key or a syntax error already in the file: its position
+        // in the file (the parser's own is in the text with variables
+        // substituted, and at the mapping for a repeated key)
+        if let Some((path, at)) = validate::duplicate_key(raw) {
+            findings.push(Finding {
+                at: Some(at),
+                message: format!("{}: key repeated in its mapping", validate::display(&path)),
+                warning: false,
+            });
+            return true;
+        }
+        let Some((at, what)) = validate::syntax_error(raw) else {
+            return false;
+        };
+        findings.push(Finding {
+            at: Some(at),
+            message: format!("YAML syntax: {what}"),
+            warning: false,
+        });
+        return true;
     };
     let problems = validate::file(&doc);
     if problems.is_empty() {

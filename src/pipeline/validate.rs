@@ -75,86 +75,127 @@ pub struct Problem {
     pub message: String,
 }
 
-/// 1-based line:col of every mapping key and sequence item of a YAML text,
-/// by path. `None` when the text is not valid YAML.
-pub fn positions(text: &str) -> Option<HashMap<Vec<Seg>, (usize, usize)>> {
-    #[derive(Default)]
-    struct Walk {
-        stack: Vec<Frame>,
-        at: HashMap<Vec<Seg>, (usize, usize)>,
+#[derive(Default)]
+struct Walk {
+    stack: Vec<Frame>,
+    at: HashMap<Vec<Seg>, (usize, usize)>,
+    /// The first key that repeats within its mapping: its path and place.
+    duplicate: Option<(Vec<Seg>, (usize, usize))>,
+}
+
+enum Frame {
+    Map {
+        key: Option<String>,
+        seen: std::collections::HashSet<String>,
+    },
+    Seq {
+        index: usize,
+    },
+}
+
+impl Walk {
+    fn path(&self) -> Vec<Seg> {
+        self.stack
+            .iter()
+            .filter_map(|f| match f {
+                Frame::Map { key: Some(k), .. } => Some(Seg::Key(k.clone())),
+                Frame::Map { key: None, .. } => None,
+                Frame::Seq { index } => Some(Seg::Index(*index)),
+            })
+            .collect()
     }
-    enum Frame {
-        Map { key: Option<String> },
-        Seq { index: usize },
-    }
-    impl Walk {
-        fn path(&self) -> Vec<Seg> {
-            self.stack
-                .iter()
-                .filter_map(|f| match f {
-                    Frame::Map { key: Some(k) } => Some(Seg::Key(k.clone())),
-                    Frame::Map { key: None } => None,
-                    Frame::Seq { index } => Some(Seg::Index(*index)),
-                })
-                .collect()
-        }
-        /// A value (scalar or whole collection) ended in the current frame.
-        fn value_done(&mut self) {
-            match self.stack.last_mut() {
-                Some(Frame::Map { key }) => *key = None,
-                Some(Frame::Seq { index }) => *index += 1,
-                None => {}
-            }
-        }
-        fn item_start(&mut self, mark: Marker) {
-            if matches!(self.stack.last(), Some(Frame::Seq { .. })) {
-                let p = self.path();
-                self.at.entry(p).or_insert((mark.line(), mark.col()));
-            }
+    /// A value (scalar or whole collection) ended in the current frame.
+    fn value_done(&mut self) {
+        match self.stack.last_mut() {
+            Some(Frame::Map { key, .. }) => *key = None,
+            Some(Frame::Seq { index }) => *index += 1,
+            None => {}
         }
     }
-    impl MarkedEventReceiver for Walk {
-        fn on_event(&mut self, ev: Event, mark: Marker) {
-            match ev {
-                Event::Scalar(v, ..) => {
-                    if let Some(Frame::Map { key: key @ None }) = self.stack.last_mut() {
-                        *key = Some(v);
-                        let p = self.path();
-                        self.at.entry(p).or_insert((mark.line(), mark.col()));
-                    } else {
-                        self.item_start(mark);
-                        self.value_done();
+    fn item_start(&mut self, mark: Marker) {
+        if matches!(self.stack.last(), Some(Frame::Seq { .. })) {
+            let p = self.path();
+            self.at.entry(p).or_insert((mark.line(), mark.col() + 1));
+        }
+    }
+}
+
+impl MarkedEventReceiver for Walk {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        match ev {
+            Event::Scalar(v, ..) => {
+                if let Some(Frame::Map {
+                    key: key @ None,
+                    seen,
+                }) = self.stack.last_mut()
+                {
+                    let repeated = !seen.insert(v.clone());
+                    *key = Some(v);
+                    let p = self.path();
+                    let place = (mark.line(), mark.col() + 1);
+                    if repeated && self.duplicate.is_none() {
+                        self.duplicate = Some((p.clone(), place));
                     }
-                }
-                Event::Alias(_) => {
+                    self.at.entry(p).or_insert(place);
+                } else {
                     self.item_start(mark);
                     self.value_done();
                 }
-                Event::MappingStart(..) => {
-                    self.item_start(mark);
-                    self.stack.push(Frame::Map { key: None });
-                }
-                Event::SequenceStart(..) => {
-                    self.item_start(mark);
-                    self.stack.push(Frame::Seq { index: 0 });
-                }
-                Event::MappingEnd | Event::SequenceEnd => {
-                    self.stack.pop();
-                    self.value_done();
-                }
-                _ => {}
             }
+            Event::Alias(_) => {
+                self.item_start(mark);
+                self.value_done();
+            }
+            Event::MappingStart(..) => {
+                self.item_start(mark);
+                self.stack.push(Frame::Map {
+                    key: None,
+                    seen: Default::default(),
+                });
+            }
+            Event::SequenceStart(..) => {
+                self.item_start(mark);
+                self.stack.push(Frame::Seq { index: 0 });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+                self.value_done();
+            }
+            _ => {}
         }
     }
-    let mut walk = Walk::default();
-    Parser::new_from_str(text).load(&mut walk, false).ok()?;
-    // yaml-rust2 reports 0-based columns
-    Some(
-        walk.at
-            .into_iter()
-            .map(|(p, (l, c))| (p, (l, c + 1)))
-            .collect(),
-    )
+}
+
+fn walk(text: &str) -> Option<Walk> {
+    let mut w = Walk::default();
+    Parser::new_from_str(text).load(&mut w, false).ok()?;
+    Some(w)
+}
+
+/// 1-based line:col of every mapping key and sequence item of a YAML text,
+/// by path (the first occurrence of a repeated key). `None` when the text
+/// is not valid YAML.
+pub fn positions(text: &str) -> Option<HashMap<Vec<Seg>, (usize, usize)>> {
+    Some(walk(text)?.at)
+}
+
+/// The first key of `text` that repeats within its mapping (YAML forbids
+/// it): its path and the line:col of the repetition.
+pub fn duplicate_key(text: &str) -> Option<(Vec<Seg>, (usize, usize))> {
+    walk(text)?.duplicate
+}
+
+/// The YAML syntax error of `text`, if any: 1-based line:col and what.
+pub fn syntax_error(text: &str) -> Option<((usize, usize), String)> {
+    struct Ignore;
+    impl MarkedEventReceiver for Ignore {
+        fn on_event(&mut self, _: Event, _: Marker) {}
+    }
+    let e = Parser::new_from_str(text).load(&mut Ignore, false).err()?;
+    Some((
+        (e.marker().line(), e.marker().col() + 1),
+        e.info().to_owned(),
+    ))
 }
 
 /// The line:col of `path`, or of its nearest ancestor that has one.
