@@ -92,6 +92,39 @@ fn every_invalid_component_is_reported_with_its_place() {
 }
 
 #[test]
+fn every_component_the_runner_rejects_is_reported_with_its_place() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/broken_semantics.yaml");
+    let expect = [
+        "5:59: stream one: input.amqp_1.credit: must be at least 1",
+        "8:11: stream one: pipeline.processors[0].mapping:",
+        "10:11: stream one: pipeline.processors[2].mapping:",
+        "14:40: stream one: output.broker.outputs[0].drop_on.error_patterns[0]:",
+        "15:30: stream one: output.broker.outputs[1].retry.output.kafka: partitioner `manual`",
+        "16:40: stream one: output.broker.outputs[2].amqp_1.target_address: must not be empty",
+        "19:14: stream two: output.fallback:",
+    ];
+    for (cmd, sep, code) in [("lint", ":", 1), ("pipeline", ": ", 2)] {
+        let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+            .arg(cmd)
+            .arg(&f)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(code), "{cmd}: {text}");
+        for e in expect {
+            assert!(
+                text.contains(&format!("broken_semantics.yaml{sep}{e}")),
+                "{cmd}: {e}\n{text}"
+            );
+        }
+    }
+}
+
+#[test]
 fn errors_carry_file_line_col() {
     let dir = std::env::temp_dir().join(format!("lint_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

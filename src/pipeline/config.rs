@@ -605,13 +605,23 @@ pub fn interpolated(
     interp::interpolate(&text, lookup).map_err(|m| err(path, m))
 }
 
+/// Reads a text file; a leading UTF-8 byte-order mark is dropped (as Go's
+/// YAML reader does).
+pub fn read(path: &Path) -> std::io::Result<String> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_owned(),
+        None => text,
+    })
+}
+
 /// Reads and parses a stream file with the process environment and the
 /// optional `--api-config` map.
 pub fn load(
     path: &Path,
     api: Option<&BTreeMap<String, String>>,
 ) -> Result<Vec<NamedStream>, ConfigError> {
-    let raw = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    let raw = read(path).map_err(|e| ConfigError {
         file: path.to_owned(),
         message: format!("cannot read: {e}"),
     })?;

@@ -28,6 +28,28 @@ impl fmt::Display for MissingVar {
     }
 }
 
+/// A substituted value's newlines written as `\n` (Bento's env_vars.go does
+/// this), so a value stays on its line and cannot add YAML structure.
+fn escape_newlines(v: &str) -> std::borrow::Cow<'_, str> {
+    if v.contains('\n') {
+        std::borrow::Cow::Owned(v.replace('\n', "\\n"))
+    } else {
+        std::borrow::Cow::Borrowed(v)
+    }
+}
+
+/// `text` with every `${VAR}`, `${VAR:default}` and `${{VAR}}` reference
+/// replaced by as many `x` as it has characters: YAML that parses where the
+/// references would not (e.g. an unquoted `${VAR}` in a flow mapping), with
+/// every line:col of the file unchanged.
+pub fn masked(text: &str) -> String {
+    static REF: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\$\{\{[A-Za-z0-9_]+\}\}|\$\{[A-Za-z0-9_]+(:[^}\n]*)?\}").expect("regex")
+    });
+    REF.replace_all(text, |c: &regex::Captures| "x".repeat(c[0].chars().count()))
+        .into_owned()
+}
+
 fn is_var_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
@@ -86,9 +108,9 @@ pub fn interpolate(
             Some((default, len)) => {
                 let value = lookup(name);
                 match (value, default) {
-                    (Some(v), _) if !v.is_empty() => out.push_str(&v),
+                    (Some(v), _) if !v.is_empty() => out.push_str(&escape_newlines(&v)),
                     (_, Some(d)) => out.push_str(d),
-                    (Some(v), None) => out.push_str(&v),
+                    (Some(v), None) => out.push_str(&escape_newlines(&v)),
                     (None, None) => {
                         let (line, column) = line_col(text, at);
                         missing.push(MissingVar {
@@ -174,8 +196,10 @@ pub fn tyk_refs(
         };
         match value {
             Ok(v) => {
+                let escaped = escape_newlines(&v);
                 crate::secrets::register(&v, reference);
-                out.push_str(&v)
+                crate::secrets::register(&escaped, reference);
+                out.push_str(&escaped)
             }
             Err(why) => bad.push(BadRef {
                 reference: reference.to_owned(),
@@ -200,6 +224,16 @@ pub fn line_col(text: &str, at: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn newlines_in_values_are_escaped_and_references_masked() {
+        let out = interpolate("a: ${V}\nb: 1\n", |_| Some("x\n  c: 2".into())).unwrap();
+        assert_eq!(out, "a: x\\n  c: 2\nb: 1\n");
+        assert_eq!(
+            masked("k: {t: ${TOPIC}, d: ${X:dé}, l: ${{Y}}}"),
+            "k: {t: xxxxxxxx, d: xxxxxxx, l: xxxxxx}"
+        );
+    }
 
     fn env(name: &str) -> Option<String> {
         match name {

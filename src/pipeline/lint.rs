@@ -104,7 +104,7 @@ pub fn lint_file(
     path: &Path,
     api: Option<&std::collections::BTreeMap<String, String>>,
 ) -> Vec<Finding> {
-    let raw = match std::fs::read_to_string(path) {
+    let raw = match config::read(path) {
         Ok(t) => t,
         Err(e) => {
             return vec![Finding {
@@ -137,7 +137,7 @@ pub fn lint_file(
             }
         }
         Ok(streams) => {
-            let at = validate::positions(&raw).unwrap_or_default();
+            let at = validate::positions(&interp::masked(&raw)).unwrap_or_default();
             for s in &streams {
                 for (name, v) in [
                     ("buffer", &s.config.buffer),
@@ -165,7 +165,7 @@ pub fn lint_file(
                         });
                     }
                 }
-                if let Err(e) = runner::Stream::build(s) {
+                for e in runner::Stream::build_all(s).err().unwrap_or_default() {
                     let detail = format!("{e:#}");
                     let at = locate_build_error(&raw, &s.id, &detail);
                     let msg = format!("stream {}: {detail}", s.id);
@@ -198,7 +198,7 @@ fn every_problem(
         // a repeated key or a syntax error already in the file: its position
         // in the file (the parser's own is in the text with variables
         // substituted, and at the mapping for a repeated key)
-        if let Some((path, at)) = validate::duplicate_key(raw) {
+        if let Some((path, at)) = validate::duplicate_key(&interp::masked(raw)) {
             findings.push(Finding {
                 at: Some(at),
                 message: format!("{}: key repeated in its mapping", validate::display(&path)),
@@ -206,7 +206,7 @@ fn every_problem(
             });
             return true;
         }
-        let Some((at, what)) = validate::syntax_error(raw) else {
+        let Some((at, what)) = validate::syntax_error(&interp::masked(raw)) else {
             return false;
         };
         findings.push(Finding {
@@ -220,7 +220,7 @@ fn every_problem(
     if problems.is_empty() {
         return false;
     }
-    let at = validate::positions(raw)
+    let at = validate::positions(&interp::masked(raw))
         .or_else(|| validate::positions(&text))
         .unwrap_or_default();
     let hinted = findings.iter().any(|f| !f.warning);
@@ -249,7 +249,7 @@ fn every_problem(
 /// else of its first `backquoted` snippet.
 pub fn locate_build_error(raw: &str, id: &str, detail: &str) -> Option<(usize, usize)> {
     let by_path = validate::leading_path(detail).and_then(|path| {
-        let at = validate::positions(raw)?;
+        let at = validate::positions(&interp::masked(raw))?;
         let in_map = vec![
             validate::Seg::Key("streams".into()),
             validate::Seg::Key(id.to_owned()),

@@ -40,21 +40,7 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
         match config::load(f, api.as_ref()) {
             Ok(s) => named.extend(s),
             Err(e) => {
-                // lint's findings name every invalid component with its
-                // line:col, where the parser stops at the first (and loses
-                // positions inside a `streams:` map)
-                let errors: Vec<lint::Finding> = lint::lint_file(f, api.as_ref())
-                    .into_iter()
-                    .filter(|x| !x.warning)
-                    .collect();
-                if errors.is_empty() {
-                    eprintln!("streamprobe pipeline: {e}");
-                }
-                for x in errors {
-                    let at = x.at.map(|(l, c)| format!("{l}:{c}: ")).unwrap_or_default();
-                    let msg = crate::secrets::redact(&x.message);
-                    eprintln!("streamprobe pipeline: {}: {at}{msg}", f.display());
-                }
+                report_errors(f, api.as_ref(), &e.to_string());
                 return ExitCode::from(2);
             }
         }
@@ -74,17 +60,8 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
         match runner::Stream::build(n) {
             Ok(s) => streams.push(s),
             Err(e) => {
-                let msg = crate::secrets::redact(&format!("{e:#}")).into_owned();
-                let at = std::fs::read_to_string(&n.file)
-                    .ok()
-                    .and_then(|raw| lint::locate_build_error(&raw, &n.id, &msg))
-                    .map(|(l, c)| format!("{l}:{c}: "))
-                    .unwrap_or_default();
-                eprintln!(
-                    "streamprobe pipeline: {}: {at}stream {}: {msg}",
-                    n.file.display(),
-                    n.id
-                );
+                let fallback = format!("{}: stream {}: {e:#}", n.file.display(), n.id);
+                report_errors(&n.file, api.as_ref(), &fallback);
                 return ExitCode::from(2);
             }
         }
@@ -171,8 +148,23 @@ pub async fn lint_main(
         }
     };
     let mut errors = 0;
+    // stream ids must be unique across the files run together
+    let mut ids = std::collections::HashMap::new();
     for f in &files {
-        let findings = lint::lint_file(f, api.as_ref());
+        let mut findings = lint::lint_file(f, api.as_ref());
+        for n in config::load(f, api.as_ref()).unwrap_or_default() {
+            if let Some(first) = ids.insert(n.id.clone(), f.clone()) {
+                findings.push(lint::Finding {
+                    at: None,
+                    message: format!(
+                        "stream id {:?} is already defined by {}: `streamprobe pipeline` refuses to run both (a stream's id is its file name, or its key under `streams:`)",
+                        n.id,
+                        first.display()
+                    ),
+                    warning: false,
+                });
+            }
+        }
         for x in &findings {
             println!("{}", lint::format(f, x));
             if !x.warning {
@@ -187,6 +179,28 @@ pub async fn lint_main(
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// Prints every error lint finds in `file` (each invalid component with
+/// its line:col, in every stream of the file), or `fallback` when lint has
+/// none to give; values of Tyk references redacted.
+fn report_errors(
+    file: &std::path::Path,
+    api: Option<&std::collections::BTreeMap<String, String>>,
+    fallback: &str,
+) {
+    let errors: Vec<lint::Finding> = lint::lint_file(file, api)
+        .into_iter()
+        .filter(|x| !x.warning)
+        .collect();
+    if errors.is_empty() {
+        eprintln!("streamprobe pipeline: {}", crate::secrets::redact(fallback));
+    }
+    for x in errors {
+        let at = x.at.map(|(l, c)| format!("{l}:{c}: ")).unwrap_or_default();
+        let msg = crate::secrets::redact(&x.message);
+        eprintln!("streamprobe pipeline: {}: {at}{msg}", file.display());
     }
 }
 

@@ -290,28 +290,63 @@ impl Gated {
 
 impl Out {
     /// Builds the output tree of stream `stream`. Errors name the component
-    /// and the setting the local runner does not support.
+    /// and the setting the local runner does not support (the first of
+    /// them; [`Out::build_all`] gives every one).
     pub fn build(conf: &config::Output, stream: &str, path: &str) -> Result<Out> {
-        Ok(match conf {
-            config::Output::Kafka(k) => Out::Kafka(Arc::new(KafkaOut::new(k, path)?)),
-            config::Output::Amqp1(a) => Out::Amqp(Arc::new(AmqpOut::new(a, stream, path)?)),
+        let mut errors = Vec::new();
+        match Out::build_all(conf, stream, path, &mut errors) {
+            Some(out) if errors.is_empty() => Ok(out),
+            _ => Err(errors.remove(0)),
+        }
+    }
+
+    /// Builds the output tree, adding an error to `errors` for every invalid
+    /// component (`None` when there was any).
+    pub fn build_all(
+        conf: &config::Output,
+        stream: &str,
+        path: &str,
+        errors: &mut Vec<anyhow::Error>,
+    ) -> Option<Out> {
+        match conf {
+            config::Output::Kafka(k) => match KafkaOut::new(k, path) {
+                Ok(o) => Some(Out::Kafka(Arc::new(o))),
+                Err(e) => {
+                    errors.push(e);
+                    None
+                }
+            },
+            config::Output::Amqp1(a) => match AmqpOut::new(a, stream, path) {
+                Ok(o) => Some(Out::Amqp(Arc::new(o))),
+                Err(e) => {
+                    errors.push(e);
+                    None
+                }
+            },
             config::Output::Broker(b) => {
+                let mut ok = true;
                 if b.copies != 1 {
-                    bail!(
+                    errors.push(anyhow!(
                         "{path}.broker.copies: values other than 1 are not supported by the local runner yet"
-                    );
+                    ));
+                    ok = false;
                 }
                 if b.outputs.is_empty() {
-                    bail!("{path}.broker.outputs: must not be empty");
+                    errors.push(anyhow!("{path}.broker.outputs: must not be empty"));
+                    ok = false;
                 }
-                let children = b
+                let children: Option<Vec<Arc<Out>>> = b
                     .outputs
                     .iter()
                     .enumerate()
                     .map(|(i, o)| {
-                        Out::build(o, stream, &format!("{path}.broker.outputs[{i}]")).map(Arc::new)
+                        Out::build_all(o, stream, &format!("{path}.broker.outputs[{i}]"), errors)
+                            .map(Arc::new)
                     })
-                    .collect::<Result<Vec<_>>>()?;
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .collect();
+                let children = children.filter(|_| ok)?;
                 let gated = || {
                     children
                         .iter()
@@ -321,64 +356,73 @@ impl Out {
                         })
                         .collect()
                 };
-                match b.pattern {
+                Some(match b.pattern {
                     Pattern::FanOut => Out::FanOut(gated()),
                     Pattern::FanOutSequential => Out::FanOutSequential(gated()),
                     Pattern::FanOutFailFast => Out::FanOutFailFast(children),
                     Pattern::FanOutSequentialFailFast => Out::FanOutSequentialFailFast(children),
                     Pattern::RoundRobin => Out::RoundRobin(children, Default::default()),
                     Pattern::Greedy => Out::Greedy(children),
-                }
+                })
             }
             config::Output::Fallback(list) => {
                 if list.is_empty() {
-                    bail!("{path}.fallback: the list of outputs must not be empty");
+                    errors.push(anyhow!(
+                        "{path}.fallback: the list of outputs must not be empty"
+                    ));
+                    return None;
                 }
-                let children = list
+                let children: Option<Vec<Arc<Out>>> = list
                     .iter()
                     .enumerate()
                     .map(|(i, o)| {
-                        Out::build(o, stream, &format!("{path}.fallback[{i}]")).map(Arc::new)
+                        Out::build_all(o, stream, &format!("{path}.fallback[{i}]"), errors)
+                            .map(Arc::new)
                     })
-                    .collect::<Result<Vec<_>>>()?;
-                Out::Fallback(children)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .collect();
+                Some(Out::Fallback(children?))
             }
-            config::Output::Retry(r) => Out::Retry {
-                child: Gated::new(Out::build(
+            config::Output::Retry(r) => Some(Out::Retry {
+                child: Gated::new(Out::build_all(
                     &r.output,
                     stream,
                     &format!("{path}.retry.output"),
+                    errors,
                 )?),
                 max_retries: r.max_retries,
                 backoff: r.backoff.clone(),
-            },
+            }),
             config::Output::DropOn(d) => {
-                let patterns = d
+                let patterns: Option<Vec<regex::Regex>> = d
                     .error_patterns
                     .iter()
                     .enumerate()
-                    .map(|(i, p)| {
-                        regex::Regex::new(p).map_err(|e| {
+                    .map(|(i, p)| match regex::Regex::new(p) {
+                        Ok(r) => Some(r),
+                        Err(e) => {
                             let why = e.to_string();
                             let why = why.lines().last().unwrap_or_default().trim().to_owned();
-                            anyhow!("{path}.drop_on.error_patterns[{i}]: invalid regular expression `{p}`: {why}")
-                        })
+                            errors.push(anyhow!("{path}.drop_on.error_patterns[{i}]: invalid regular expression `{p}`: {why}"));
+                            None
+                        }
                     })
-                    .collect::<Result<Vec<_>>>()?;
-                Out::DropOn(Arc::new(DropOn {
-                    child: Arc::new(Out::build(
-                        &d.output,
-                        stream,
-                        &format!("{path}.drop_on.output"),
-                    )?),
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .collect();
+                let child =
+                    Out::build_all(&d.output, stream, &format!("{path}.drop_on.output"), errors);
+                Some(Out::DropOn(Arc::new(DropOn {
+                    child: Arc::new(child?),
                     on_error: d.error,
-                    patterns,
+                    patterns: patterns?,
                     back_pressure: d.back_pressure.map(|g| g.0),
                     backed_up: Default::default(),
                     dropped: Default::default(),
-                }))
+                })))
             }
-        })
+        }
     }
 
     /// Whether a message submitted now would be taken without waiting for a
@@ -723,6 +767,11 @@ impl KafkaOut {
         if c.topic.trim().is_empty() {
             bail!("{path}.kafka.topic: must not be empty");
         }
+        if c.max_msg_bytes < 1000 {
+            bail!(
+                "{path}.kafka.max_msg_bytes: the local runner's Kafka client (librdkafka) cannot enforce less than 1000 bytes"
+            );
+        }
         let producer: FutureProducer<QuietContext> = ClientConfig::new()
             .set("bootstrap.servers", brokers.join(","))
             .set("client.id", &c.client_id)
@@ -733,7 +782,7 @@ impl KafkaOut {
                 "message.timeout.ms",
                 c.timeout.0.as_millis().max(1).to_string(),
             )
-            .set("message.max.bytes", c.max_msg_bytes.max(1000).to_string())
+            .set("message.max.bytes", c.max_msg_bytes.to_string())
             .set("linger.ms", "0")
             .set("socket.nagle.disable", "true")
             .set("enable.idempotence", "false")
@@ -1165,6 +1214,44 @@ async fn finished(inflight: &mut JoinSet<Settlement>) -> Vec<Settlement> {
     batch
 }
 
+/// The input settings the local runner cannot run, named by path.
+fn check_input(input: &config::Input) -> Result<()> {
+    match input {
+        config::Input::Amqp1(input) => {
+            if input.tls.as_ref().is_some_and(tls_enabled) {
+                bail!("input.amqp_1.tls: not supported by the local runner yet");
+            }
+            if input.azure_renew_lock {
+                bail!("input.amqp_1.azure_renew_lock: not supported by the local runner");
+            }
+            checked_endpoints(
+                "input.amqp_1",
+                &input.urls,
+                &input.sasl,
+                "source_address",
+                &input.source_address,
+            )?;
+            if input.credit == 0 {
+                bail!("input.amqp_1.credit: must be at least 1");
+            }
+        }
+        config::Input::Kafka(k) => {
+            if k.addresses.iter().all(|a| a.trim().is_empty()) {
+                bail!("input.kafka.addresses: must name at least one broker");
+            }
+            if k.topics.is_empty() || k.topics.iter().any(|t| t.trim().is_empty()) {
+                bail!("input.kafka.topics: must name at least one topic, none empty");
+            }
+            if k.topics.iter().any(|t| t.contains(':')) {
+                bail!(
+                    "input.kafka.topics: explicit partitions (`topic:partition`) are not supported by the local runner yet"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A runnable stream.
 pub struct Stream {
     pub id: String,
@@ -1178,40 +1265,17 @@ impl Stream {
     /// Checks and builds a stream (outputs start connecting lazily).
     /// Errors name the stream and the unsupported or invalid setting.
     pub fn build(s: &config::NamedStream) -> Result<Stream> {
-        match &s.config.input {
-            config::Input::Amqp1(input) => {
-                if input.tls.as_ref().is_some_and(tls_enabled) {
-                    bail!("input.amqp_1.tls: not supported by the local runner yet");
-                }
-                if input.azure_renew_lock {
-                    bail!("input.amqp_1.azure_renew_lock: not supported by the local runner");
-                }
-                checked_endpoints(
-                    "input.amqp_1",
-                    &input.urls,
-                    &input.sasl,
-                    "source_address",
-                    &input.source_address,
-                )?;
-                if input.credit == 0 {
-                    bail!("input.amqp_1.credit: must be at least 1");
-                }
-            }
-            config::Input::Kafka(k) => {
-                if k.addresses.iter().all(|a| a.trim().is_empty()) {
-                    bail!("input.kafka.addresses: must name at least one broker");
-                }
-                if k.topics.is_empty() || k.topics.iter().any(|t| t.trim().is_empty()) {
-                    bail!("input.kafka.topics: must name at least one topic, none empty");
-                }
-                if k.topics.iter().any(|t| t.contains(':')) {
-                    bail!(
-                        "input.kafka: explicit partitions (`topic:partition`) are not supported by the local runner yet"
-                    );
-                }
-            }
+        Stream::build_all(s).map_err(|mut e| e.remove(0))
+    }
+
+    /// Like [`Stream::build`], with every error: the input's, each
+    /// processor's and each invalid output component's (lint shows them all).
+    pub fn build_all(s: &config::NamedStream) -> std::result::Result<Stream, Vec<anyhow::Error>> {
+        let mut errors = Vec::new();
+        if let Err(e) = check_input(&s.config.input) {
+            errors.push(e);
         }
-        let processors = s
+        let processors: Vec<Option<Mapping>> = s
             .config
             .pipeline
             .processors
@@ -1219,9 +1283,14 @@ impl Stream {
             .enumerate()
             .map(|(i, p)| match p {
                 config::Processor::Mapping(text) => Mapping::parse(text)
-                    .map_err(|e| anyhow!("pipeline.processors[{i}].mapping: {e}")),
+                    .map_err(|e| errors.push(anyhow!("pipeline.processors[{i}].mapping: {e}")))
+                    .ok(),
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
+        let output = Out::build_all(&s.config.output, &s.id, "output", &mut errors);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         for (name, v) in [
             ("buffer", &s.config.buffer),
             ("logger", &s.config.logger),
@@ -1235,8 +1304,8 @@ impl Stream {
         Ok(Stream {
             id: s.id.clone(),
             input: s.config.input.clone(),
-            processors,
-            output: Arc::new(Out::build(&s.config.output, &s.id, "output")?),
+            processors: processors.into_iter().flatten().collect(),
+            output: Arc::new(output.expect("no errors, so built")),
             counters: Arc::default(),
         })
     }
