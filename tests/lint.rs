@@ -57,52 +57,13 @@ fn seed_shapes_get_located_hints() {
     );
 }
 
-#[test]
-fn every_invalid_component_is_reported_with_its_place() {
-    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/broken_streams.yaml");
-    let expect = [
-        "9:7: streams.bad1.input.amqp_1: missing field `source_address`",
-        "15:9: streams.bad1.output.kafka.partitioner: unknown or unsupported component `nope`",
-        "18:5: streams.bad2.outputs: unknown field `outputs`",
-    ];
-    let lint = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
-        .arg("lint")
-        .arg(&f)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&lint.stdout);
-    assert_eq!(lint.status.code(), Some(1), "{text}");
-    let run = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
-        .arg("pipeline")
-        .arg(&f)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(2), "{err}");
-    for e in expect {
-        assert!(
-            text.contains(&format!("broken_streams.yaml:{e}")),
-            "lint: {e}\n{text}"
-        );
-        assert!(
-            err.contains(&format!("broken_streams.yaml: {e}")),
-            "pipeline: {e}\n{err}"
-        );
-    }
-}
-
-#[test]
-fn every_component_the_runner_rejects_is_reported_with_its_place() {
-    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/broken_semantics.yaml");
-    let expect = [
-        "5:59: stream one: input.amqp_1.credit: must be at least 1",
-        "8:11: stream one: pipeline.processors[0].mapping:",
-        "10:11: stream one: pipeline.processors[2].mapping:",
-        "14:40: stream one: output.broker.outputs[0].drop_on.error_patterns[0]:",
-        "15:30: stream one: output.broker.outputs[1].retry.output.kafka: partitioner `manual`",
-        "16:40: stream one: output.broker.outputs[2].amqp_1.target_address: must not be empty",
-        "19:14: stream two: output.fallback:",
-    ];
+/// Runs `lint` and `pipeline` on `fixture` and asserts both exit with an
+/// error (1 and 2) and list every one of `expect` (`line:col: message`
+/// after the file name).
+fn assert_all_reported(fixture: &str, expect: &[&str]) {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(fixture);
     for (cmd, sep, code) in [("lint", ":", 1), ("pipeline", ": ", 2)] {
         let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
             .arg(cmd)
@@ -117,11 +78,39 @@ fn every_component_the_runner_rejects_is_reported_with_its_place() {
         assert_eq!(out.status.code(), Some(code), "{cmd}: {text}");
         for e in expect {
             assert!(
-                text.contains(&format!("broken_semantics.yaml{sep}{e}")),
+                text.contains(&format!("{fixture}{sep}{e}")),
                 "{cmd}: {e}\n{text}"
             );
         }
     }
+}
+
+#[test]
+fn every_invalid_component_is_reported_with_its_place() {
+    assert_all_reported(
+        "broken_streams.yaml",
+        &[
+            "9:7: streams.bad1.input.amqp_1: missing field `source_address`",
+            "15:9: streams.bad1.output.kafka.partitioner: unknown or unsupported component `nope`",
+            "18:5: streams.bad2.outputs: unknown field `outputs`",
+        ],
+    );
+}
+
+#[test]
+fn every_component_the_runner_rejects_is_reported_with_its_place() {
+    assert_all_reported(
+        "broken_semantics.yaml",
+        &[
+            "5:59: stream one: input.amqp_1.credit: must be at least 1",
+            "8:11: stream one: pipeline.processors[0].mapping:",
+            "10:11: stream one: pipeline.processors[2].mapping:",
+            "14:40: stream one: output.broker.outputs[0].drop_on.error_patterns[0]:",
+            "15:30: stream one: output.broker.outputs[1].retry.output.kafka: partitioner `manual`",
+            "16:40: stream one: output.broker.outputs[2].amqp_1.target_address: must not be empty",
+            "19:14: stream two: output.fallback:",
+        ],
+    );
 }
 
 #[test]
