@@ -91,7 +91,7 @@ fn every_invalid_component_is_reported_with_its_place() {
         "broken_streams.yaml",
         &[
             "9:7: streams.bad1.input.amqp_1: missing field `source_address`",
-            "15:9: streams.bad1.output.kafka.partitioner: unknown or unsupported component `nope`",
+            "15:9: streams.bad1.output.kafka.partitioner: unknown or unsupported value `nope`",
             "18:5: streams.bad2.outputs: unknown field `outputs`",
         ],
     );

@@ -29,6 +29,12 @@ pub struct StreamConfig {
     pub metrics: Option<serde_yaml_ng::Value>,
     #[serde(default)]
     pub http: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    pub tracer: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    pub shutdown_delay: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    pub shutdown_timeout: Option<serde_yaml_ng::Value>,
 }
 
 /// `pipeline:` section.
@@ -663,6 +669,18 @@ pub fn load_api_config(path: &Path) -> Result<BTreeMap<String, String>, ConfigEr
 
 /// `line:col: message` from a serde_yaml_ng error, with serde's wording of
 /// unknown components made plain.
+/// serde's "unknown variant `x`" in plain words: an unknown or unsupported
+/// component when the expected names are components, else value.
+pub(super) fn plain_unknown_variant(msg: &str) -> String {
+    let components = ["`kafka`", "`amqp_1`", "`mapping`"];
+    let what = if components.iter().any(|c| msg.contains(c)) {
+        "unknown or unsupported component"
+    } else {
+        "unknown or unsupported value"
+    };
+    msg.replace("unknown variant", what)
+}
+
 pub(super) fn yaml_error(e: &serde_yaml_ng::Error) -> String {
     let mut msg = e.to_string();
     // serde_yaml_ng writes " at line L column C" (sometimes twice); move the
@@ -673,7 +691,7 @@ pub(super) fn yaml_error(e: &serde_yaml_ng::Error) -> String {
         msg = format!("{}:{}: {}", loc.line(), loc.column(), msg);
     }
     if msg.contains("unknown variant") {
-        msg = msg.replace("unknown variant", "unknown or unsupported component");
+        msg = plain_unknown_variant(&msg);
     }
     msg
 }

@@ -144,6 +144,9 @@ pub fn lint_file(
                     ("logger", &s.config.logger),
                     ("metrics", &s.config.metrics),
                     ("http", &s.config.http),
+                    ("tracer", &s.config.tracer),
+                    ("shutdown_delay", &s.config.shutdown_delay),
+                    ("shutdown_timeout", &s.config.shutdown_timeout),
                 ] {
                     if v.is_some() {
                         let key = validate::Seg::Key(name.into());

@@ -114,7 +114,12 @@ pub struct Counters {
     /// Deliveries left unsettled (link lost, or drain time over): the
     /// broker redelivers them, so they are received again.
     pub abandoned: AtomicU64,
+    /// When the last nack was logged (ms since process start; 0 = never).
+    pub nack_logged_ms: AtomicU64,
 }
+
+/// Process start, for rate-limited logging.
+static START: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
 
 impl Counters {
     /// Deliveries taken and not yet settled or abandoned.
@@ -1164,7 +1169,14 @@ async fn settle(
             receiver.accept(info).await
         }
         Err(e) => {
-            tracing::warn!(stream = %id, error = %format!("{e:#}"), "message failed; nacking (the broker redelivers it)");
+            // at most one line per second (a message that always fails is
+            // redelivered at once, again and again); the status line counts all
+            let now = START.elapsed().as_millis() as u64;
+            let last = c.nack_logged_ms.load(Ordering::Relaxed);
+            if last == 0 || now.saturating_sub(last) >= 1000 {
+                c.nack_logged_ms.store(now.max(1), Ordering::Relaxed);
+                tracing::warn!(stream = %id, error = %format!("{e:#}"), nacked_so_far = c.nacked.load(Ordering::Relaxed) + 1, "message failed; nacking (the broker redelivers it)");
+            }
             c.nacked.fetch_add(1, Ordering::Relaxed);
             receiver.release(info).await
         }
@@ -1296,6 +1308,9 @@ impl Stream {
             ("logger", &s.config.logger),
             ("metrics", &s.config.metrics),
             ("http", &s.config.http),
+            ("tracer", &s.config.tracer),
+            ("shutdown_delay", &s.config.shutdown_delay),
+            ("shutdown_timeout", &s.config.shutdown_timeout),
         ] {
             if v.is_some() {
                 tracing::warn!(stream = %s.id, "`{name}` is ignored by the local runner");

@@ -230,7 +230,7 @@ fn check<T: DeserializeOwned>(v: &Value, base: &[Seg]) -> Option<Problem> {
         path.push(Seg::Key(k.to_owned()));
     }
     if message.contains("unknown variant") {
-        message = message.replace("unknown variant", "unknown or unsupported component");
+        message = config::plain_unknown_variant(&message);
     }
     Some(Problem { path, message })
 }
