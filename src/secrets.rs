@@ -21,10 +21,13 @@ pub fn register(value: &str, reference: &str) {
         return;
     }
     let mut s = SECRETS.write().unwrap_or_else(|e| e.into_inner());
-    if !s.iter().any(|(v, _)| v == value) {
-        s.push((value.to_owned(), reference.to_owned()));
-        s.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+    // also as error messages quote it (`{:?}`: `\n`, `\"`, `\\` escaped)
+    for form in [value.to_owned(), value.escape_debug().to_string()] {
+        if !s.iter().any(|(v, _)| *v == form) {
+            s.push((form, reference.to_owned()));
+        }
     }
+    s.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
 }
 
 /// `text` with every registered value replaced by its reference.
@@ -70,6 +73,11 @@ mod tests {
     fn registered_values_are_replaced_by_their_reference() {
         register("hunter2-TOPSECRET", "$secret_env.T1");
         register("ab", "$secret_env.SHORT");
+        register("pw \"q\\nx", "$secret_env.Q");
+        assert_eq!(
+            redact(r#"string "pw \"q\\nx""#),
+            r#"string "$secret_env.Q""#
+        );
         assert_eq!(
             redact("invalid type: string \"hunter2-TOPSECRET\", expected u32"),
             "invalid type: string \"$secret_env.T1\", expected u32"

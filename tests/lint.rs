@@ -259,3 +259,40 @@ fn a_secret_value_in_a_bad_setting_is_never_printed() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn secret_values_that_break_the_yaml_or_need_escaping_are_never_printed() {
+    let dir = std::env::temp_dir().join(format!("lint_secret2_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("s.yaml");
+    std::fs::write(
+        &f,
+        "input:\n  amqp_1:\n    urls: [amqp://localhost:5672]\n    source_address: A\n    credit: $secret_env.LEAK_X\noutput: {kafka: {addresses: [a], topic: b}}\n",
+    )
+    .unwrap();
+    for value in ["SUPER: SECRET1", "SUPERSECRET2\nmore", "SUPER \"SECRET3"] {
+        for cmd in ["lint", "pipeline"] {
+            let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+                .arg(cmd)
+                .arg(&f)
+                .env("LEAK_X", value)
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(!text.contains("SECRET"), "{cmd} with {value:?}: {text}");
+            // located at the reference or its key, never inside the value
+            assert!(
+                text.contains("s.yaml:5:13:")
+                    || text.contains("s.yaml: 5:13:")
+                    || text.contains("s.yaml:5:5:")
+                    || text.contains("s.yaml: 5:5:"),
+                "{cmd} with {value:?}: {text}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

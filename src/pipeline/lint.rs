@@ -197,27 +197,49 @@ fn every_problem(
     let Ok(text) = config::interpolated(path, raw, |k| std::env::var(k).ok(), api) else {
         return false;
     };
-    let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else {
-        // a repeated key or a syntax error already in the file: its position
-        // in the file (the parser's own is in the text with variables
-        // substituted, and at the mapping for a repeated key)
-        if let Some((path, at)) = validate::duplicate_key(&interp::masked(raw)) {
+    let doc = match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            // repeated keys or a syntax error already in the file: their
+            // positions in the file (the parser's own are in the text with
+            // variables substituted, and at the mapping for a repeated key)
+            let dups = validate::duplicate_keys(&interp::masked(raw));
+            for (path, at) in &dups {
+                findings.push(Finding {
+                    at: Some(*at),
+                    message: format!("{}: key repeated in its mapping", validate::display(path)),
+                    warning: false,
+                });
+            }
+            if !dups.is_empty() {
+                return true;
+            }
+            if let Some((at, what)) = validate::syntax_error(&interp::masked(raw)) {
+                findings.push(Finding {
+                    at: Some(at),
+                    message: format!("YAML syntax: {what}"),
+                    warning: false,
+                });
+                return true;
+            }
+            // the file is fine: a substituted value broke it. Point at the
+            // reference (substitution keeps lines), never inside the value.
+            let Some((line, col, reference)) =
+                e.location().and_then(|l| reference_on_line(raw, l.line()))
+            else {
+                return false;
+            };
+            let what = e.to_string();
+            let what = what.split(" at line ").next().unwrap_or_default();
             findings.push(Finding {
-                at: Some(at),
-                message: format!("{}: key repeated in its mapping", validate::display(&path)),
+                at: Some((line, col)),
+                message: format!(
+                    "the value substituted for `{reference}` breaks the YAML here ({what}): quote the reference (\"{reference}\") or change the value"
+                ),
                 warning: false,
             });
             return true;
         }
-        let Some((at, what)) = validate::syntax_error(&interp::masked(raw)) else {
-            return false;
-        };
-        findings.push(Finding {
-            at: Some(at),
-            message: format!("YAML syntax: {what}"),
-            warning: false,
-        });
-        return true;
     };
     let problems = validate::file(&doc);
     if problems.is_empty() {
@@ -245,6 +267,21 @@ fn every_problem(
         });
     }
     true
+}
+
+/// The first `${...}` / `$secret_env.NAME` / `$api_config.KEY` reference
+/// on 1-based `line` of `raw`: (line, col, reference as written).
+fn reference_on_line(raw: &str, line: usize) -> Option<(usize, usize, String)> {
+    static REF: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\$\{[^}\n]*\}|\$(secret_env|api_config)\.[A-Za-z0-9_]+").expect("regex")
+    });
+    let text = raw.lines().nth(line.checked_sub(1)?)?;
+    let m = REF.find(text)?;
+    Some((
+        line,
+        text[..m.start()].chars().count() + 1,
+        m.as_str().to_owned(),
+    ))
 }
 
 /// The line:column in `raw` of a build error of stream `id` (`detail`

@@ -1421,7 +1421,7 @@ impl Stream {
                 None => {
                     // Draining: no new input; finish what is in flight.
                     let n = inflight.len();
-                    tracing::info!(stream = %self.id, in_flight = n, "draining");
+                    tracing::info!(stream = %self.id, in_flight = n, never_submitted = c.abandoned.load(Ordering::Relaxed), "draining (never_submitted: taken from the input while the output could not take them; left unsettled)");
                     let deadline = tokio::time::Instant::now() + drain;
                     while !inflight.is_empty() {
                         match tokio::time::timeout_at(deadline, inflight.join_next()).await {

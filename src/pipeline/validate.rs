@@ -79,8 +79,8 @@ pub struct Problem {
 struct Walk {
     stack: Vec<Frame>,
     at: HashMap<Vec<Seg>, (usize, usize)>,
-    /// The first key that repeats within its mapping: its path and place.
-    duplicate: Option<(Vec<Seg>, (usize, usize))>,
+    /// Every key that repeats within its mapping: its path and place.
+    duplicates: Vec<(Vec<Seg>, (usize, usize))>,
 }
 
 enum Frame {
@@ -133,8 +133,8 @@ impl MarkedEventReceiver for Walk {
                     *key = Some(v);
                     let p = self.path();
                     let place = (mark.line(), mark.col() + 1);
-                    if repeated && self.duplicate.is_none() {
-                        self.duplicate = Some((p.clone(), place));
+                    if repeated {
+                        self.duplicates.push((p.clone(), place));
                     }
                     self.at.entry(p).or_insert(place);
                 } else {
@@ -179,10 +179,10 @@ pub fn positions(text: &str) -> Option<HashMap<Vec<Seg>, (usize, usize)>> {
     Some(walk(text)?.at)
 }
 
-/// The first key of `text` that repeats within its mapping (YAML forbids
-/// it): its path and the line:col of the repetition.
-pub fn duplicate_key(text: &str) -> Option<(Vec<Seg>, (usize, usize))> {
-    walk(text)?.duplicate
+/// Every key of `text` that repeats within its mapping (YAML forbids it):
+/// its path and the line:col of the repetition.
+pub fn duplicate_keys(text: &str) -> Vec<(Vec<Seg>, (usize, usize))> {
+    walk(text).map(|w| w.duplicates).unwrap_or_default()
 }
 
 /// The YAML syntax error of `text`, if any: 1-based line:col and what.
