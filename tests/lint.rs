@@ -57,6 +57,23 @@ fn seed_shapes_get_located_hints() {
     );
 }
 
+/// Runs `streamprobe <cmd> <file>` with extra environment; (exit code,
+/// stdout + stderr).
+fn run(cmd: &str, file: &Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+        .arg(cmd)
+        .arg(file)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
 /// Runs `lint` and `pipeline` on `fixture` and asserts both exit with an
 /// error (1 and 2) and list every one of `expect` (`line:col: message`
 /// after the file name).
@@ -65,17 +82,8 @@ fn assert_all_reported(fixture: &str, expect: &[&str]) {
         .join("tests/fixtures")
         .join(fixture);
     for (cmd, sep, code) in [("lint", ":", 1), ("pipeline", ": ", 2)] {
-        let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
-            .arg(cmd)
-            .arg(&f)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(out.status.code(), Some(code), "{cmd}: {text}");
+        let (status, text) = run(cmd, &f, &[]);
+        assert_eq!(status, Some(code), "{cmd}: {text}");
         for e in expect {
             assert!(
                 text.contains(&format!("{fixture}{sep}{e}")),
@@ -235,17 +243,13 @@ fn a_secret_value_in_a_bad_setting_is_never_printed() {
     )
     .unwrap();
     for cmd in ["lint", "pipeline"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
-            .arg(cmd)
-            .arg(&f)
-            .env("LEAK_CREDIT", "hunter2-TOPSECRET")
-            .env("LEAK_DUR", "sesame-OPEN")
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let (_, text) = run(
+            cmd,
+            &f,
+            &[
+                ("LEAK_CREDIT", "hunter2-TOPSECRET"),
+                ("LEAK_DUR", "sesame-OPEN"),
+            ],
         );
         assert!(
             !text.contains("hunter2") && !text.contains("sesame"),
@@ -272,17 +276,7 @@ fn secret_values_that_break_the_yaml_or_need_escaping_are_never_printed() {
     .unwrap();
     for value in ["SUPER: SECRET1", "SUPERSECRET2\nmore", "SUPER \"SECRET3"] {
         for cmd in ["lint", "pipeline"] {
-            let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
-                .arg(cmd)
-                .arg(&f)
-                .env("LEAK_X", value)
-                .output()
-                .unwrap();
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let (_, text) = run(cmd, &f, &[("LEAK_X", value)]);
             assert!(!text.contains("SECRET"), "{cmd} with {value:?}: {text}");
             // located at the reference or its key, never inside the value
             assert!(
