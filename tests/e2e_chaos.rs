@@ -46,7 +46,8 @@ impl Run {
         )
     }
 
-    fn probe(&self, args: &[&str]) -> std::process::Child {
+    /// `probe --json` of `n` probes at 1,000 msg/s, plus `args`.
+    fn probe(&self, n: u64, args: &[&str]) -> std::process::Child {
         Command::new(env!("CARGO_BIN_EXE_streamprobe"))
             .arg("probe")
             .args([
@@ -57,6 +58,10 @@ impl Run {
                 "--amqp-target",
                 &self.target,
                 "--json",
+                "--count",
+                &n.to_string(),
+                "--rate",
+                "1000",
             ])
             .args(args)
             .stdout(Stdio::piped())
@@ -107,14 +112,7 @@ fn reports_match_kcat_when_the_pipeline_restarts_and_when_kafka_stops() {
     // Phase 1: kill -9 the pipeline mid-run, start a new one.
     let run = Run::new("chaos1");
     let mut p1 = run.pipeline();
-    let probe = run.probe(&[
-        "--count",
-        &N.to_string(),
-        "--rate",
-        "1000",
-        "--loss-timeout",
-        "15",
-    ]);
+    let probe = run.probe(N, &["--loss-timeout", "15"]);
     std::thread::sleep(Duration::from_millis(1500));
     p1.child.kill().unwrap();
     let _ = p1.child.wait();
@@ -146,16 +144,7 @@ fn reports_match_kcat_when_the_pipeline_restarts_and_when_kafka_stops() {
     // forever); nothing is lost; the outage shows as latency.
     let run = Run::new("chaos2");
     let mut p = run.pipeline();
-    let probe = run.probe(&[
-        "--count",
-        &N.to_string(),
-        "--rate",
-        "1000",
-        "--loss-timeout",
-        "60",
-        "--max-p99",
-        "1000",
-    ]);
+    let probe = run.probe(N, &["--loss-timeout", "60", "--max-p99", "1000"]);
     std::thread::sleep(Duration::from_millis(1000));
     stack("stop-kafka");
     std::thread::sleep(Duration::from_secs(5));

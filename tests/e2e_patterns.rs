@@ -15,6 +15,48 @@ async fn inject(address: &str, n: usize) {
     amqp_send(address, (0..n).map(|i| format!("m{i}"))).await;
 }
 
+/// Unique source / topic / target names (`<tag>_src`, ...), the target
+/// emptied, and `tests/fixtures/<fixture>` running on them.
+fn start_fixture(fixture: &str, tag: &str) -> (Pipeline, String, String, String) {
+    let (source, topic, target) = (
+        unique(&format!("{tag}_src")),
+        unique(&format!("{tag}_t")),
+        unique(&format!("{tag}_q")),
+    );
+    let _ = proton_drain(
+        &target,
+        0,
+        Duration::from_millis(100),
+        Duration::from_secs(5),
+    );
+    let p = Pipeline::start(
+        &root().join("tests/fixtures").join(fixture),
+        &[
+            ("SOURCE_ADDRESS", &source),
+            ("KAFKA_TOPIC", &topic),
+            ("TARGET_ADDRESS", &target),
+        ],
+    );
+    (p, source, topic, target)
+}
+
+/// Waits for the second nack (logged at most once a second) and asserts the
+/// input kept its session: a nack (Released) must not cost it the session
+/// (RabbitMQ 3.10.8 closes it on Modified).
+fn assert_nacks_settle_cleanly(p: &Pipeline) {
+    let start = std::time::Instant::now();
+    while p.log_text().matches("nacking").count() < 2 && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = p.log_text();
+    assert!(
+        log.matches("nacking").count() >= 2
+            && !log.contains("input link lost")
+            && !log.contains("could not settle"),
+        "nacks settle cleanly and are redelivered; log:\n{log}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_robin_splits_and_fan_out_sequential_copies() {
     require_stack();
@@ -114,36 +156,9 @@ async fn round_robin_splits_and_fan_out_sequential_copies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fan_out_fail_fast_nacks_and_the_broker_keeps_the_message() {
     require_stack();
-    let (source, topic, target) = (unique("ff_src"), unique("ff_t"), unique("ff_q"));
-    let _ = proton_drain(
-        &target,
-        0,
-        Duration::from_millis(100),
-        Duration::from_secs(5),
-    );
-    let mut p = Pipeline::start(
-        &root().join("tests/fixtures/fail_fast.yaml"),
-        &[
-            ("SOURCE_ADDRESS", &source),
-            ("KAFKA_TOPIC", &topic),
-            ("TARGET_ADDRESS", &target),
-        ],
-    );
+    let (mut p, source, _, target) = start_fixture("fail_fast.yaml", "ff");
     inject(&source, 1).await;
-    // the nack is logged at most once a second: wait for the second line
-    let start = std::time::Instant::now();
-    while p.log_text().matches("nacking").count() < 2 && start.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    // A nack (Released) must not cost the input its session (RabbitMQ
-    // 3.10.8 closes it on Modified).
-    let log = p.log_text();
-    assert!(
-        log.matches("nacking").count() >= 2
-            && !log.contains("input link lost")
-            && !log.contains("could not settle"),
-        "nacks settle cleanly and are redelivered; log:\n{log}"
-    );
+    assert_nacks_settle_cleanly(&p);
     // The message is still RabbitMQ's (redelivered again and again), never dropped.
     assert_eq!(
         queue_messages(&source),
@@ -172,36 +187,9 @@ async fn fan_out_fail_fast_nacks_and_the_broker_keeps_the_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fan_out_sequential_fail_fast_stops_at_the_first_failing_output() {
     require_stack();
-    let (source, topic, target) = (unique("sff_src"), unique("sff_t"), unique("sff_q"));
-    let _ = proton_drain(
-        &target,
-        0,
-        Duration::from_millis(100),
-        Duration::from_secs(5),
-    );
-    let mut p = Pipeline::start(
-        &root().join("tests/fixtures/seq_fail_fast.yaml"),
-        &[
-            ("SOURCE_ADDRESS", &source),
-            ("KAFKA_TOPIC", &topic),
-            ("TARGET_ADDRESS", &target),
-        ],
-    );
+    let (mut p, source, _, target) = start_fixture("seq_fail_fast.yaml", "sff");
     inject(&source, 1).await;
-    // the nack is logged at most once a second: wait for the second line
-    let start = std::time::Instant::now();
-    while p.log_text().matches("nacking").count() < 2 && start.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    // A nack (Released) must not cost the input its session (RabbitMQ
-    // 3.10.8 closes it on Modified).
-    let log = p.log_text();
-    assert!(
-        log.matches("nacking").count() >= 2
-            && !log.contains("input link lost")
-            && !log.contains("could not settle"),
-        "nacks settle cleanly and are redelivered; log:\n{log}"
-    );
+    assert_nacks_settle_cleanly(&p);
     assert_eq!(p.interrupt(Duration::from_secs(20)), Some(0));
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
@@ -274,21 +262,7 @@ async fn drop_on_back_pressure_feeds_a_dead_letter_queue_and_drop_on_error_acks(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fan_out_waits_behind_an_output_that_keeps_failing() {
     require_stack();
-    let (source, topic, target) = (unique("st_src"), unique("st_t"), unique("st_q"));
-    let _ = proton_drain(
-        &target,
-        0,
-        Duration::from_millis(100),
-        Duration::from_secs(5),
-    );
-    let mut p = Pipeline::start(
-        &root().join("tests/fixtures/stall.yaml"),
-        &[
-            ("SOURCE_ADDRESS", &source),
-            ("KAFKA_TOPIC", &topic),
-            ("TARGET_ADDRESS", &target),
-        ],
-    );
+    let (mut p, source, topic, target) = start_fixture("stall.yaml", "st");
     let mut bodies = vec!["first".to_owned(), "x".repeat(5000)];
     bodies.extend((0..6).map(|i| format!("after-{i}")));
     amqp_send(&source, bodies).await;

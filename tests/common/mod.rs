@@ -271,6 +271,16 @@ pub fn guest() -> streamprobe::amqp::AmqpEndpoint {
     }
 }
 
+/// A session and sender link to `address` on the local RabbitMQ as guest.
+async fn test_sender(address: &str) -> (streamprobe::amqp::AmqpSession, fe2o3_amqp::Sender) {
+    streamprobe::amqp::connect(&guest(), "test-injector")
+        .await
+        .expect("connect")
+        .with_sender("test-injector", address)
+        .await
+        .expect("attach")
+}
+
 /// Sends each body to `address` (one Data section each, one at a time) and
 /// returns the broker's outcomes.
 pub async fn amqp_send(
@@ -278,12 +288,7 @@ pub async fn amqp_send(
     bodies: impl IntoIterator<Item = String>,
 ) -> Vec<fe2o3_amqp::types::messaging::Outcome> {
     use streamprobe::amqp;
-    let (s, mut sender) = amqp::connect(&guest(), "test-injector")
-        .await
-        .expect("connect")
-        .with_sender("test-injector", address)
-        .await
-        .expect("attach");
+    let (s, mut sender) = test_sender(address).await;
     let mut outcomes = Vec::new();
     for b in bodies {
         outcomes.push(
@@ -303,12 +308,7 @@ pub async fn amqp_send(
 pub async fn amqp_send_pipelined(address: &str, bodies: impl IntoIterator<Item = String>) {
     use fe2o3_amqp::types::messaging::Outcome;
     use streamprobe::amqp;
-    let (s, mut sender) = amqp::connect(&guest(), "test-injector")
-        .await
-        .expect("connect")
-        .with_sender("test-injector", address)
-        .await
-        .expect("attach");
+    let (s, mut sender) = test_sender(address).await;
     type Settled = Result<Outcome, fe2o3_amqp::link::SendError>;
     let mut pending: std::collections::VecDeque<fe2o3_amqp::link::delivery::DeliveryFut<Settled>> =
         Default::default();
