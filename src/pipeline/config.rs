@@ -37,6 +37,26 @@ pub struct StreamConfig {
     pub shutdown_timeout: Option<serde_yaml_ng::Value>,
 }
 
+impl StreamConfig {
+    /// The top-level sections present that the local runner accepts and
+    /// ignores (Bento uses them), in file-format order.
+    pub fn ignored_sections(&self) -> Vec<&'static str> {
+        [
+            ("buffer", &self.buffer),
+            ("logger", &self.logger),
+            ("metrics", &self.metrics),
+            ("http", &self.http),
+            ("tracer", &self.tracer),
+            ("shutdown_delay", &self.shutdown_delay),
+            ("shutdown_timeout", &self.shutdown_timeout),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(name, _)| name)
+        .collect()
+    }
+}
+
 /// `pipeline:` section.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -137,43 +137,25 @@ pub fn lint_file(
             }
         }
         Ok(streams) => {
+            // the file's positions, parsed once for every finding below
             let at = validate::positions(&interp::masked(&raw)).unwrap_or_default();
             for s in &streams {
-                for (name, v) in [
-                    ("buffer", &s.config.buffer),
-                    ("logger", &s.config.logger),
-                    ("metrics", &s.config.metrics),
-                    ("http", &s.config.http),
-                    ("tracer", &s.config.tracer),
-                    ("shutdown_delay", &s.config.shutdown_delay),
-                    ("shutdown_timeout", &s.config.shutdown_timeout),
-                ] {
-                    if v.is_some() {
-                        let key = validate::Seg::Key(name.into());
-                        let place = at
-                            .get(&vec![
-                                validate::Seg::Key("streams".into()),
-                                validate::Seg::Key(s.id.clone()),
-                                key.clone(),
-                            ])
-                            .or_else(|| at.get(&vec![key]))
-                            .copied();
-                        findings.push(Finding {
-                            at: place,
-                            message: format!(
-                                "stream {}: `{name}` is ignored by the local runner (Bento uses it)",
-                                s.id
-                            ),
-                            warning: true,
-                        });
-                    }
+                for name in s.config.ignored_sections() {
+                    findings.push(Finding {
+                        at: locate_build_error(&raw, &at, &s.id, &format!("{name}: ")),
+                        message: format!(
+                            "stream {}: `{name}` is ignored by the local runner (Bento uses it)",
+                            s.id
+                        ),
+                        warning: true,
+                    });
                 }
                 for e in runner::Stream::build_all(s).err().unwrap_or_default() {
                     let detail = format!("{e:#}");
-                    let at = locate_build_error(&raw, &s.id, &detail);
+                    let place = locate_build_error(&raw, &at, &s.id, &detail);
                     let msg = format!("stream {}: {detail}", s.id);
                     findings.push(Finding {
-                        at,
+                        at: place,
                         message: msg,
                         warning: false,
                     });
@@ -197,13 +179,15 @@ fn every_problem(
     let Ok(text) = config::interpolated(path, raw, |k| std::env::var(k).ok(), api) else {
         return false;
     };
+    // the file with references masked: the file's own positions
+    let masked = interp::masked(raw);
     let doc = match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) {
         Ok(doc) => doc,
         Err(e) => {
             // repeated keys or a syntax error already in the file: their
             // positions in the file (the parser's own are in the text with
             // variables substituted, and at the mapping for a repeated key)
-            let dups = validate::duplicate_keys(&interp::masked(raw));
+            let dups = validate::duplicate_keys(&masked);
             for (path, at) in &dups {
                 findings.push(Finding {
                     at: Some(*at),
@@ -214,7 +198,7 @@ fn every_problem(
             if !dups.is_empty() {
                 return true;
             }
-            if let Some((at, what)) = validate::syntax_error(&interp::masked(raw)) {
+            if let Some((at, what)) = validate::syntax_error(&masked) {
                 findings.push(Finding {
                     at: Some(at),
                     message: format!("YAML syntax: {what}"),
@@ -245,7 +229,7 @@ fn every_problem(
     if problems.is_empty() {
         return false;
     }
-    let at = validate::positions(&interp::masked(raw))
+    let at = validate::positions(&masked)
         .or_else(|| validate::positions(&text))
         .unwrap_or_default();
     let hinted = findings.iter().any(|f| !f.warning);
@@ -284,12 +268,17 @@ fn reference_on_line(raw: &str, line: usize) -> Option<(usize, usize, String)> {
     ))
 }
 
-/// The line:column in `raw` of a build error of stream `id` (`detail`
-/// starts with the path of the setting, e.g. `output.broker.outputs: ...`),
-/// else of its first `backquoted` snippet.
-pub fn locate_build_error(raw: &str, id: &str, detail: &str) -> Option<(usize, usize)> {
+/// The line:column in `raw` (whose [`validate::positions`] are `at`) of a
+/// build error of stream `id` (`detail` starts with the path of the
+/// setting, e.g. `output.broker.outputs: ...`), else of its first
+/// `backquoted` snippet.
+fn locate_build_error(
+    raw: &str,
+    at: &std::collections::HashMap<Vec<validate::Seg>, (usize, usize)>,
+    id: &str,
+    detail: &str,
+) -> Option<(usize, usize)> {
     let by_path = validate::leading_path(detail).and_then(|path| {
-        let at = validate::positions(&interp::masked(raw))?;
         let in_map = vec![
             validate::Seg::Key("streams".into()),
             validate::Seg::Key(id.to_owned()),
@@ -299,7 +288,7 @@ pub fn locate_build_error(raw: &str, id: &str, detail: &str) -> Option<(usize, u
         } else {
             path
         };
-        validate::locate(&at, &full)
+        validate::locate(at, &full)
     });
     by_path.or_else(|| locate_snippet(raw, detail))
 }

@@ -1303,18 +1303,8 @@ impl Stream {
         if !errors.is_empty() {
             return Err(errors);
         }
-        for (name, v) in [
-            ("buffer", &s.config.buffer),
-            ("logger", &s.config.logger),
-            ("metrics", &s.config.metrics),
-            ("http", &s.config.http),
-            ("tracer", &s.config.tracer),
-            ("shutdown_delay", &s.config.shutdown_delay),
-            ("shutdown_timeout", &s.config.shutdown_timeout),
-        ] {
-            if v.is_some() {
-                tracing::warn!(stream = %s.id, "`{name}` is ignored by the local runner");
-            }
+        for name in s.config.ignored_sections() {
+            tracing::warn!(stream = %s.id, "`{name}` is ignored by the local runner");
         }
         Ok(Stream {
             id: s.id.clone(),
