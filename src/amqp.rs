@@ -578,6 +578,7 @@ async fn send_request(
                     run: req.run.clone(),
                     seqs: seq + 1..req.seqs.end,
                     rate: None,
+                    inject: req.inject.clone(),
                 };
                 fail_request(&rest, &error, events).await;
                 return Err(error);
@@ -660,6 +661,7 @@ pub async fn run_consumer(
                             probe: Probe::decode(&bytes).map(|p| (p.run, p.seq)),
                             size: bytes.len(),
                             preview: sanitize::preview(&bytes, PREVIEW_CHARS),
+                            detail: None,
                         },
                         None => Arrival {
                             dest,
@@ -671,6 +673,7 @@ pub async fn run_consumer(
                                 describe_body(body).as_bytes(),
                                 PREVIEW_CHARS,
                             ),
+                            detail: None,
                         },
                     };
                     unaccepted.push((&delivery).into());

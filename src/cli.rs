@@ -30,6 +30,17 @@ pub enum Command {
     /// limit breached; 2 = bad configuration or a broker that cannot be reached.
     #[command(allow_negative_numbers = true)]
     Probe(ProbeArgs),
+    /// Print the summary `probe` prints from a session recorded with
+    /// `--record FILE` or the UI's `w` (JSON Lines). Exit 0 when the
+    /// recorded run passes, 1 when not, 2 when the file cannot be read.
+    Report {
+        /// A recording (JSON Lines).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Print the JSON report instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run stream definitions (Bento/Tyk Streams YAML) locally, in-process.
     Pipeline(PipelineArgs),
     /// Check stream definitions without running them: each problem as
@@ -119,6 +130,25 @@ pub struct MeasureArgs {
     /// A JSON file embedded in every probe body as `payload`.
     #[arg(long, env = "STREAMPROBE_PAYLOAD_FILE", value_name = "FILE")]
     pub payload_file: Option<PathBuf>,
+    /// An application property set on every probe (`KEY=VALUE`, string
+    /// value; repeatable). The trace shows which destinations still carry it.
+    #[arg(long = "property", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub properties: Vec<(String, String)>,
+    /// A message annotation set on every probe (`KEY=VALUE`, symbol key,
+    /// string value; repeatable).
+    #[arg(long = "annotation", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub annotations: Vec<(String, String)>,
+    /// The AMQP `content-type` property of every probe.
+    #[arg(long, env = "STREAMPROBE_CONTENT_TYPE", default_value = "application/json")]
+    pub content_type: String,
+}
+
+/// `KEY=VALUE` with a non-empty key (the value may be empty or hold `=`).
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?} is not KEY=VALUE (a non-empty key, then `=`)")),
+    }
 }
 
 /// 0 (unpaced) or 0.01 ..= 10,000,000 messages per second.
@@ -149,6 +179,17 @@ fn positive(s: &str) -> Result<f64, String> {
 }
 
 impl MeasureArgs {
+    /// What the injector sets on every probe (content type, application
+    /// properties, annotations); the payload comes from [`Self::body_options`].
+    pub fn inject(&self) -> crate::event::Inject {
+        crate::event::Inject {
+            content_type: self.content_type.clone(),
+            properties: self.properties.clone(),
+            annotations: self.annotations.clone(),
+            payload: None,
+        }
+    }
+
     /// The loss timeout as a duration.
     pub fn loss_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(self.loss_timeout)
@@ -205,6 +246,10 @@ pub struct ProbeArgs {
     /// Log file (default: no logs; the report goes to stdout).
     #[arg(long, env = "STREAMPROBE_LOG_FILE")]
     pub log_file: Option<PathBuf>,
+    /// Write every event of the run to this file as JSON Lines (read it
+    /// back with `streamprobe report FILE`).
+    #[arg(long, env = "STREAMPROBE_RECORD", value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 /// Options of the terminal UI.
@@ -221,6 +266,13 @@ pub struct UiArgs {
     /// $XDG_STATE_HOME/streamprobe/streamprobe.log (or ~/.local/state/...).
     #[arg(long, env = "STREAMPROBE_LOG_FILE")]
     pub log_file: Option<PathBuf>,
+    /// Record every event of the session to this file as JSON Lines from
+    /// the start (`w` in the UI starts recording to a default file).
+    #[arg(long, env = "STREAMPROBE_RECORD", value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// A file whose contents the composer (`m`) starts with as the body.
+    #[arg(long, env = "STREAMPROBE_MESSAGE_FILE", value_name = "FILE")]
+    pub message_file: Option<PathBuf>,
 }
 
 /// Options of `streamprobe pipeline`.

@@ -70,6 +70,105 @@ pub struct Arrival {
     pub size: usize,
     /// One-line, terminal-safe preview of the body (see [`crate::sanitize`]).
     pub preview: String,
+    /// Everything the protocol carried, for the inspector (boxed: most
+    /// arrivals are only counted). `None` when the worker does not capture it.
+    pub detail: Option<Box<Detail>>,
+}
+
+/// Most body bytes kept per message for the inspector ([`Detail::body`]);
+/// [`Arrival::size`] keeps the real size.
+pub const BODY_KEEP: usize = 64 * 1024;
+
+/// What a destination's protocol carried with one message, raw (the
+/// inspector escapes every text before it reaches the terminal).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Detail {
+    /// The first [`BODY_KEEP`] bytes of the body as received (for AMQP: the
+    /// Data section bytes, or the text/binary of an amqp-value).
+    pub body: Vec<u8>,
+    /// The protocol's own fields.
+    pub proto: Proto,
+}
+
+/// Kafka record fields or AMQP 1.0 message sections.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Proto {
+    /// A Kafka record.
+    Kafka {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        /// `None` = null key; `Some(vec![])` = empty key.
+        key: Option<Vec<u8>>,
+        /// Record headers in order; a `None` value is a null header value
+        /// (distinct from an empty one).
+        headers: Vec<(String, Option<Vec<u8>>)>,
+        /// Record timestamp, ms since the Unix epoch, and its type.
+        timestamp: Option<(i64, TimestampType)>,
+    },
+    /// An AMQP 1.0 message. Values are rendered as text the way AMQP types
+    /// print (`"text"`, `42u32`, `binary:00ff`), never interpreted.
+    Amqp {
+        /// `data`, `amqp-value <type>`, `amqp-sequence xN` or `none`.
+        body_section: String,
+        /// The header section's fields (`durable`, `priority`,
+        /// `delivery-count`, `ttl`, `first-acquirer`), when present.
+        header: Vec<(String, String)>,
+        /// Properties that are set (`message-id`, `content-type`, ...).
+        properties: Vec<(String, String)>,
+        /// Application properties, in order.
+        application_properties: Vec<(String, String)>,
+        /// Message annotations, in order (keys as symbols print).
+        annotations: Vec<(String, String)>,
+    },
+}
+
+impl Default for Proto {
+    fn default() -> Self {
+        Proto::Amqp {
+            body_section: "none".into(),
+            header: Vec::new(),
+            properties: Vec::new(),
+            application_properties: Vec::new(),
+            annotations: Vec::new(),
+        }
+    }
+}
+
+/// Kafka's timestamp types (librdkafka's `CreateTime` / `LogAppendTime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampType {
+    /// Set by the producer.
+    CreateTime,
+    /// Set by the broker when it appended the record.
+    LogAppendTime,
+}
+
+/// What the injector puts on a probe besides the envelope: AMQP
+/// properties, application properties and message annotations
+/// (`--content-type`, `--property`, `--annotation`, or the UI's composer),
+/// and a user payload that overrides `--payload-file`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Inject {
+    /// The `content-type` property (default `application/json`).
+    pub content_type: String,
+    /// Application properties (string values), in order.
+    pub properties: Vec<(String, String)>,
+    /// Message annotations (symbol keys, string values), in order.
+    pub annotations: Vec<(String, String)>,
+    /// Embedded as the probe's `payload` instead of `--payload-file`'s.
+    pub payload: Option<serde_json::Value>,
+}
+
+impl Default for Inject {
+    fn default() -> Self {
+        Inject {
+            content_type: "application/json".into(),
+            properties: Vec::new(),
+            annotations: Vec::new(),
+            payload: None,
+        }
+    }
 }
 
 /// A request to the publisher: send probes with these seqs for `run`.
@@ -81,6 +180,8 @@ pub struct SendRequest {
     /// Probe `seq` is due at `start + (seq - seqs.start) / rate`, where
     /// `start` is when the publisher takes the request.
     pub rate: Option<f64>,
+    /// Metadata and payload of every probe of this request.
+    pub inject: std::sync::Arc<Inject>,
 }
 
 impl SendRequest {
@@ -90,6 +191,7 @@ impl SendRequest {
             run: run.to_owned(),
             seqs,
             rate: None,
+            inject: Default::default(),
         }
     }
 }

@@ -265,6 +265,7 @@ pub async fn run_consumer(
                         probe: Probe::decode(body).map(|p| (p.run, p.seq)),
                         size: body.len(),
                         preview: sanitize::preview(body, PREVIEW_CHARS),
+                        detail: None,
                     };
                     if !up {
                         up = true;

@@ -72,6 +72,7 @@ fn main() -> ExitCode {
         Some(Command::Lint { files, api_config }) => {
             rt.block_on(pipeline::lint_main(files, api_config))
         }
+        Some(Command::Report { file, json }) => streamprobe::record::report_main(&file, json),
         Some(Command::Pipeline(args)) => {
             logging::to_stderr();
             rt.block_on(pipeline::main(args))

@@ -328,6 +328,7 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
         run: run.clone(),
         seqs: 0..count,
         rate: args.measure.rate(),
+        inject: std::sync::Arc::new(args.measure.inject()),
     };
     if w.requests.send(req).await.is_err() {
         eprintln!("streamprobe probe: the publisher stopped");

@@ -73,6 +73,19 @@ pub enum Verdict {
     Foreign,
 }
 
+/// Where one probe stands at one destination ([`Tracker::seq_status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqStatus {
+    /// Seen there (delivered, or late).
+    Arrived,
+    /// Not seen there within the loss timeout.
+    Lost,
+    /// Sent, not seen there yet, not overdue.
+    Pending,
+    /// Not sent in this run (or failed before it was sent).
+    NotSent,
+}
+
 /// Counters and latency for one destination.
 #[derive(Default)]
 pub struct DestStats {
@@ -114,6 +127,19 @@ pub struct Tracker {
     sent_count: u64,
     loss_timeout: Duration,
     dests: Vec<DestStats>,
+    missed_everywhere: Option<MissedBlock>,
+}
+
+/// The newest block of consecutive probes that NO destination received
+/// within the loss timeout (the stream took none of them), as declared by
+/// [`Tracker::sweep`]; cleared once a later probe arrives anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MissedBlock {
+    /// First and last seq of the block.
+    pub first: u64,
+    pub last: u64,
+    /// Probes in the block (gaps are seqs received somewhere or never sent).
+    pub count: u64,
 }
 
 impl Tracker {
@@ -129,6 +155,7 @@ impl Tracker {
             sent_count: 0,
             loss_timeout,
             dests: (0..destinations).map(|_| DestStats::default()).collect(),
+            missed_everywhere: None,
         }
     }
 
@@ -225,6 +252,9 @@ impl Tracker {
             }
         }
         d.latency.record(latency, at);
+        if self.missed_everywhere.is_some_and(|b| seq > b.last) {
+            self.missed_everywhere = None;
+        }
         Verdict::Delivered {
             latency,
             out_of_order,
@@ -245,11 +275,23 @@ impl Tracker {
             if now.saturating_duration_since(sent) < self.loss_timeout {
                 break;
             }
+            let mut nowhere = !self.dests.is_empty();
             for d in &mut self.dests {
-                if !d.seen.contains(seq) && d.lost_set.insert(seq) {
+                if d.seen.contains(seq) {
+                    nowhere = false;
+                } else if d.lost_set.insert(seq) {
                     d.lost += 1;
                     declared += 1;
                 }
+            }
+            if nowhere {
+                let b = self.missed_everywhere.get_or_insert(MissedBlock {
+                    first: seq,
+                    last: seq,
+                    count: 0,
+                });
+                b.last = seq;
+                b.count += 1;
             }
             self.in_flight.remove(&seq);
         }
@@ -271,6 +313,35 @@ impl Tracker {
     /// [`Tracker::settled`] for the destinations `among` only.
     pub fn settled_among(&self, among: &[usize]) -> bool {
         among.iter().all(|&i| self.pending(i) == 0)
+    }
+
+    /// Where probe `seq` of this run stands at destination `dest`: arrived,
+    /// declared lost, still expected, or never sent.
+    pub fn seq_status(&self, dest: usize, seq: u64) -> SeqStatus {
+        let Some(d) = self.dests.get(dest) else {
+            return SeqStatus::NotSent;
+        };
+        if d.seen.contains(seq) {
+            SeqStatus::Arrived
+        } else if d.lost_set.contains(seq) {
+            SeqStatus::Lost
+        } else if self.in_flight.contains_key(&seq) {
+            SeqStatus::Pending
+        } else {
+            SeqStatus::NotSent
+        }
+    }
+
+    /// The (intended) send instant of `seq`, if it was sent.
+    pub fn sent_at(&self, seq: u64) -> Option<Instant> {
+        (seq < self.next_seq)
+            .then(|| self.sent_at.get(seq as usize).copied())
+            .flatten()
+    }
+
+    /// The newest block of probes no destination received (see [`MissedBlock`]).
+    pub fn missed_everywhere(&self) -> Option<MissedBlock> {
+        self.missed_everywhere
     }
 
     /// Number of seqs still tracked (sent and not yet at every destination).

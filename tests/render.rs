@@ -46,6 +46,7 @@ fn arrival(dest: usize, at: Instant, w: DateTime<Utc>, body: &[u8]) -> Event {
         probe: Probe::decode(body).map(|p| (p.run, p.seq)),
         size: body.len(),
         preview: sanitize::preview(body, 160),
+        detail: None,
     })
 }
 

@@ -369,6 +369,7 @@ impl App {
             run: self.tracker.run().to_owned(),
             seqs: start..self.next_seq,
             rate: self.rate,
+            inject: Default::default(),
         }
     }
 
