@@ -139,7 +139,11 @@ pub struct MeasureArgs {
     #[arg(long = "annotation", value_name = "KEY=VALUE", value_parser = key_value)]
     pub annotations: Vec<(String, String)>,
     /// The AMQP `content-type` property of every probe.
-    #[arg(long, env = "STREAMPROBE_CONTENT_TYPE", default_value = "application/json")]
+    #[arg(
+        long,
+        env = "STREAMPROBE_CONTENT_TYPE",
+        default_value = "application/json"
+    )]
     pub content_type: String,
 }
 
@@ -147,7 +151,9 @@ pub struct MeasureArgs {
 fn key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-        _ => Err(format!("{s:?} is not KEY=VALUE (a non-empty key, then `=`)")),
+        _ => Err(format!(
+            "{s:?} is not KEY=VALUE (a non-empty key, then `=`)"
+        )),
     }
 }
 

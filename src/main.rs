@@ -37,6 +37,21 @@ fn main() -> ExitCode {
                 eprintln!("streamprobe: {e:#}");
                 return ExitCode::from(2);
             }
+            if let Some(p) = &cli.ui.message_file {
+                if let Err(e) = std::fs::read_to_string(p) {
+                    eprintln!("streamprobe: --message-file {}: {e}", p.display());
+                    return ExitCode::from(2);
+                }
+            }
+            {
+                use std::io::IsTerminal;
+                if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+                    eprintln!(
+                        "streamprobe needs a terminal; for CI use `streamprobe probe` (see --help)"
+                    );
+                    return ExitCode::from(2);
+                }
+            }
             let path = cli
                 .ui
                 .log_file

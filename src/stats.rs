@@ -67,7 +67,10 @@ impl RunStats {
     pub fn apply(&mut self, ev: &Event) -> Option<Verdict> {
         match ev {
             Event::Sent {
-                run, seq, at, intended,
+                run,
+                seq,
+                at,
+                intended,
             } if run == self.tracker.run() => {
                 self.sent += 1;
                 self.first_send.get_or_insert(*at);

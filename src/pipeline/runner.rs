@@ -85,9 +85,10 @@ mod tests {
     fn literal_application_properties() {
         assert_eq!(
             literal_map("# tag it\nroot = {\"source\": \"probe\", \"n\": 3}"),
+            // in the file's order (serde_json's preserve_order)
             Some(vec![
-                ("n".into(), "3".into()),
-                ("source".into(), "probe".into())
+                ("source".into(), "probe".into()),
+                ("n".into(), "3".into())
             ])
         );
         assert_eq!(literal_map("root = this.foo"), None);

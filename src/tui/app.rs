@@ -1,28 +1,39 @@
 //! UI state and its pure reducer.
 //!
-//! [`App::on_event`] folds worker events into the state, [`App::on_tick`]
-//! advances time (loss sweep, per-second series) and [`App::on_key`] turns
-//! key presses into commands for the I/O side. None of them does I/O or
-//! reads a clock (every instant comes in as an argument), so all are tested
-//! without a terminal or a broker.
+//! [`App::on_event`] folds worker events into the state (the measurement
+//! itself in [`RunStats`], shared with `probe` and `report`), [`App::on_tick`]
+//! advances time (loss sweep, per-second series), [`App::on_key`] and
+//! [`App::on_mouse`] turn input into state changes and commands for the I/O
+//! side. None of them does I/O or reads a clock (every instant comes in as
+//! an argument), so all are tested without a terminal or a broker.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Range;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 use hdrhistogram::Histogram;
+use ratatui::layout::{Position, Rect};
 
-use crate::event::{Event, Link, SendRequest};
-use crate::latency::Latency;
-use crate::tracker::{Tracker, Verdict};
+use super::keys::{self, Action, Mode};
+use super::layout;
+use crate::event::{Detail, Event, Inject, Link, SendRequest};
+use crate::stats::RunStats;
+use crate::tracker::Verdict;
 
-/// Newest messages kept per destination pane.
-pub const RECENT_CAP: usize = 200;
+/// Newest messages kept per destination pane (older ones drop off, also
+/// while the list is paused).
+pub const RECENT_CAP: usize = 500;
+/// Newest probes whose arrivals are kept for the trace.
+pub const TRACE_CAP: usize = 20_000;
 /// Seconds of history kept for the sparklines.
 pub const HISTORY_SECS: usize = 120;
 /// Largest burst `+` can reach.
 pub const MAX_BURST: u32 = 1_000_000;
+/// Rows PgUp/PgDn move.
+pub const PAGE: usize = 10;
 
 /// Connection state of one link as the UI shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,50 +151,226 @@ impl Series {
     }
 }
 
-/// The injector (publisher) pane.
+/// The injector (publisher) pane's link state (its counts are in [`RunStats`]).
 #[derive(Debug)]
 pub struct Injector {
     /// `amqp://host:port → ADDRESS` (password redacted).
     pub target: String,
     pub status: LinkStatus,
-    /// Probes handed to the link.
-    pub sent: u64,
-    /// Probes the broker settled as Accepted.
-    pub confirmed: u64,
-    /// Probes rejected, released, modified, or not sendable (link down).
-    pub failed: u64,
-    /// Last send failure, if any.
-    pub last_failure: Option<String>,
     pub rate: RateMeter,
 }
 
-/// One message in a destination pane's recent list.
+/// One message in a destination pane's list.
 #[derive(Debug, Clone)]
 pub struct Recent {
+    /// Pane-local id, +1 per arrival (the newest has the highest).
+    pub id: u64,
     pub wall: DateTime<Utc>,
+    /// Monotonic arrival instant.
+    pub at: Instant,
     /// What the tracker made of it (with the latency of this run's probes).
     pub verdict: Verdict,
-    /// Sequence number, for this run's probes.
-    pub seq: Option<u64>,
+    /// `(run, seq)` when the body is a probe envelope (any run).
+    pub probe: Option<(String, u64)>,
+    /// Body size in bytes.
     pub size: usize,
     /// Terminal-safe one-line preview.
     pub preview: String,
+    /// Body and protocol fields, when the worker captured them.
+    pub detail: Option<Arc<Detail>>,
+}
+
+impl Recent {
+    /// This run's seq, for probes of this run (not for foreign messages).
+    pub fn seq(&self) -> Option<u64> {
+        match self.verdict {
+            Verdict::Foreign => None,
+            _ => self.probe.as_ref().map(|p| p.1),
+        }
+    }
+
+    /// Whether the lower-cased `needle` occurs in the preview, the Kafka key
+    /// or a header / property value.
+    pub fn matches(&self, needle: &str) -> bool {
+        if needle.is_empty() || self.preview.to_lowercase().contains(needle) {
+            return true;
+        }
+        let hit = |b: &[u8]| String::from_utf8_lossy(b).to_lowercase().contains(needle);
+        match self.detail.as_deref().map(|d| &d.proto) {
+            Some(crate::event::Proto::Kafka { key, headers, .. }) => {
+                key.as_deref().is_some_and(hit)
+                    || headers.iter().any(|(_, v)| v.as_deref().is_some_and(hit))
+            }
+            Some(crate::event::Proto::Amqp {
+                properties,
+                application_properties,
+                annotations,
+                ..
+            }) => properties
+                .iter()
+                .chain(application_properties)
+                .chain(annotations)
+                .any(|(_, v)| v.to_lowercase().contains(needle)),
+            None => false,
+        }
+    }
 }
 
 /// One destination pane.
 pub struct Destination {
-    /// `kafka:FOO` or `amqp:FOO`.
+    /// `kafka:FOO` or `amqp:FOO` (with its role when not primary).
     pub name: String,
     /// Where it is read from (`127.0.0.1:9092`, `amqp://localhost:5672`).
     pub endpoint: String,
     pub status: LinkStatus,
-    /// Newest first, at most [`RECENT_CAP`].
+    /// Newest first, at most [`RECENT_CAP`]; `recent[i].id == newest_id - i`.
     pub recent: VecDeque<Recent>,
+    /// Id of the newest arrival ever (0 before the first).
+    pub newest_id: u64,
     pub rate: RateMeter,
     pub series: Series,
     /// Whether every probe should arrive here (a primary). Fallback and
     /// dead-letter panes only count what arrives.
     pub expected: bool,
+    /// The selected message's id (the list then stops following).
+    pub selected: Option<u64>,
+    /// While the list does not follow (a selection, or paused): the newest
+    /// id it shows; later arrivals are counted, not shown.
+    pub frozen_at: Option<u64>,
+}
+
+impl Destination {
+    fn new(name: String, endpoint: String) -> Self {
+        Destination {
+            name,
+            endpoint,
+            status: LinkStatus::Connecting,
+            recent: VecDeque::new(),
+            newest_id: 0,
+            rate: RateMeter::default(),
+            series: Series::default(),
+            expected: true,
+            selected: None,
+            frozen_at: None,
+        }
+    }
+
+    /// Indices into `recent` of what the list shows, newest first: every
+    /// message up to `frozen_at` that matches `filter` (lower-cased).
+    pub fn visible(&self, filter: &str) -> Vec<usize> {
+        let skip = self
+            .frozen_at
+            .map_or(0, |f| self.newest_id.saturating_sub(f) as usize);
+        (skip..self.recent.len())
+            .filter(|&i| self.recent[i].matches(filter))
+            .collect()
+    }
+
+    /// Arrivals since the list stopped following (0 when following).
+    pub fn unseen(&self) -> u64 {
+        self.frozen_at.map_or(0, |f| self.newest_id - f)
+    }
+
+    /// The message with pane id `id`, if still kept.
+    pub fn by_id(&self, id: u64) -> Option<&Recent> {
+        let i = self.newest_id.checked_sub(id)? as usize;
+        self.recent.get(i).filter(|r| r.id == id)
+    }
+}
+
+/// Where one probe arrived at one destination (for the trace).
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub wall: DateTime<Utc>,
+    /// End-to-end latency (delivered or late).
+    pub latency: Option<Duration>,
+    /// The first arrival's detail.
+    pub detail: Option<Arc<Detail>>,
+}
+
+/// The message inspector's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspector {
+    /// Destination pane and message id.
+    pub dest: usize,
+    pub id: u64,
+    /// First line shown.
+    pub scroll: usize,
+}
+
+/// The composer's fields, in Tab order.
+pub const COMPOSER_FIELDS: [&str; 4] = ["body", "properties", "annotations", "content-type"];
+
+/// The composer (`m`): a body, properties and annotations, sent as the
+/// `payload` of probes (so they are still traced).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Composer {
+    /// Body text (JSON is embedded as JSON, anything else as a string).
+    pub body: String,
+    /// Application properties as `k=v, k2=v2`.
+    pub properties: String,
+    /// Message annotations as `k=v, k2=v2`.
+    pub annotations: String,
+    pub content_type: String,
+    /// Index into [`COMPOSER_FIELDS`].
+    pub field: usize,
+    /// Why the last send was refused.
+    pub error: Option<String>,
+}
+
+impl Composer {
+    fn field_mut(&mut self) -> &mut String {
+        match self.field {
+            0 => &mut self.body,
+            1 => &mut self.properties,
+            2 => &mut self.annotations,
+            _ => &mut self.content_type,
+        }
+    }
+
+    /// The field texts in [`COMPOSER_FIELDS`] order.
+    pub fn fields(&self) -> [&str; 4] {
+        [
+            &self.body,
+            &self.properties,
+            &self.annotations,
+            &self.content_type,
+        ]
+    }
+
+    /// What to inject, or why not (a pair that is not `KEY=VALUE`).
+    pub fn inject(&self) -> Result<Inject, String> {
+        let pairs = |what: &str, s: &str| -> Result<Vec<(String, String)>, String> {
+            s.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| match p.split_once('=') {
+                    Some((k, v)) if !k.trim().is_empty() => {
+                        Ok((k.trim().to_owned(), v.trim().to_owned()))
+                    }
+                    _ => Err(format!("{what}: {p:?} is not KEY=VALUE")),
+                })
+                .collect()
+        };
+        let payload = if self.body.is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::from_str(&self.body)
+                    .unwrap_or_else(|_| serde_json::Value::String(self.body.clone())),
+            )
+        };
+        Ok(Inject {
+            content_type: if self.content_type.trim().is_empty() {
+                "application/json".into()
+            } else {
+                self.content_type.trim().to_owned()
+            },
+            properties: pairs("properties", &self.properties)?,
+            annotations: pairs("annotations", &self.annotations)?,
+            payload,
+        })
+    }
 }
 
 /// What the I/O side must do after a key press.
@@ -191,24 +378,48 @@ pub struct Destination {
 pub enum Command {
     /// Send these probes.
     Send(SendRequest),
-    /// Statistics were reset; start a new run (the caller supplies its id
-    /// to [`App::reset`]).
+    /// Start a new run (the caller supplies its id to [`App::reset`]).
     Reset,
+    /// Save the session's recording (and keep recording).
+    Record,
 }
 
 /// The whole UI state.
 pub struct App {
+    /// The measurement (shared fold with `probe` and `report`).
+    pub stats: RunStats,
     pub injector: Injector,
     pub dests: Vec<Destination>,
-    pub tracker: Tracker,
-    /// Publish-to-settle latency of confirmed probes.
-    pub settle: Latency,
     pub burst: u32,
     /// Send rate for `s`/`b` (messages per second), `None` = unpaced.
     pub rate: Option<f64>,
     /// Next sequence number to hand to the publisher.
     pub next_seq: u64,
+    /// What `s`/`b` inject (`--property`, `--annotation`, `--content-type`).
+    pub inject: Arc<Inject>,
+    /// What each range of this run's seqs was sent with.
+    pub injected: Vec<(Range<u64>, Arc<Inject>)>,
+    /// This run's newest probes: seq → per destination, its first arrival.
+    pub trace: BTreeMap<u64, Vec<Option<Hit>>>,
+    /// Focused destination pane.
+    pub focus: usize,
+    /// Lower-cased list filter (empty: none).
+    pub filter: String,
+    /// Typing the filter.
+    pub filter_editing: bool,
+    /// Lists paused (`p`).
+    pub paused: bool,
+    pub inspector: Option<Inspector>,
+    pub composer: Option<Composer>,
     pub show_help: bool,
+    /// Where the session is being recorded, once saved (`w`, `--record`).
+    pub recording: Option<String>,
+    /// A one-line notice for the status line (e.g. where `w` saved).
+    pub notice: Option<String>,
+    /// The body the composer starts with (`--message-file`).
+    pub compose_body: String,
+    /// The screen size of the last frame (mouse hit tests use it).
+    pub screen: Rect,
     pub quit: bool,
 }
 
@@ -223,56 +434,77 @@ impl App {
         loss_timeout: Duration,
     ) -> Self {
         App {
+            stats: RunStats::new(run, dests.len(), loss_timeout),
             injector: Injector {
                 target: injector_target,
                 status: LinkStatus::Connecting,
-                sent: 0,
-                confirmed: 0,
-                failed: 0,
-                last_failure: None,
                 rate: RateMeter::default(),
             },
-            tracker: Tracker::new(run, dests.len(), loss_timeout),
             dests: dests
                 .into_iter()
-                .map(|(name, endpoint)| Destination {
-                    name,
-                    endpoint,
-                    status: LinkStatus::Connecting,
-                    recent: VecDeque::new(),
-                    rate: RateMeter::default(),
-                    series: Series::default(),
-                    expected: true,
-                })
+                .map(|(name, endpoint)| Destination::new(name, endpoint))
                 .collect(),
-            settle: Latency::default(),
             burst: burst.clamp(1, MAX_BURST),
             rate: None,
             next_seq: 0,
+            inject: Arc::default(),
+            injected: Vec::new(),
+            trace: BTreeMap::new(),
+            focus: 0,
+            filter: String::new(),
+            filter_editing: false,
+            paused: false,
+            inspector: None,
+            composer: None,
             show_help: false,
+            recording: None,
+            notice: None,
+            compose_body: String::new(),
+            screen: Rect::new(0, 0, 80, 24),
             quit: false,
         }
     }
 
-    /// Probes sent whose settlement has not come back yet.
-    pub fn in_flight(&self) -> u64 {
-        self.injector
-            .sent
-            .saturating_sub(self.injector.confirmed + self.injector.failed)
+    /// The keyboard mode: which overlay or text field has the keys.
+    pub fn mode(&self) -> Mode {
+        if self.show_help {
+            Mode::Help
+        } else if self.composer.is_some() {
+            Mode::Composer
+        } else if self.inspector.is_some() {
+            Mode::Inspector
+        } else if self.filter_editing {
+            Mode::Filter
+        } else {
+            Mode::Main
+        }
     }
 
-    /// Starts run `run`: every counter, latency and series back to zero
-    /// (link statuses and recent messages stay).
+    /// Starts run `run`: every counter, latency, series and list back to
+    /// empty (link statuses stay).
     pub fn reset(&mut self, run: &str) {
-        self.tracker = Tracker::new(run, self.dests.len(), self.tracker.loss_timeout());
-        self.settle = Latency::default();
+        self.stats = RunStats::new(run, self.dests.len(), self.stats.tracker.loss_timeout());
         self.next_seq = 0;
-        let i = &mut self.injector;
-        (i.sent, i.confirmed, i.failed, i.last_failure, i.rate) =
-            (0, 0, 0, None, RateMeter::default());
+        self.injected.clear();
+        self.trace.clear();
+        self.inspector = None;
+        self.injector.rate = RateMeter::default();
         for d in &mut self.dests {
             d.rate = RateMeter::default();
             d.series = Series::default();
+            d.recent.clear();
+            d.selected = None;
+            d.frozen_at = self.paused.then_some(d.newest_id);
+        }
+    }
+
+    /// Empties the lists (the run and its figures stay).
+    pub fn clear_lists(&mut self) {
+        self.inspector = None;
+        for d in &mut self.dests {
+            d.recent.clear();
+            d.selected = None;
+            d.frozen_at = self.paused.then_some(d.newest_id);
         }
     }
 
@@ -286,7 +518,7 @@ impl App {
     /// Advances time to `now`: declares overdue probes lost and closes the
     /// per-second series.
     pub fn on_tick(&mut self, now: Instant) {
-        self.tracker.sweep(now);
+        self.stats.sweep(now);
         for d in &mut self.dests {
             d.series.roll(now);
         }
@@ -294,13 +526,14 @@ impl App {
 
     /// Folds one worker event into the state.
     pub fn on_event(&mut self, ev: Event) {
-        // Sends and settlements of an earlier run (before a reset) do not count.
-        let ours = match &ev {
-            Event::Sent { run, .. } | Event::Confirmed { run, .. } | Event::Failed { run, .. } => {
-                run == self.tracker.run()
-            }
-            _ => true,
-        };
+        self.on_event_with(ev, |_, _| {});
+    }
+
+    /// [`App::on_event`], showing the event and its verdict to `observe`
+    /// first (the recorder writes it).
+    pub fn on_event_with(&mut self, ev: Event, observe: impl FnOnce(&Event, Option<Verdict>)) {
+        let verdict = self.stats.apply(&ev);
+        observe(&ev, verdict);
         match ev {
             Event::Up { link } => {
                 if let Some(s) = self.status_mut(link) {
@@ -317,87 +550,327 @@ impl App {
                     *s = LinkStatus::Waiting(reason);
                 }
             }
-            Event::Sent {
-                seq, at, intended, ..
-            } if ours => {
-                self.injector.sent += 1;
-                self.injector.rate.hit(at);
-                self.tracker.record_sent(seq, intended.unwrap_or(at));
-            }
-            Event::Confirmed { at, settle, .. } if ours => {
-                self.injector.confirmed += 1;
-                self.settle.record(settle, at);
-            }
-            Event::Failed { error, .. } if ours => {
-                self.injector.failed += 1;
-                self.injector.last_failure = Some(error);
-            }
+            Event::Sent { run, at, .. } if run == self.stats.run() => self.injector.rate.hit(at),
             Event::Sent { .. } | Event::Confirmed { .. } | Event::Failed { .. } => {}
             Event::Arrived(a) => {
-                let probe = a.probe.as_ref().map(|(r, s)| (r.as_str(), *s));
-                let verdict = self.tracker.record_arrival(a.dest, probe, a.at);
+                let verdict = verdict.unwrap_or(Verdict::Foreign);
+                let ndest = self.dests.len();
                 let Some(d) = self.dests.get_mut(a.dest) else {
                     return;
                 };
                 d.rate.hit(a.at);
                 let latency = match verdict {
-                    Verdict::Delivered { latency, .. } => Some(latency),
+                    Verdict::Delivered { latency, .. } | Verdict::Late { latency } => Some(latency),
                     _ => None,
                 };
-                d.series.hit(a.at, latency);
-                let seq = match verdict {
-                    Verdict::Foreign => None,
-                    _ => a.probe.as_ref().map(|(_, s)| *s),
-                };
+                d.series.hit(
+                    a.at,
+                    matches!(verdict, Verdict::Delivered { .. })
+                        .then_some(latency)
+                        .flatten(),
+                );
+                let detail: Option<Arc<Detail>> = a.detail.map(Arc::from);
+                if let (Some(l), Some((_, seq))) = (latency, &a.probe) {
+                    let hits = self.trace.entry(*seq).or_insert_with(|| vec![None; ndest]);
+                    if let Some(h @ None) = hits.get_mut(a.dest) {
+                        *h = Some(Hit {
+                            wall: a.wall,
+                            latency: Some(l),
+                            detail: detail.clone(),
+                        });
+                    }
+                    while self.trace.len() > TRACE_CAP {
+                        self.trace.pop_first();
+                    }
+                }
+                d.newest_id += 1;
                 d.recent.push_front(Recent {
+                    id: d.newest_id,
                     wall: a.wall,
+                    at: a.at,
                     verdict,
-                    seq,
+                    probe: a.probe,
                     size: a.size,
                     preview: a.preview,
+                    detail,
                 });
                 d.recent.truncate(RECENT_CAP);
             }
         }
     }
 
-    /// Allocates the next `n` seqs of this run as a send request.
-    fn request(&mut self, n: u32) -> SendRequest {
+    /// Allocates the next `n` seqs of this run as a send request with `inject`.
+    fn request(&mut self, n: u32, inject: Arc<Inject>) -> SendRequest {
         let start = self.next_seq;
         self.next_seq += u64::from(n);
+        match self.injected.last_mut() {
+            Some((r, i)) if Arc::ptr_eq(i, &inject) && r.end == start => r.end = self.next_seq,
+            _ => self.injected.push((start..self.next_seq, inject.clone())),
+        }
         SendRequest {
-            run: self.tracker.run().to_owned(),
+            run: self.stats.run().to_owned(),
             seqs: start..self.next_seq,
             rate: self.rate,
-            inject: Default::default(),
+            inject,
         }
     }
 
-    /// Handles a key press; returns what the I/O side must do.
-    /// Keys: `s` one message, `b` a burst, `+`/`-` burst size (×2 / ÷2),
-    /// `r` reset statistics (new run), `?` help, `Esc` closes help,
-    /// `q`/Ctrl-C quit.
+    /// What probe `seq` of this run was sent with.
+    pub fn injected_with(&self, seq: u64) -> Option<&Arc<Inject>> {
+        self.injected
+            .iter()
+            .find(|(r, _)| r.contains(&seq))
+            .map(|(_, i)| i)
+    }
+
+    /// Opens the composer, its body prefilled with `body` (`--message-file`).
+    pub fn open_composer(&mut self, body: &str) {
+        self.composer = Some(Composer {
+            body: body.to_owned(),
+            properties: join_pairs(&self.inject.properties),
+            annotations: join_pairs(&self.inject.annotations),
+            content_type: self.inject.content_type.clone(),
+            field: 0,
+            error: None,
+        });
+    }
+
+    fn move_selection(&mut self, to: impl FnOnce(usize, usize) -> usize) {
+        let filter = self.filter.clone();
+        let paused = self.paused;
+        let Some(d) = self.dests.get_mut(self.focus) else {
+            return;
+        };
+        if d.frozen_at.is_none() {
+            d.frozen_at = Some(d.newest_id);
+        }
+        let vis = d.visible(&filter);
+        if vis.is_empty() {
+            if !paused && d.selected.is_none() {
+                d.frozen_at = None;
+            }
+            return;
+        }
+        let cur = d
+            .selected
+            .and_then(|id| vis.iter().position(|&i| d.recent[i].id <= id))
+            .unwrap_or(0);
+        let next = if d.selected.is_none() {
+            0
+        } else {
+            to(cur, vis.len()).min(vis.len() - 1)
+        };
+        d.selected = Some(d.recent[vis[next]].id);
+    }
+
+    fn follow(&mut self) {
+        let paused = self.paused;
+        if let Some(d) = self.dests.get_mut(self.focus) {
+            d.selected = None;
+            if !paused {
+                d.frozen_at = None;
+            }
+        }
+    }
+
+    fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
+        for d in &mut self.dests {
+            if paused {
+                d.frozen_at.get_or_insert(d.newest_id);
+            } else if d.selected.is_none() {
+                d.frozen_at = None;
+            }
+        }
+    }
+
+    /// Handles a key press; returns what the I/O side must do. Bindings are
+    /// the table in [`keys::BINDINGS`]; text fields take printable keys.
     pub fn on_key(&mut self, key: KeyEvent) -> Option<Command> {
         if key.kind == KeyEventKind::Release {
             return None;
         }
+        let mode = self.mode();
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            KeyCode::Char('c') if ctrl => self.quit = true,
-            KeyCode::Char('q') => self.quit = true,
-            KeyCode::Char('?') => self.show_help = !self.show_help,
-            KeyCode::Esc => self.show_help = false,
-            KeyCode::Char('s') => return Some(Command::Send(self.request(1))),
-            KeyCode::Char('b') => return Some(Command::Send(self.request(self.burst))),
-            KeyCode::Char('r') => return Some(Command::Reset),
-            KeyCode::Char('+') | KeyCode::Char('=') => {
-                self.burst = (self.burst.saturating_mul(2)).min(MAX_BURST)
+        // Text fields take printable characters and Backspace.
+        if matches!(mode, Mode::Filter | Mode::Composer) && !ctrl {
+            let text = match mode {
+                Mode::Filter => Some(&mut self.filter),
+                _ => self.composer.as_mut().map(Composer::field_mut),
+            };
+            if let Some(text) = text {
+                match key.code {
+                    KeyCode::Char(c) => {
+                        text.push(if mode == Mode::Filter {
+                            c.to_ascii_lowercase()
+                        } else {
+                            c
+                        });
+                        return None;
+                    }
+                    KeyCode::Backspace => {
+                        text.pop();
+                        return None;
+                    }
+                    _ => {}
+                }
             }
-            KeyCode::Char('-') | KeyCode::Char('_') => self.burst = (self.burst / 2).max(1),
+        }
+        let action = keys::action(mode, &key)?;
+        self.on_action(mode, action)
+    }
+
+    /// Carries out `action` in `mode`.
+    pub fn on_action(&mut self, mode: Mode, action: Action) -> Option<Command> {
+        let ndest = self.dests.len().max(1);
+        match (mode, action) {
+            (_, Action::Quit) => self.quit = true,
+            (_, Action::ToggleHelp) => self.show_help = !self.show_help,
+            (Mode::Help, Action::Back) => self.show_help = false,
+            (Mode::Composer, Action::Back) => self.composer = None,
+            (Mode::Inspector, Action::Back) => self.inspector = None,
+            (Mode::Filter, Action::Back) => {
+                self.filter.clear();
+                self.filter_editing = false;
+            }
+            (Mode::Filter, Action::Apply) => self.filter_editing = false,
+            (Mode::Main, Action::Back) => {
+                if self
+                    .dests
+                    .get(self.focus)
+                    .is_some_and(|d| d.selected.is_some())
+                {
+                    self.follow();
+                } else if !self.filter.is_empty() {
+                    self.filter.clear();
+                } else if self.paused {
+                    self.set_paused(false);
+                }
+            }
+            (_, Action::SendOne) => {
+                let inject = self.inject.clone();
+                return Some(Command::Send(self.request(1, inject)));
+            }
+            (_, Action::SendBurst) => {
+                let inject = self.inject.clone();
+                return Some(Command::Send(self.request(self.burst, inject)));
+            }
+            (_, Action::BurstUp) => self.burst = self.burst.saturating_mul(2).min(MAX_BURST),
+            (_, Action::BurstDown) => self.burst = (self.burst / 2).max(1),
+            (_, Action::Reset) => return Some(Command::Reset),
+            (_, Action::Record) => return Some(Command::Record),
+            (_, Action::ClearLists) => self.clear_lists(),
+            (_, Action::TogglePause) => self.set_paused(!self.paused),
+            (_, Action::StartFilter) => self.filter_editing = true,
+            (_, Action::Compose) => {
+                let t = self.compose_body.clone();
+                self.open_composer(&t);
+            }
+            (_, Action::FocusNext) => self.focus = (self.focus + 1) % ndest,
+            (_, Action::FocusPrev) => self.focus = (self.focus + ndest - 1) % ndest,
+            (Mode::Inspector, a) => {
+                if let Some(i) = self.inspector.as_mut() {
+                    i.scroll = match a {
+                        Action::Up => i.scroll.saturating_sub(1),
+                        Action::Down => i.scroll + 1,
+                        Action::PageUp => i.scroll.saturating_sub(PAGE),
+                        Action::PageDown => i.scroll + PAGE,
+                        Action::Top => 0,
+                        Action::Bottom => usize::MAX / 2,
+                        _ => i.scroll,
+                    };
+                }
+            }
+            (_, Action::Up) => self.move_selection(|c, _| c.saturating_sub(1)),
+            (_, Action::Down) => self.move_selection(|c, _| c + 1),
+            (_, Action::PageUp) => self.move_selection(|c, _| c.saturating_sub(PAGE)),
+            (_, Action::PageDown) => self.move_selection(|c, _| c + PAGE),
+            (_, Action::Top) => self.move_selection(|_, _| 0),
+            (_, Action::Bottom) => self.move_selection(|_, n| n - 1),
+            (_, Action::Follow) => self.follow(),
+            (_, Action::Inspect) => {
+                let filter = self.filter.clone();
+                if let Some(d) = self.dests.get(self.focus) {
+                    let id = d
+                        .selected
+                        .or_else(|| d.visible(&filter).first().map(|&i| d.recent[i].id));
+                    if let Some(id) = id {
+                        self.inspector = Some(Inspector {
+                            dest: self.focus,
+                            id,
+                            scroll: 0,
+                        });
+                    }
+                }
+            }
+            (Mode::Composer, Action::NextField) | (Mode::Composer, Action::PrevField) => {
+                if let Some(c) = self.composer.as_mut() {
+                    let n = COMPOSER_FIELDS.len();
+                    c.field = if action == Action::NextField {
+                        (c.field + 1) % n
+                    } else {
+                        (c.field + n - 1) % n
+                    };
+                }
+            }
+            (Mode::Composer, Action::ComposeSend) | (Mode::Composer, Action::ComposeBurst) => {
+                let c = self.composer.as_mut()?;
+                match c.inject() {
+                    Err(e) => c.error = Some(e),
+                    Ok(inject) => {
+                        self.composer = None;
+                        let n = if action == Action::ComposeBurst {
+                            self.burst
+                        } else {
+                            1
+                        };
+                        return Some(Command::Send(self.request(n, Arc::new(inject))));
+                    }
+                }
+            }
             _ => {}
         }
         None
     }
+
+    /// Handles the mouse: a click focuses the pane under the pointer, the
+    /// wheel scrolls the list under it (the inspector when it is open).
+    pub fn on_mouse(&mut self, m: MouseEvent) -> Option<Command> {
+        let pos = Position::new(m.column, m.row);
+        let pane = layout::screen(self.screen, self.dests.len())
+            .and_then(|s| s.panes.iter().position(|r| r.contains(pos)));
+        let action = match m.kind {
+            MouseEventKind::ScrollUp => Action::Up,
+            MouseEventKind::ScrollDown => Action::Down,
+            MouseEventKind::Down(_) => {
+                if self.mode() == Mode::Main {
+                    if let Some(p) = pane {
+                        self.focus = p;
+                    }
+                }
+                return None;
+            }
+            _ => return None,
+        };
+        let mode = self.mode();
+        match mode {
+            Mode::Inspector => self.on_action(mode, action),
+            Mode::Main => {
+                if let Some(p) = pane {
+                    self.focus = p;
+                }
+                self.on_action(mode, action)
+            }
+            _ => None,
+        }
+    }
+}
+
+fn join_pairs(p: &[(String, String)]) -> String {
+    p.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -433,5 +906,35 @@ mod tests {
         r.hit(t0 + Duration::from_millis(1_100));
         assert_eq!(r.per_second(t0 + Duration::from_millis(1_200)), 50);
         assert_eq!(r.per_second(t0 + Duration::from_millis(5_000)), 0);
+    }
+
+    #[test]
+    fn composer_parses_pairs_and_wraps_the_body() {
+        let mut c = Composer {
+            body: "{\"a\":1}".into(),
+            properties: "tenant=acme, x = y".into(),
+            annotations: "".into(),
+            content_type: "".into(),
+            field: 0,
+            error: None,
+        };
+        let i = c.inject().unwrap();
+        assert_eq!(i.payload, Some(serde_json::json!({"a": 1})));
+        assert_eq!(
+            i.properties,
+            [("tenant".into(), "acme".into()), ("x".into(), "y".into())]
+        );
+        assert_eq!(i.content_type, "application/json");
+        c.body = "hello".into();
+        assert_eq!(
+            c.inject().unwrap().payload,
+            Some(serde_json::json!("hello"))
+        );
+        c.annotations = "oops".into();
+        assert!(
+            c.inject()
+                .unwrap_err()
+                .contains("\"oops\" is not KEY=VALUE")
+        );
     }
 }

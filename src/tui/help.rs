@@ -1,0 +1,73 @@
+//! The help overlay (`?`): every key binding from [`keys::BINDINGS`] (the
+//! same table the reducer and the hints line use) and what the numbers mean.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Stylize;
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+
+use super::keys::{self, Mode};
+use super::render::label;
+
+/// The help text, one line per binding (main view first, then the
+/// inspector's, the filter's and the composer's own keys).
+pub fn lines() -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (mode, title) in [
+        (Mode::Main, None),
+        (Mode::Inspector, Some("inspector (Enter)")),
+        (Mode::Filter, Some("filter (/)")),
+        (Mode::Composer, Some("composer (m)")),
+    ] {
+        if let Some(t) = title {
+            out.push(Line::from(label(format!(" {t}"))));
+        }
+        for b in keys::BINDINGS.iter().filter(|b| b.modes.contains(&mode)) {
+            let id = b.label;
+            if title.is_none() && seen.contains(&id) {
+                continue;
+            }
+            seen.push(id);
+            out.push(Line::from(vec![
+                format!(" {:<7}", b.label).bold(),
+                b.help.into(),
+            ]));
+        }
+    }
+    out.push(Line::from(""));
+    for l in [
+        " latency: receive − send on this process's monotonic clock (with",
+        " --rate, from the intended send time); this run's probes only.",
+        " lost = not seen within --loss-timeout; late = seen after that;",
+        " dup = seen again; out of order (~) = lower seq after a higher;",
+        " foreign = not a probe of this run (counted, never timed).",
+        " mouse: click focuses a pane, the wheel scrolls the list under it.",
+    ] {
+        out.push(Line::from(label(l)));
+    }
+    out
+}
+
+/// Draws the overlay, centred in `area` (cut at the bottom on small screens).
+pub fn render(f: &mut Frame, area: Rect) {
+    let body = lines();
+    let w = 76.min(area.width);
+    let h = (body.len() as u16 + 2).min(area.height);
+    let rect = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
+    f.render_widget(Clear, rect);
+    f.render_widget(
+        Paragraph::new(body).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" help · Esc close "),
+        ),
+        rect,
+    );
+}

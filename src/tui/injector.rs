@@ -1,0 +1,97 @@
+//! The injector pane: the publisher's link, sent / confirmed / failed / in
+//! flight, send rate, publish-to-settle latency, and the one-line diagnosis
+//! when no destination receives what it sends.
+
+use std::time::Instant;
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use super::app::{App, LinkStatus};
+use super::layout;
+use super::render::{cell, cut, error_line, label, status_span, value, warn_value};
+use crate::latency::fmt_us;
+
+/// The source address, for the diagnosis (the target text after `→ `).
+fn source_name(app: &App) -> &str {
+    app.injector
+        .target
+        .rsplit_once("→ ")
+        .map_or(app.injector.target.as_str(), |(_, a)| a)
+}
+
+/// The one-line diagnosis for the source side, if any: the newest block of
+/// probes that no destination received within the loss timeout.
+pub fn diagnosis(app: &App) -> Option<String> {
+    let b = app.stats.tracker.missed_everywhere()?;
+    let seqs = if b.first == b.last {
+        format!("seq {}", b.first)
+    } else {
+        format!("seq {}–{}", b.first, b.last)
+    };
+    Some(format!(
+        "no destination received {seqs} ({} probes): is anything consuming {}? is the stream running?",
+        b.count,
+        source_name(app)
+    ))
+}
+
+/// Draws the injector pane into `area` (see [`layout::INJECTOR_H`]).
+pub fn render(f: &mut Frame, app: &App, area: Rect, now: Instant) {
+    let inj = &app.injector;
+    let st = &app.stats;
+    let title = Line::from(vec![
+        " injector ".bold(),
+        status_span(&inj.status),
+        format!(" {} ", inj.target).into(),
+        format!("run {} ", st.run()).fg(Color::DarkGray),
+    ]);
+    let inner_w = area.width.saturating_sub(2);
+    let mut cells = vec![
+        cell("sent", value(st.sent)),
+        cell("confirmed", value(st.confirmed)),
+        cell("failed", warn_value(st.failed)),
+        cell("in flight", value(st.in_flight())),
+        cell("rate", value(format!("{}/s", inj.rate.per_second(now)))),
+        cell(
+            "target",
+            value(app.rate.map_or("unpaced".to_owned(), |r| format!("{r}/s"))),
+        ),
+    ];
+    let s = st.settle.cumulative();
+    if s.count == 0 {
+        cells.push(cell("publish→settle", label("–")));
+    } else {
+        cells.push(vec![
+            label("publish→settle p50 "),
+            value(fmt_us(s.p50)),
+            label(" p99 "),
+            value(fmt_us(s.p99)),
+            label(" max "),
+            value(fmt_us(s.max)),
+            label(format!(" n={}", s.count)),
+        ]);
+    }
+    let mut lines = layout::flow(cells, inner_w);
+    let problem = match (&inj.status, &st.last_failure) {
+        (LinkStatus::Down(e), _) => Some(format!("error: {e}")),
+        _ => diagnosis(app).or_else(|| match &st.last_failure {
+            Some(e) if st.failed > 0 => Some(format!("last failure: {e}")),
+            _ => None,
+        }),
+    };
+    lines.truncate(if problem.is_some() { 2 } else { 3 });
+    if let Some(p) = problem {
+        lines.push(error_line(&p, inner_w));
+    }
+    let mut block = Block::default().borders(Borders::ALL).title(title);
+    if let Some(path) = &app.recording {
+        let text = cut(&format!(" ● REC {path} "), inner_w as usize / 2);
+        block = block
+            .title_top(Line::from(Span::styled(text, Style::new().fg(Color::Red))).right_aligned());
+    }
+    f.render_widget(Paragraph::new(lines).block(block), area);
+}

@@ -1,0 +1,171 @@
+//! One destination pane: title (name, status, endpoint; PAUSED, new
+//! arrivals and the filter when they apply; a highlighted border when
+//! focused), counts, a one-line diagnosis, the latency table, sparklines
+//! and the message list.
+//!
+//! Rows are given out in this priority, so a small pane keeps what matters
+//! most: counts, the latency header and `all` row, the diagnosis line, three
+//! list rows, the `10 s` row, the sparklines, then the rest of the list.
+
+use std::time::{Duration, Instant};
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
+
+use super::app::{App, LinkStatus};
+use super::render::{cell, cut, error_line, label, status_span, value, warn_value};
+use super::{latency_table, layout, message_list, sparklines};
+
+/// Silence shorter than this is never called out.
+const SILENT_AFTER: Duration = Duration::from_secs(2);
+
+/// Whole seconds, or minutes and seconds.
+pub fn fmt_secs(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 120 {
+        format!("{s} s")
+    } else {
+        format!("{} min {} s", s / 60, s % 60)
+    }
+}
+
+/// When destination `i` expects probes that other primaries receive and it
+/// has received none for a while: "silent for 12 s while amqp:FOO receives".
+pub fn silence(app: &App, i: usize, now: Instant) -> Option<String> {
+    let st = &app.stats;
+    let d = app.dests.get(i)?;
+    if !d.expected {
+        return None;
+    }
+    let missing = st.tracker.pending(i) + st.tracker.dest(i).lost;
+    if missing == 0 {
+        return None;
+    }
+    let since = st.last_probe_at[i].or(st.first_send)?;
+    let silent = now.saturating_duration_since(since);
+    if silent < SILENT_AFTER {
+        return None;
+    }
+    let other = (0..app.dests.len()).find(|&j| {
+        j != i
+            && app.dests[j].expected
+            && st.last_probe_at[j].is_some_and(|t| t > since + Duration::from_secs(1))
+    })?;
+    Some(format!(
+        "silent for {} while {} receives",
+        fmt_secs(silent),
+        app.dests[other].name
+    ))
+}
+
+/// Draws pane `i` into `area`.
+pub fn render(f: &mut Frame, app: &App, i: usize, area: Rect, now: Instant) {
+    let d = &app.dests[i];
+    let st = app.stats.tracker.dest(i);
+    let focused = app.focus == i;
+    let mut title = vec![format!(" {} ", d.name).bold(), status_span(&d.status)];
+    if app.paused {
+        title.push(Span::styled(
+            " PAUSED ",
+            Style::new().fg(Color::Black).bg(Color::Cyan),
+        ));
+    }
+    if d.unseen() > 0 {
+        title.push(Span::styled(
+            format!(" +{} new ", d.unseen()),
+            Style::new().fg(Color::Cyan),
+        ));
+    }
+    if !app.filter.is_empty() {
+        title.push(Span::styled(
+            format!(" /{} ", app.filter),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
+    title.push(format!(" {} ", d.endpoint).into());
+    let mut block = Block::default()
+        .borders(Borders::ALL)
+        .title(Line::from(title));
+    if focused {
+        block = block
+            .border_type(BorderType::Thick)
+            .border_style(Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD));
+    }
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let w = inner.width;
+
+    let mut cells = vec![cell(
+        "received",
+        if d.expected {
+            value(st.delivered)
+        } else {
+            warn_value(st.delivered)
+        },
+    )];
+    if d.expected {
+        cells.push(cell("pending", value(app.stats.tracker.pending(i))));
+        cells.push(cell("lost", warn_value(st.lost)));
+        cells.push(cell("late", warn_value(st.late)));
+    }
+    cells.push(cell("dup", warn_value(st.duplicates)));
+    cells.push(cell("out of order", value(st.out_of_order)));
+    cells.push(cell("foreign", value(st.foreign)));
+    cells.push(cell("rate", value(format!("{}/s", d.rate.per_second(now)))));
+    if !d.expected {
+        cells.push(vec![label("(only what the output before it fails)")]);
+    }
+    let counts = layout::flow(cells, w);
+    let diag: Option<Line> = match &d.status {
+        LinkStatus::Down(e) => Some(error_line(&format!("error: {e}"), w)),
+        LinkStatus::Waiting(why) => Some(Line::from(Span::styled(
+            cut(&format!("{why}; reading from when it appears"), w as usize),
+            Style::new().fg(Color::Yellow),
+        ))),
+        _ => silence(app, i, now).map(|s| error_line(&s, w)),
+    };
+    let lat = latency_table::lines(
+        w,
+        &[
+            ("all", st.latency.cumulative()),
+            ("10 s", st.latency.recent(now)),
+        ],
+    );
+
+    // Give out rows by priority.
+    let mut left = inner.height;
+    let mut take = |want: u16| {
+        let n = want.min(left);
+        left -= n;
+        n
+    };
+    let counts_h = take(counts.len() as u16);
+    let lat_h = take(2);
+    let diag_h = take(u16::from(diag.is_some()));
+    let list_min = take(3);
+    let recent_h = take(1);
+    let spark_h = take(2);
+    let list_h = list_min + take(u16::MAX);
+
+    let mut y = inner.y;
+    let mut area_of = |h: u16| {
+        let r = Rect::new(inner.x, y, w, h);
+        y += h;
+        r
+    };
+    let mut head: Vec<Line> = counts.into_iter().take(counts_h as usize).collect();
+    if diag_h > 0 {
+        head.extend(diag);
+    }
+    head.extend(lat.iter().take(lat_h as usize).cloned());
+    if recent_h > 0 {
+        head.push(lat[2].clone());
+    }
+    let head_h = head.len() as u16;
+    f.render_widget(Paragraph::new(head), area_of(head_h));
+    sparklines::render(f, d, area_of(spark_h));
+    message_list::render(f, d, &app.filter, area_of(list_h));
+}

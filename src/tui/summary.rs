@@ -1,0 +1,92 @@
+//! What the UI leaves behind: the "stopping" banner while the links detach,
+//! and the short summary of the run printed to the normal screen on quit
+//! (as oha prints its summary).
+
+use std::time::Duration;
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+
+use super::app::App;
+use crate::latency::fmt_us;
+
+/// Draws the one-line "stopping" banner with the time left.
+pub fn render_quitting(f: &mut Frame, left: Duration) {
+    let area = f.area();
+    let text = format!(
+        " stopping: closing the links ({:.1} s at most; q again stops now) ",
+        left.as_secs_f64()
+    );
+    let w = (text.chars().count() as u16 + 2).min(area.width);
+    let rect = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + area.height / 2,
+        w,
+        3.min(area.height),
+    );
+    f.render_widget(Clear, rect);
+    f.render_widget(
+        Paragraph::new(text)
+            .style(Style::new().fg(Color::Yellow))
+            .block(Block::default().borders(Borders::ALL)),
+        rect,
+    );
+}
+
+/// The run's summary: sends, then per destination received / lost / dup
+/// and p50 / p99 (`–` without samples); where the session was saved.
+pub fn text(app: &App, saved: Option<&str>) -> String {
+    let st = &app.stats;
+    let s = st.settle.cumulative();
+    let mut out = format!(
+        "streamprobe: run {}: sent {}, confirmed {}, failed {}",
+        st.run(),
+        st.sent,
+        st.confirmed,
+        st.failed
+    );
+    if s.count > 0 {
+        out.push_str(&format!(
+            "; publish→settle p50 {} p99 {}",
+            fmt_us(s.p50),
+            fmt_us(s.p99)
+        ));
+    }
+    out.push('\n');
+    let width = app
+        .dests
+        .iter()
+        .map(|d| d.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (i, d) in app.dests.iter().enumerate() {
+        let t = st.tracker.dest(i);
+        let l = t.latency.cumulative();
+        let us = |v: u64| {
+            if l.count == 0 {
+                "–".to_owned()
+            } else {
+                fmt_us(v)
+            }
+        };
+        out.push_str(&format!(
+            "  {:<width$}  received {}  lost {}  late {}  dup {}  p50 {}  p99 {}  (n={})\n",
+            d.name,
+            t.delivered,
+            t.lost,
+            t.late,
+            t.duplicates,
+            us(l.p50),
+            us(l.p99),
+            l.count
+        ));
+    }
+    if let Some(p) = saved {
+        out.push_str(&format!(
+            "  session recorded to {p} (streamprobe report {p})\n"
+        ));
+    }
+    out
+}
