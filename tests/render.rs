@@ -247,13 +247,13 @@ fn tab_j_enter_opens_a_kafka_message_with_its_trace() {
     let t0 = Instant::now();
     let mut app = busy_app(&["kafka:FOO", "amqp:FOO"], t0);
     let now = t0 + Duration::from_millis(1_500);
-    // focus moves to amqp, then back to kafka
+    // Tab focuses the first pane (kafka), then amqp, Shift-Tab back
+    assert!(!app.focused);
+    app.on_key(code(KeyCode::Tab));
+    assert_eq!((app.focused, app.focus), (true, 0));
     app.on_key(code(KeyCode::Tab));
     assert_eq!(app.focus, 1);
     app.on_key(code(KeyCode::BackTab));
-    assert_eq!(app.focus, 0);
-    app.on_key(code(KeyCode::Tab));
-    app.on_key(code(KeyCode::Tab));
     assert_eq!(app.focus, 0);
     // j selects the newest (the foreign binary message), j again the probe #99
     app.on_key(key('j'));
@@ -347,6 +347,7 @@ fn trace_shows_injected_metadata_absent_at_both_destinations() {
         preview: String::new(),
         detail: Some(Box::new(amqp_detail(&body, &[("tenant", "acme")]))),
     }));
+    app2.on_key(code(KeyCode::Tab));
     app2.on_key(code(KeyCode::Tab));
     app2.on_key(key('j'));
     app2.on_key(code(KeyCode::Enter));

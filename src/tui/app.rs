@@ -401,8 +401,11 @@ pub struct App {
     pub injected: Vec<(Range<u64>, Arc<Inject>)>,
     /// This run's newest probes: seq → per destination, its first arrival.
     pub trace: BTreeMap<u64, Vec<Option<Hit>>>,
-    /// Focused destination pane.
+    /// The destination pane keys act on (highlighted once `focused`).
     pub focus: usize,
+    /// Whether a pane has been focused yet (Tab, a list key or a click):
+    /// before that no border is highlighted and Tab focuses the first pane.
+    pub focused: bool,
     /// Lower-cased list filter (empty: none).
     pub filter: String,
     /// Typing the filter.
@@ -451,6 +454,7 @@ impl App {
             injected: Vec::new(),
             trace: BTreeMap::new(),
             focus: 0,
+            focused: false,
             filter: String::new(),
             filter_editing: false,
             paused: false,
@@ -636,6 +640,7 @@ impl App {
     }
 
     fn move_selection(&mut self, to: impl FnOnce(usize, usize) -> usize) {
+        self.focused = true;
         let filter = self.filter.clone();
         let paused = self.paused;
         let Some(d) = self.dests.get_mut(self.focus) else {
@@ -766,6 +771,10 @@ impl App {
                 let t = self.compose_body.clone();
                 self.open_composer(&t);
             }
+            (_, Action::FocusNext) if !self.focused => (self.focused, self.focus) = (true, 0),
+            (_, Action::FocusPrev) if !self.focused => {
+                (self.focused, self.focus) = (true, ndest - 1)
+            }
             (_, Action::FocusNext) => self.focus = (self.focus + 1) % ndest,
             (_, Action::FocusPrev) => self.focus = (self.focus + ndest - 1) % ndest,
             (Mode::Inspector, a) => {
@@ -845,7 +854,7 @@ impl App {
             MouseEventKind::Down(_) => {
                 if self.mode() == Mode::Main {
                     if let Some(p) = pane {
-                        self.focus = p;
+                        (self.focused, self.focus) = (true, p);
                     }
                 }
                 return None;
@@ -857,7 +866,7 @@ impl App {
             Mode::Inspector => self.on_action(mode, action),
             Mode::Main => {
                 if let Some(p) = pane {
-                    self.focus = p;
+                    (self.focused, self.focus) = (true, p);
                 }
                 self.on_action(mode, action)
             }

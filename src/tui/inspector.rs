@@ -329,6 +329,7 @@ fn trace_lines(app: &App, r: &Recent, out: &mut Vec<Line<'static>>) {
     head.extend(app.dests.iter().map(|d| label(pad(&d.name, dest_w))));
     out.push(Line::from(head));
     let mut all_gone = true;
+    let mut unknown = false;
     for (kind, name, key, want) in items {
         let mut row = vec![
             Span::raw(pad(&safe(&name), item_w)),
@@ -356,7 +357,9 @@ fn trace_lines(app: &App, r: &Recent, out: &mut Vec<Line<'static>>) {
         }
         out.push(Line::from(row));
     }
-    out.push(Line::from(label(if all_gone {
+    out.push(Line::from(label(if unknown {
+        "(a destination's copy is not here yet or its fields were not captured)"
+    } else if all_gone {
         "no copy kept what the injector set: the stream deleted the metadata"
     } else {
         "some metadata reached a destination (kept / changed)"

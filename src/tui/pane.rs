@@ -65,7 +65,7 @@ pub fn silence(app: &App, i: usize, now: Instant) -> Option<String> {
 pub fn render(f: &mut Frame, app: &App, i: usize, area: Rect, now: Instant) {
     let d = &app.dests[i];
     let st = app.stats.tracker.dest(i);
-    let focused = app.focus == i;
+    let focused = app.focused && app.focus == i;
     let mut title = vec![format!(" {} ", d.name).bold(), status_span(&d.status)];
     if app.paused {
         title.push(Span::styled(
