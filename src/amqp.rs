@@ -14,14 +14,19 @@ use fe2o3_amqp::connection::ConnectionHandle;
 use fe2o3_amqp::link::CreditMode;
 use fe2o3_amqp::sasl_profile::SaslProfile;
 use fe2o3_amqp::session::SessionHandle;
-use fe2o3_amqp::types::messaging::{Body, Data, Message, Outcome, Properties};
-use fe2o3_amqp::types::primitives::{Binary, Value};
+use fe2o3_amqp::types::messaging::annotations::OwnedKey;
+use fe2o3_amqp::types::messaging::{
+    ApplicationProperties, Body, Data, Message, MessageAnnotations, Outcome, Properties,
+};
+use fe2o3_amqp::types::primitives::{Binary, Symbol, Value};
 use fe2o3_amqp::{Connection, Receiver, Sender, Session};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::envelope::Probe;
-use crate::event::{Arrival, BodyOptions, Event, Link, SendRequest};
+use crate::event::{
+    Arrival, BODY_KEEP, BodyOptions, Detail, Event, Inject, Link, Proto, SendRequest,
+};
 use crate::retry::Backoff;
 use crate::sanitize;
 
@@ -376,6 +381,387 @@ fn describe_body(body: &Body<Value>) -> String {
     }
 }
 
+// ---- The inspector's view of an AMQP message -------------------------------
+
+/// Longest text of one rendered value (a huge list or map is cut with `…`).
+const VALUE_CHARS: usize = 1024;
+
+/// The exact AMQP type name of a value (`uint`, `string`, `list`, ...).
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Described(_) => "described",
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Ubyte(_) => "ubyte",
+        Value::Ushort(_) => "ushort",
+        Value::Uint(_) => "uint",
+        Value::Ulong(_) => "ulong",
+        Value::Byte(_) => "byte",
+        Value::Short(_) => "short",
+        Value::Int(_) => "int",
+        Value::Long(_) => "long",
+        Value::Float(_) => "float",
+        Value::Double(_) => "double",
+        Value::Decimal32(_) => "decimal32",
+        Value::Decimal64(_) => "decimal64",
+        Value::Decimal128(_) => "decimal128",
+        Value::Char(_) => "char",
+        Value::Timestamp(_) => "timestamp",
+        Value::Uuid(_) => "uuid",
+        Value::Binary(_) => "binary",
+        Value::String(_) => "string",
+        Value::Symbol(_) => "symbol",
+        Value::List(_) => "list",
+        Value::Map(_) => "map",
+        Value::Array(_) => "array",
+    }
+}
+
+/// A value as text, the obvious AMQP way: a string as itself, `null`, and
+/// every other type followed by its name: `42 (uint)`, `true (boolean)`,
+/// `0x00ff (binary)`, `x-opt (symbol)`, `2024-05-01T10:00:00.000Z
+/// (timestamp)`, `["a", 1 (int)] (list)`. Raw text: the inspector escapes it.
+pub fn format_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "null".to_owned(),
+        _ => {
+            let mut out = String::new();
+            write_inner(&mut out, v);
+            out.push_str(" (");
+            out.push_str(type_name(v));
+            out.push(')');
+            cut(out)
+        }
+    }
+}
+
+/// An application property's value (a simple value) as [`format_value`].
+pub fn format_simple(v: &fe2o3_amqp::types::primitives::SimpleValue) -> String {
+    use fe2o3_amqp::types::primitives::SimpleValue;
+    match v {
+        SimpleValue::String(s) => s.clone(),
+        other => format_value(&Value::from(other.clone())),
+    }
+}
+
+fn cut(mut s: String) -> String {
+    if s.len() > VALUE_CHARS {
+        let mut end = VALUE_CHARS;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(2 + 2 * bytes.len());
+    s.push_str("0x");
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// ms since the Unix epoch as RFC 3339 UTC with milliseconds.
+fn timestamp_text(ms: i64) -> String {
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        None => format!("{ms} ms"),
+    }
+}
+
+fn uuid_text(b: &[u8; 16]) -> String {
+    let h: Vec<String> = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        h[..4].concat(),
+        h[4..6].concat(),
+        h[6..8].concat(),
+        h[8..10].concat(),
+        h[10..].concat()
+    )
+}
+
+/// A value without its type suffix; inside lists and maps strings are
+/// quoted and other members carry their type, as at the top level.
+fn write_inner(out: &mut String, v: &Value) {
+    use std::fmt::Write as _;
+    if out.len() > VALUE_CHARS {
+        return;
+    }
+    match v {
+        Value::Described(d) => {
+            match &d.descriptor {
+                serde_amqp::descriptor::Descriptor::Name(s) => out.push_str(&s.0),
+                serde_amqp::descriptor::Descriptor::Code(c) => {
+                    let _ = write!(out, "0x{c:x}");
+                }
+            }
+            out.push(':');
+            write_member(out, &d.value);
+        }
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => {
+            let _ = write!(out, "{b}");
+        }
+        Value::Ubyte(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Ushort(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Uint(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Ulong(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Byte(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Short(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Int(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Long(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Float(f) => {
+            let _ = write!(out, "{}", f.0);
+        }
+        Value::Double(f) => {
+            let _ = write!(out, "{}", f.0);
+        }
+        Value::Decimal32(d) => out.push_str(&hex(d.as_inner())),
+        Value::Decimal64(d) => out.push_str(&hex(d.as_inner())),
+        Value::Decimal128(d) => out.push_str(&hex(d.as_inner())),
+        Value::Char(c) => out.push(*c),
+        Value::Timestamp(t) => out.push_str(&timestamp_text(t.milliseconds())),
+        Value::Uuid(u) => out.push_str(&uuid_text(u.as_inner())),
+        Value::Binary(b) => out.push_str(&hex(b)),
+        Value::String(s) => out.push_str(s),
+        Value::Symbol(s) => out.push_str(&s.0),
+        Value::List(items) => write_seq(out, items.iter()),
+        Value::Array(items) => write_seq(out, items.iter()),
+        Value::Map(map) => {
+            out.push('{');
+            for (i, (k, v)) in map.iter().enumerate() {
+                if out.len() > VALUE_CHARS {
+                    break;
+                }
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_member(out, k);
+                out.push_str(": ");
+                write_member(out, v);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_seq<'a>(out: &mut String, items: impl Iterator<Item = &'a Value>) {
+    out.push('[');
+    for (i, v) in items.enumerate() {
+        if out.len() > VALUE_CHARS {
+            break;
+        }
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_member(out, v);
+    }
+    out.push(']');
+}
+
+/// A member of a list / map / array: strings quoted, `null` bare, anything
+/// else with its type.
+fn write_member(out: &mut String, v: &Value) {
+    match v {
+        Value::String(s) => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{s:?}");
+        }
+        Value::Null => out.push_str("null"),
+        _ => {
+            write_inner(out, v);
+            out.push_str(" (");
+            out.push_str(type_name(v));
+            out.push(')');
+        }
+    }
+}
+
+/// A message-id / correlation-id: a string as itself, else with its type.
+fn message_id_text(id: &fe2o3_amqp::types::messaging::MessageId) -> String {
+    use fe2o3_amqp::types::messaging::MessageId;
+    match id {
+        MessageId::String(s) => s.clone(),
+        MessageId::Ulong(n) => format!("{n} (ulong)"),
+        MessageId::Uuid(u) => format!("{} (uuid)", uuid_text(u.as_inner())),
+        MessageId::Binary(b) => format!("{} (binary)", hex(b)),
+    }
+}
+
+/// `data` (`data xN` for N > 1 sections), `amqp-value <type>`,
+/// `amqp-sequence xN` or `none`.
+fn body_section(body: &Body<Value>) -> String {
+    match body {
+        Body::Data(batch) if batch.len() > 1 => format!("data x{}", batch.len()),
+        Body::Data(_) => "data".to_owned(),
+        Body::Value(v) => format!("amqp-value {}", type_name(&v.0)),
+        Body::Sequence(s) => format!("amqp-sequence x{}", s.len()),
+        Body::Empty => "none".to_owned(),
+    }
+}
+
+/// The body the inspector shows for a body that is not bytes (a non-text
+/// amqp-value, a sequence, none): its value as text.
+fn body_text(body: &Body<Value>) -> Vec<u8> {
+    match body {
+        Body::Value(v) => format_value(&v.0).into_bytes(),
+        Body::Sequence(batch) => {
+            let mut out = String::new();
+            for (i, s) in batch.iter().enumerate() {
+                if i > 0 {
+                    out.push('\n');
+                }
+                write_seq(&mut out, s.0.iter());
+                out.push_str(" (list)");
+            }
+            cut(out).into_bytes()
+        }
+        Body::Data(_) | Body::Empty => Vec::new(),
+    }
+}
+
+/// What the message carried besides the body, for [`Proto::Amqp`].
+pub fn amqp_proto(message: &Message<Body<Value>>) -> Proto {
+    let mut header = Vec::new();
+    if let Some(h) = &message.header {
+        header.push(("durable".to_owned(), h.durable.to_string()));
+        header.push(("priority".to_owned(), h.priority.0.to_string()));
+        if let Some(ttl) = h.ttl {
+            header.push(("ttl".to_owned(), format!("{ttl} ms")));
+        }
+        header.push(("first-acquirer".to_owned(), h.first_acquirer.to_string()));
+        header.push(("delivery-count".to_owned(), h.delivery_count.to_string()));
+    }
+    let mut properties = Vec::new();
+    if let Some(p) = &message.properties {
+        let mut set = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                properties.push((k.to_owned(), v));
+            }
+        };
+        set("message-id", p.message_id.as_ref().map(message_id_text));
+        set("user-id", p.user_id.as_ref().map(|b| hex(b)));
+        set("to", p.to.clone());
+        set("subject", p.subject.clone());
+        set("reply-to", p.reply_to.clone());
+        set(
+            "correlation-id",
+            p.correlation_id.as_ref().map(message_id_text),
+        );
+        set("content-type", p.content_type.as_ref().map(|s| s.0.clone()));
+        set(
+            "content-encoding",
+            p.content_encoding.as_ref().map(|s| s.0.clone()),
+        );
+        set(
+            "absolute-expiry-time",
+            p.absolute_expiry_time
+                .as_ref()
+                .map(|t| timestamp_text(t.milliseconds())),
+        );
+        set(
+            "creation-time",
+            p.creation_time
+                .as_ref()
+                .map(|t| timestamp_text(t.milliseconds())),
+        );
+        set("group-id", p.group_id.clone());
+        set("group-sequence", p.group_sequence.map(|n| n.to_string()));
+        set("reply-to-group-id", p.reply_to_group_id.clone());
+    }
+    let application_properties = message
+        .application_properties
+        .as_ref()
+        .map(|a| {
+            a.0.iter()
+                .map(|(k, v)| (k.clone(), format_simple(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let annotations = message
+        .message_annotations
+        .as_ref()
+        .map(|a| {
+            a.0.iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        OwnedKey::Symbol(s) => s.0.clone(),
+                        OwnedKey::Ulong(n) => format!("{n} (ulong)"),
+                    };
+                    (key, format_value(v))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Proto::Amqp {
+        body_section: body_section(&message.body),
+        header,
+        properties,
+        application_properties,
+        annotations,
+    }
+}
+
+/// The arrival of one AMQP delivery at destination `dest`, with its
+/// [`Detail`]. The body bytes are copied once: the kept prefix reuses them.
+pub fn amqp_arrival(
+    dest: usize,
+    at: Instant,
+    wall: chrono::DateTime<Utc>,
+    message: &Message<Body<Value>>,
+) -> Arrival {
+    let body = &message.body;
+    let (probe, size, preview, mut kept) = match display_bytes(body) {
+        Some(bytes) => (
+            Probe::decode(&bytes).map(|p| (p.run, p.seq)),
+            bytes.len(),
+            sanitize::preview(&bytes, PREVIEW_CHARS),
+            bytes,
+        ),
+        None => (
+            None,
+            0,
+            sanitize::preview(describe_body(body).as_bytes(), PREVIEW_CHARS),
+            body_text(body),
+        ),
+    };
+    kept.truncate(BODY_KEEP);
+    Arrival {
+        dest,
+        at,
+        wall,
+        probe,
+        size,
+        preview,
+        detail: Some(Box::new(Detail {
+            body: kept,
+            proto: amqp_proto(message),
+        })),
+    }
+}
+
 /// A probe message as the publisher sends it: one Data section with the
 /// envelope, content type `application/json`.
 pub fn probe_message(body: Vec<u8>) -> Message<Data> {
@@ -387,6 +773,59 @@ pub fn probe_message(body: Vec<u8>) -> Message<Data> {
         )
         .data(Binary::from(body))
         .build()
+}
+
+/// The sections of every probe of one request, built once from its
+/// [`Inject`] and cloned per message (the default, with no application
+/// properties or annotations, costs what [`probe_message`] does).
+#[derive(Debug, Clone)]
+pub struct ProbeTemplate {
+    properties: Properties,
+    application_properties: Option<ApplicationProperties>,
+    annotations: Option<MessageAnnotations>,
+}
+
+impl ProbeTemplate {
+    /// Content type, application properties (string values) and message
+    /// annotations (symbol keys, string values) from `inject`, in order.
+    pub fn new(inject: &Inject) -> Self {
+        let application_properties = (!inject.properties.is_empty()).then(|| {
+            inject
+                .properties
+                .iter()
+                .fold(ApplicationProperties::builder(), |b, (k, v)| {
+                    b.insert(k.clone(), v.clone())
+                })
+                .build()
+        });
+        let annotations = (!inject.annotations.is_empty()).then(|| {
+            let mut a = MessageAnnotations::default();
+            for (k, v) in &inject.annotations {
+                a.0.insert(
+                    OwnedKey::Symbol(Symbol::from(k.as_str())),
+                    Value::String(v.clone()),
+                );
+            }
+            a
+        });
+        ProbeTemplate {
+            properties: Properties::builder()
+                .content_type(inject.content_type.as_str())
+                .build(),
+            application_properties,
+            annotations,
+        }
+    }
+
+    /// A probe message with `body` as its one Data section.
+    pub fn message(&self, body: Vec<u8>) -> Message<Data> {
+        Message::builder()
+            .properties(self.properties.clone())
+            .application_properties(self.application_properties.clone())
+            .message_annotations(self.annotations.clone())
+            .data(Binary::from(body))
+            .build()
+    }
 }
 
 async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> bool {
@@ -516,6 +955,19 @@ async fn send_request(
 ) -> std::result::Result<(), String> {
     let start = Instant::now();
     let rate = req.rate.filter(|r| *r > 0.0);
+    let template = ProbeTemplate::new(&req.inject);
+    // the request's payload replaces --payload-file's
+    let with_payload;
+    let opts = match &req.inject.payload {
+        Some(p) => {
+            with_payload = BodyOptions {
+                size: opts.size,
+                payload: Some(p.clone()),
+            };
+            &with_payload
+        }
+        None => opts,
+    };
     for seq in req.seqs.clone() {
         let intended =
             rate.map(|r| start + Duration::from_secs_f64((seq - req.seqs.start) as f64 / r));
@@ -535,7 +987,7 @@ async fn send_request(
                 intended,
             })
             .await;
-        match sender.send_batchable(probe_message(body)).await {
+        match sender.send_batchable(template.message(body)).await {
             Ok(fut) => {
                 let events = events.clone();
                 let run = req.run.clone();
@@ -652,30 +1104,7 @@ pub async fn run_consumer(
                     credit.received();
                     let at = Instant::now();
                     let wall = Utc::now();
-                    let body = delivery.body();
-                    let arrival = match display_bytes(body) {
-                        Some(bytes) => Arrival {
-                            dest,
-                            at,
-                            wall,
-                            probe: Probe::decode(&bytes).map(|p| (p.run, p.seq)),
-                            size: bytes.len(),
-                            preview: sanitize::preview(&bytes, PREVIEW_CHARS),
-                            detail: None,
-                        },
-                        None => Arrival {
-                            dest,
-                            at,
-                            wall,
-                            probe: None,
-                            size: 0,
-                            preview: sanitize::preview(
-                                describe_body(body).as_bytes(),
-                                PREVIEW_CHARS,
-                            ),
-                            detail: None,
-                        },
-                    };
+                    let arrival = amqp_arrival(dest, at, wall, delivery.message());
                     unaccepted.push((&delivery).into());
                     let _ = events.send(Event::Arrived(arrival)).await;
                 }
@@ -791,5 +1220,217 @@ mod tests {
         let n: Body<Value> = Body::Value(AmqpValue(Value::Int(3)));
         assert_eq!(body_bytes(&n), None);
         assert_eq!(body_bytes(&Body::Empty), None);
+    }
+
+    #[test]
+    fn values_print_the_amqp_way() {
+        use fe2o3_amqp::types::primitives::{OrderedMap, SimpleValue, Timestamp, Uuid};
+        assert_eq!(format_value(&Value::String("acme".into())), "acme");
+        assert_eq!(format_value(&Value::String("42".into())), "42");
+        assert_eq!(format_value(&Value::Null), "null");
+        assert_eq!(format_value(&Value::Uint(42)), "42 (uint)");
+        assert_eq!(format_value(&Value::Ulong(7)), "7 (ulong)");
+        assert_eq!(format_value(&Value::Int(-3)), "-3 (int)");
+        assert_eq!(format_value(&Value::Long(-3)), "-3 (long)");
+        assert_eq!(format_value(&Value::Ubyte(255)), "255 (ubyte)");
+        assert_eq!(format_value(&Value::Bool(true)), "true (boolean)");
+        assert_eq!(format_value(&Value::Double(1.5.into())), "1.5 (double)");
+        assert_eq!(format_value(&Value::Char('z')), "z (char)");
+        assert_eq!(
+            format_value(&Value::Symbol(Symbol::from("x-opt"))),
+            "x-opt (symbol)"
+        );
+        assert_eq!(
+            format_value(&Value::Binary(vec![0x00, 0xff].into())),
+            "0x00ff (binary)"
+        );
+        assert_eq!(
+            format_value(&Value::Binary(Vec::new().into())),
+            "0x (binary)"
+        );
+        assert_eq!(
+            format_value(&Value::Timestamp(Timestamp::from_milliseconds(
+                1_714_557_600_123
+            ))),
+            "2024-05-01T10:00:00.123Z (timestamp)"
+        );
+        let u: [u8; 16] = core::array::from_fn(|i| i as u8);
+        assert_eq!(
+            format_value(&Value::Uuid(Uuid::from(u))),
+            "00010203-0405-0607-0809-0a0b0c0d0e0f (uuid)"
+        );
+        assert_eq!(
+            format_value(&Value::List(vec![
+                Value::String("a".into()),
+                Value::Int(1),
+                Value::Null
+            ])),
+            "[\"a\", 1 (int), null] (list)"
+        );
+        let mut m = OrderedMap::new();
+        m.insert(Value::Symbol(Symbol::from("k")), Value::String("v".into()));
+        assert_eq!(format_value(&Value::Map(m)), "{k (symbol): \"v\"} (map)");
+        // simple values (application properties) print the same way
+        assert_eq!(format_simple(&SimpleValue::String("acme".into())), "acme");
+        assert_eq!(format_simple(&SimpleValue::Uint(42)), "42 (uint)");
+        // a huge value is cut
+        let big = Value::List((0..10_000).map(Value::Uint).collect());
+        let t = format_value(&big);
+        assert!(
+            t.chars().count() < VALUE_CHARS + 64 && t.ends_with('…'),
+            "{}",
+            t.len()
+        );
+    }
+
+    #[test]
+    fn amqp_detail_has_every_section() {
+        use fe2o3_amqp::types::messaging::{AmqpValue, Header, MessageId};
+        use fe2o3_amqp::types::primitives::{SimpleValue, Timestamp};
+        let mut ann = MessageAnnotations::default();
+        ann.0.insert(
+            OwnedKey::Symbol(Symbol::from("x-opt-a")),
+            Value::String("1".into()),
+        );
+        ann.0.insert(OwnedKey::Ulong(9), Value::Uint(42));
+        let msg: Message<Body<Value>> = Message {
+            header: Some(Header {
+                durable: true,
+                priority: 7.into(),
+                ttl: Some(1000),
+                first_acquirer: false,
+                delivery_count: 2,
+            }),
+            delivery_annotations: None,
+            message_annotations: Some(ann),
+            properties: Some(
+                Properties::builder()
+                    .message_id(MessageId::Ulong(5))
+                    .user_id(Binary::from(b"guest".to_vec()))
+                    .subject("s")
+                    .content_type("text/plain")
+                    .creation_time(Timestamp::from_milliseconds(0))
+                    .group_sequence(3)
+                    .build(),
+            ),
+            application_properties: Some(
+                ApplicationProperties::builder()
+                    .insert("tenant", "acme")
+                    .insert("n", SimpleValue::Int(-1))
+                    .build(),
+            ),
+            body: Body::Data(vec![Data(Binary::from(b"hello".to_vec()))].into()),
+            footer: None,
+        };
+        let a = amqp_arrival(1, Instant::now(), Utc::now(), &msg);
+        let d = a.detail.expect("detail");
+        assert_eq!(d.body, b"hello");
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            d.proto,
+            Proto::Amqp {
+                body_section: "data".into(),
+                header: pairs(&[
+                    ("durable", "true"),
+                    ("priority", "7"),
+                    ("ttl", "1000 ms"),
+                    ("first-acquirer", "false"),
+                    ("delivery-count", "2"),
+                ]),
+                properties: pairs(&[
+                    ("message-id", "5 (ulong)"),
+                    ("user-id", "0x6775657374"),
+                    ("subject", "s"),
+                    ("content-type", "text/plain"),
+                    ("creation-time", "1970-01-01T00:00:00.000Z"),
+                    ("group-sequence", "3"),
+                ]),
+                application_properties: pairs(&[("tenant", "acme"), ("n", "-1 (int)")]),
+                annotations: pairs(&[("x-opt-a", "1"), ("9 (ulong)", "42 (uint)")]),
+            }
+        );
+        // other body sections
+        let mut m = msg.clone();
+        m.header = None;
+        m.properties = None;
+        m.application_properties = None;
+        m.message_annotations = None;
+        m.body = Body::Value(AmqpValue(Value::Uint(42)));
+        let a = amqp_arrival(0, Instant::now(), Utc::now(), &m);
+        let d = a.detail.expect("detail");
+        assert_eq!(d.body, b"42 (uint)");
+        assert_eq!(
+            d.proto,
+            Proto::Amqp {
+                body_section: "amqp-value uint".into(),
+                header: vec![],
+                properties: vec![],
+                application_properties: vec![],
+                annotations: vec![],
+            }
+        );
+        m.body = Body::Empty;
+        let d = amqp_arrival(0, Instant::now(), Utc::now(), &m)
+            .detail
+            .expect("detail");
+        assert_eq!((d.body.len(), d.proto), (0, Proto::default()));
+        // the body is kept up to BODY_KEEP bytes, the size is the real one
+        m.body = Body::Data(vec![Data(Binary::from(vec![b'x'; BODY_KEEP + 10]))].into());
+        let a = amqp_arrival(0, Instant::now(), Utc::now(), &m);
+        assert_eq!(
+            (a.size, a.detail.expect("detail").body.len()),
+            (BODY_KEEP + 10, BODY_KEEP)
+        );
+    }
+
+    #[test]
+    fn probe_template_applies_the_inject() {
+        let plain = ProbeTemplate::new(&Inject::default()).message(b"b".to_vec());
+        assert_eq!(
+            plain,
+            probe_message(b"b".to_vec()),
+            "the default is today's message"
+        );
+        let inject = Inject {
+            content_type: "text/plain".into(),
+            properties: vec![("tenant".into(), "acme".into()), ("b".into(), "".into())],
+            annotations: vec![("x-opt-a".into(), "1".into())],
+            payload: None,
+        };
+        let m = ProbeTemplate::new(&inject).message(b"b".to_vec());
+        let m: Message<Body<Value>> = Message {
+            header: m.header,
+            delivery_annotations: None,
+            message_annotations: m.message_annotations,
+            properties: m.properties,
+            application_properties: m.application_properties,
+            body: Body::Data(vec![m.body].into()),
+            footer: None,
+        };
+        let Proto::Amqp {
+            properties,
+            application_properties,
+            annotations,
+            ..
+        } = amqp_proto(&m)
+        else {
+            panic!("amqp")
+        };
+        assert_eq!(
+            properties,
+            [("content-type".to_owned(), "text/plain".to_owned())]
+        );
+        assert_eq!(
+            application_properties,
+            [
+                ("tenant".to_owned(), "acme".to_owned()),
+                ("b".to_owned(), String::new())
+            ]
+        );
+        assert_eq!(annotations, [("x-opt-a".to_owned(), "1".to_owned())]);
     }
 }

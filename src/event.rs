@@ -84,7 +84,8 @@ pub const BODY_KEEP: usize = 64 * 1024;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Detail {
     /// The first [`BODY_KEEP`] bytes of the body as received (for AMQP: the
-    /// Data section bytes, or the text/binary of an amqp-value).
+    /// first Data section's bytes, or the text/binary/symbol of an
+    /// amqp-value; another amqp-value or a sequence as its value's text).
     pub body: Vec<u8>,
     /// The protocol's own fields.
     pub proto: Proto,
@@ -107,9 +108,14 @@ pub enum Proto {
         timestamp: Option<(i64, TimestampType)>,
     },
     /// An AMQP 1.0 message. Values are rendered as text the way AMQP types
-    /// print (`"text"`, `42u32`, `binary:00ff`), never interpreted.
+    /// print, never interpreted ([`crate::amqp::format_value`]): a string
+    /// as itself, every other type with its name (`42 (uint)`, `0x00ff
+    /// (binary)`, `x-opt (symbol)`, `["a", 1 (int)] (list)`), `null`.
+    /// Fields whose type the spec fixes print plain (`content-type`
+    /// `text/plain`, `creation-time` as RFC 3339 UTC, `user-id` as `0x…`).
     Amqp {
-        /// `data`, `amqp-value <type>`, `amqp-sequence xN` or `none`.
+        /// `data` (`data xN` for N > 1 Data sections), `amqp-value <type>`
+        /// (`amqp-value uint`), `amqp-sequence xN` or `none`.
         body_section: String,
         /// The header section's fields (`durable`, `priority`,
         /// `delivery-count`, `ttl`, `first-acquirer`), when present.

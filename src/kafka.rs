@@ -16,7 +16,7 @@ use chrono::Utc;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message as _;
+use rdkafka::message::{Headers as _, Message, Timestamp};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::amqp::PREVIEW_CHARS;
 use crate::envelope::Probe;
-use crate::event::{Arrival, Event, Link};
+use crate::event::{Arrival, BODY_KEEP, Detail, Event, Link, Proto, TimestampType};
 use crate::retry::Backoff;
 use crate::sanitize;
 
@@ -257,16 +257,7 @@ pub async fn run_consumer(
             m = consumer.recv() => match m {
                 Ok(msg) => {
                     let at = Instant::now();
-                    let body = msg.payload().unwrap_or_default();
-                    let arrival = Arrival {
-                        dest,
-                        at,
-                        wall: Utc::now(),
-                        probe: Probe::decode(body).map(|p| (p.run, p.seq)),
-                        size: body.len(),
-                        preview: sanitize::preview(body, PREVIEW_CHARS),
-                        detail: None,
-                    };
+                    let arrival = kafka_arrival(dest, at, &msg);
                     if !up {
                         up = true;
                         let _ = events.send(Event::Up { link }).await;
@@ -289,8 +280,113 @@ pub async fn run_consumer(
     close_in_background(consumer);
 }
 
+/// The arrival of one record at destination `dest`, with its [`Detail`]
+/// (topic, partition, offset, key, headers, timestamp and the first
+/// [`BODY_KEEP`] body bytes).
+pub fn kafka_arrival(dest: usize, at: Instant, msg: &impl Message) -> Arrival {
+    let body = msg.payload().unwrap_or_default();
+    let headers = msg
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let timestamp = match msg.timestamp() {
+        Timestamp::NotAvailable => None,
+        Timestamp::CreateTime(ms) => Some((ms, TimestampType::CreateTime)),
+        Timestamp::LogAppendTime(ms) => Some((ms, TimestampType::LogAppendTime)),
+    };
+    Arrival {
+        dest,
+        at,
+        wall: Utc::now(),
+        probe: Probe::decode(body).map(|p| (p.run, p.seq)),
+        size: body.len(),
+        preview: sanitize::preview(body, PREVIEW_CHARS),
+        detail: Some(Box::new(Detail {
+            body: body[..body.len().min(BODY_KEEP)].to_vec(),
+            proto: Proto::Kafka {
+                topic: msg.topic().to_owned(),
+                partition: msg.partition(),
+                offset: msg.offset(),
+                key: msg.key().map(<[u8]>::to_vec),
+                headers,
+                timestamp,
+            },
+        })),
+    }
+}
+
 /// Drops the consumer on the blocking pool: librdkafka's close can block
 /// for as long as the cluster is unreachable, and nobody waits for it.
 fn close_in_background(consumer: Arc<ProbeConsumer>) {
     tokio::task::spawn_blocking(move || drop(consumer));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
+
+    #[test]
+    fn kafka_detail_keeps_null_apart_from_empty() {
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "h",
+                value: Some("v"),
+            })
+            .insert(Header {
+                key: "empty",
+                value: Some(""),
+            })
+            .insert(Header::<&str> {
+                key: "null",
+                value: None,
+            });
+        let m = OwnedMessage::new(
+            Some(b"body".to_vec()),
+            Some(Vec::new()),
+            "t".into(),
+            Timestamp::LogAppendTime(1234),
+            3,
+            42,
+            Some(headers),
+        );
+        let a = kafka_arrival(0, Instant::now(), &m);
+        let d = a.detail.expect("detail");
+        assert_eq!(d.body, b"body");
+        assert_eq!(
+            d.proto,
+            Proto::Kafka {
+                topic: "t".into(),
+                partition: 3,
+                offset: 42,
+                key: Some(Vec::new()),
+                headers: vec![
+                    ("h".into(), Some(b"v".to_vec())),
+                    ("empty".into(), Some(Vec::new())),
+                    ("null".into(), None),
+                ],
+                timestamp: Some((1234, TimestampType::LogAppendTime)),
+            }
+        );
+        let m = OwnedMessage::new(None, None, "t".into(), Timestamp::NotAvailable, 0, 0, None);
+        let d = kafka_arrival(0, Instant::now(), &m).detail.expect("detail");
+        assert_eq!(
+            (d.body.len(), d.proto),
+            (
+                0,
+                Proto::Kafka {
+                    topic: "t".into(),
+                    partition: 0,
+                    offset: 0,
+                    key: None,
+                    headers: vec![],
+                    timestamp: None,
+                }
+            )
+        );
+    }
 }
