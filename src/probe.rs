@@ -316,11 +316,7 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
                 destinations: names.clone(),
                 loss_timeout: args.measure.loss_timeout(),
             };
-            let started = Recorder::create(path, &header).and_then(|mut r| {
-                r.run_started(&run)?;
-                Ok(r)
-            });
-            match started {
+            match Recorder::create(path, &header) {
                 Ok(r) => Some(Tape {
                     path: path.clone(),
                     rec: Some(r),

@@ -34,7 +34,8 @@ pub const FORMAT_VERSION: u32 = 1;
 /// What the first line of a recording says about the session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionHeader {
-    /// The run the session starts with.
+    /// The run the session starts with (events before any
+    /// [`Recorder::run_started`] belong to it).
     pub run: String,
     /// The source, as display text (no password), e.g.
     /// `amqp://localhost:5672 → EXTERNAL`.
@@ -397,7 +398,8 @@ pub struct Replayed {
     pub runs: Vec<String>,
     /// The last run's measurement, swept at the end of the recording plus
     /// the loss timeout, and the probes it tried to send (every seq with a
-    /// `sent` or `failed` line); `None` when the recording has no run.
+    /// `sent` or `failed` line); always `Some` for a readable recording
+    /// (the header names the first run).
     pub last: Option<(RunStats, u64)>,
 }
 
@@ -506,6 +508,7 @@ pub fn replay(input: impl BufRead) -> Result<Replayed, ReplayError> {
         let Some((dests, loss_timeout)) = &header else {
             let Line::Session {
                 version,
+                run,
                 destinations,
                 loss_timeout_us,
                 ..
@@ -524,13 +527,19 @@ pub fn replay(input: impl BufRead) -> Result<Replayed, ReplayError> {
                     ),
                 ));
             }
-            header = Some((
-                destinations
-                    .into_iter()
-                    .map(|d| (d.name.into_owned(), d.role))
-                    .collect(),
-                Duration::from_micros(loss_timeout_us),
-            ));
+            let destinations: Vec<(String, Role)> = destinations
+                .into_iter()
+                .map(|d| (d.name.into_owned(), d.role))
+                .collect();
+            let loss_timeout = Duration::from_micros(loss_timeout_us);
+            // The session starts with the header's run; `run` lines start
+            // the next ones.
+            cur = Some(Current {
+                stats: RunStats::new(&run, destinations.len(), loss_timeout),
+                attempted: HashSet::new(),
+            });
+            runs.push(run.into_owned());
+            header = Some((destinations, loss_timeout));
             continue;
         };
         let ndest = dests.len();
@@ -715,11 +724,20 @@ pub fn replay(input: impl BufRead) -> Result<Replayed, ReplayError> {
 }
 
 /// The report of a recording's last run, as `probe` builds it (without
-/// `--max-p99`, which is not recorded).
+/// `--max-p99`, which is not recorded, and with `requested` = the probes
+/// the run tried to send).
+/// A run that sent nothing does not pass (a recording of nothing proves
+/// nothing).
 pub fn report_of(r: &Replayed) -> Option<Report> {
-    r.last
-        .as_ref()
-        .map(|(stats, requested)| Report::new(stats, &r.destinations, *requested, None))
+    let (stats, requested) = r.last.as_ref()?;
+    let mut report = Report::new(stats, &r.destinations, *requested, None);
+    if *requested == 0 {
+        report
+            .problems
+            .push(format!("run {}: no probe was sent", report.run_id));
+        report.passed = false;
+    }
+    Some(report)
 }
 
 /// `streamprobe report FILE [--json]`: exit 0 when the recorded run passes,
@@ -823,7 +841,6 @@ mod tests {
         let origin = Instant::now();
         let h = header();
         let mut rec = Recorder::create_at(&path, &h, origin, Utc::now()).expect("create");
-        rec.run_started("r1").expect("run");
         let mut live = RunStats::new("r1", 2, h.loss_timeout);
         let mut events = vec![
             Event::Up {
@@ -914,13 +931,13 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).expect("JSON line"))
             .collect();
-        assert_eq!(lines.len(), 2 + events.len() + 1);
+        assert_eq!(lines.len(), 1 + events.len() + 1);
         assert_eq!(lines[0]["type"], "session");
+        assert_eq!(lines[0]["run"], "r1");
         assert_eq!(lines[0]["version"], 1);
         assert_eq!(lines[0]["loss_timeout_us"], 2_000_000);
         assert_eq!(lines[0]["destinations"][1]["role"], "primary");
-        assert_eq!(lines[1]["type"], "run");
-        let neg = &lines[6];
+        let neg = &lines[5];
         assert_eq!(
             (neg["type"].as_str(), neg["t_us"].as_i64()),
             (Some("arrived"), Some(-40))
@@ -964,7 +981,6 @@ mod tests {
         let origin = Instant::now();
         let h = header();
         let mut rec = Recorder::create_at(&path, &h, origin, Utc::now()).expect("create");
-        rec.run_started("r1").expect("run");
         let mut live = RunStats::new("r1", 2, h.loss_timeout);
         for seq in 0..500u64 {
             let at = origin + Duration::from_nanos(1_000_999 + 7_777 * seq);
@@ -1100,7 +1116,7 @@ mod tests {
              {{\"type\":\"link\",\"t_us\":40,\"at\":\"2026-01-02T03:04:05.000046Z\",\"link\":\"dest\",\"dest\":0,\"name\":\"kafka:FOO\",\"state\":\"down\",\"error\":\"gone\"}}\n"
         );
         let r = replay_text(&text).expect("replay");
-        assert_eq!(r.runs, ["a", "b"]);
+        assert_eq!(r.runs, ["r", "a", "b"]);
         let rep = report_of(&r).expect("report");
         assert_eq!(rep.run_id, "b");
         assert_eq!((rep.requested, rep.sent, rep.confirmed), (1, 1, 1));
@@ -1110,7 +1126,10 @@ mod tests {
             rep.problems,
             ["kafka:FOO: 0 of 1 probes received", "kafka:FOO: 1 lost"]
         );
-        // header only: no run to report
-        assert!(report_of(&replay_text(HEAD).expect("replay")).is_none());
+        // header only: the header's run, which sent nothing, does not pass
+        let rep = report_of(&replay_text(HEAD).expect("replay")).expect("report");
+        assert_eq!((rep.run_id.as_str(), rep.requested), ("r", 0));
+        assert!(!rep.passed);
+        assert_eq!(rep.problems, ["run r: no probe was sent"]);
     }
 }
