@@ -31,8 +31,11 @@ pub enum Command {
     #[command(allow_negative_numbers = true)]
     Probe(ProbeArgs),
     /// Print the summary `probe` prints from a session recorded with
-    /// `--record FILE` or the UI's `w` (JSON Lines). Exit 0 when the
-    /// recorded run passes, 1 when not, 2 when the file cannot be read.
+    /// `--record FILE` or the UI's `w` (JSON Lines), for the LAST run in the
+    /// file (a UI session holds one run per reset). A probe still missing
+    /// when the recording ended counts as lost; `requested` is the probes
+    /// that run tried to send. Exit 0 when that run passes, 1 when not, 2
+    /// when the file cannot be read or a line is malformed (FILE:LINE: ...).
     Report {
         /// A recording (JSON Lines).
         #[arg(value_name = "FILE")]

@@ -25,7 +25,7 @@ use crate::{amqp, kafka};
 pub const EVENT_QUEUE: usize = 65_536;
 
 /// What a destination is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Every probe should arrive here exactly once.

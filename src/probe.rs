@@ -10,9 +10,11 @@ use serde::Serialize;
 
 use crate::cli::ProbeArgs;
 use crate::event::{Event, Link, SendRequest};
-use crate::latency::{Latency, Summary, fmt_us};
+use crate::latency::{Summary, fmt_us};
 use crate::links::{self, Role};
-use crate::tracker::Tracker;
+use crate::record::{Recorder, SessionHeader};
+use crate::stats::RunStats;
+use crate::tracker::Verdict;
 
 /// Extra wait after every probe is accounted for, to catch duplicates that
 /// arrive right behind the first copy.
@@ -66,22 +68,21 @@ pub struct Report {
 }
 
 impl Report {
-    /// Builds the report from the accounting and judges it: it passes when
-    /// every requested probe was confirmed and delivered exactly once to
-    /// every destination within the loss timeout, and, with `max_p99_ms`,
-    /// every destination's p99 is within it. Out-of-order delivery and
-    /// foreign messages are reported but do not fail the run.
-    /// `last_arrival[i]` is when this run's last probe arrived at
-    /// destination `i`, measured from the first send.
+    /// Builds the report from a run's measurement and judges it: it passes
+    /// when every requested probe was confirmed and delivered exactly once
+    /// to every primary destination within the loss timeout, and, with
+    /// `max_p99_ms`, every primary's p99 is within it. Out-of-order delivery
+    /// and foreign messages are reported but do not fail the run. A probe
+    /// still pending at a primary counts as lost (the run is over).
     pub fn new(
-        t: &Tracker,
+        stats: &RunStats,
         names: &[(String, Role)],
         requested: u64,
-        (sent, confirmed, failed): (u64, u64, u64),
-        settle: &Latency,
-        last_arrival: &[Duration],
         max_p99_ms: Option<f64>,
     ) -> Report {
+        let t = &stats.tracker;
+        let last_arrival = &stats.last_arrival;
+        let (sent, confirmed, failed) = (stats.sent, stats.confirmed, stats.failed);
         let destinations: Vec<DestReport> = names
             .iter()
             .enumerate()
@@ -151,7 +152,7 @@ impl Report {
             sent,
             confirmed,
             failed,
-            publish_settle_us: settle.cumulative(),
+            publish_settle_us: stats.settle.cumulative(),
             destinations,
             passed: problems.is_empty(),
             problems,
@@ -235,6 +236,48 @@ impl Report {
     }
 }
 
+/// `--record FILE` while the probe runs: a write error stops the recording
+/// with a warning (the run and its report go on).
+struct Tape {
+    path: std::path::PathBuf,
+    rec: Option<Recorder>,
+}
+
+impl Tape {
+    fn check(&mut self, r: std::io::Result<()>) {
+        if let Err(e) = r {
+            eprintln!(
+                "streamprobe probe: --record {}: {e}; recording stopped",
+                self.path.display()
+            );
+            self.rec = None;
+        }
+    }
+
+    fn event(&mut self, ev: &Event, v: Option<Verdict>) {
+        if let Some(rec) = &mut self.rec {
+            let r = rec.event(ev, v);
+            self.check(r);
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(rec) = &mut self.rec {
+            let r = rec.flush();
+            self.check(r);
+        }
+    }
+}
+
+/// Folds `ev` into the run's measurement and records it (with the verdict).
+fn fold(stats: &mut RunStats, tape: &mut Option<Tape>, ev: &Event) -> Option<Verdict> {
+    let v = stats.apply(ev);
+    if let Some(t) = tape {
+        t.event(ev, v);
+    }
+    v
+}
+
 /// Runs the probe and returns the exit code (0 pass, 1 fail, 2 config or
 /// connection error). The report goes to stdout; errors and progress (only
 /// when stderr is a terminal) to stderr.
@@ -262,9 +305,29 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
         .filter(|&i| names[i].1 == Role::Primary)
         .collect();
     let run = crate::envelope::new_run_id();
-    let mut t = Tracker::new(&run, names.len(), args.measure.loss_timeout());
-    let mut settle = Latency::default();
-    let (mut sent, mut confirmed, mut failed) = (0u64, 0u64, 0u64);
+    let mut stats = RunStats::new(&run, names.len(), args.measure.loss_timeout());
+    // The recording starts before the workers, so every event is in it.
+    let mut tape = match &args.record {
+        None => None,
+        Some(path) => {
+            let header = SessionHeader {
+                run: run.clone(),
+                source: format!("{} → {}", plan.source.display_url(), plan.source_address),
+                destinations: names.clone(),
+                loss_timeout: args.measure.loss_timeout(),
+            };
+            match Recorder::create(path, &header) {
+                Ok(r) => Some(Tape {
+                    path: path.clone(),
+                    rec: Some(r),
+                }),
+                Err(e) => {
+                    eprintln!("streamprobe probe: --record {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
     let mut w = links::spawn(&plan, body);
     let progress = std::io::stderr().is_terminal();
 
@@ -277,22 +340,20 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
     while !status.iter().all(|s| s.2) {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, w.events.recv()).await {
-            Ok(Some(Event::Up { link } | Event::Waiting { link, .. })) => status
-                .iter_mut()
-                .filter(|s| s.0 == link)
-                .for_each(|s| s.2 = true),
-            Ok(Some(Event::Down { link, error })) => status
-                .iter_mut()
-                .filter(|s| s.0 == link)
-                .for_each(|s| (s.1, s.2) = (Some(error.clone()), false)),
-            Ok(Some(Event::Arrived(a))) => {
-                t.record_arrival(
-                    a.dest,
-                    a.probe.as_ref().map(|(r, s)| (r.as_str(), *s)),
-                    a.at,
-                );
+            Ok(Some(ev)) => {
+                fold(&mut stats, &mut tape, &ev);
+                match ev {
+                    Event::Up { link } | Event::Waiting { link, .. } => status
+                        .iter_mut()
+                        .filter(|s| s.0 == link)
+                        .for_each(|s| s.2 = true),
+                    Event::Down { link, error } => status
+                        .iter_mut()
+                        .filter(|s| s.0 == link)
+                        .for_each(|s| (s.1, s.2) = (Some(error.clone()), false)),
+                    _ => {}
+                }
             }
-            Ok(Some(_)) => {}
             Ok(None) | Err(_) => {
                 eprintln!(
                     "streamprobe probe: not every link came up within {}s:",
@@ -317,6 +378,9 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
                     }
                 }
                 w.cancel.cancel();
+                if let Some(t) = &mut tape {
+                    t.flush();
+                }
                 return ExitCode::from(2);
             }
         }
@@ -335,8 +399,6 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let mut touched = vec![false; count as usize];
-    let mut first_send: Option<Instant> = None;
-    let mut last_arrival = vec![Duration::ZERO; names.len()];
     let mut resolved_sends = 0u64;
     let mut last_progress = Instant::now();
     let stall = args.measure.loss_timeout() + Duration::from_secs(10);
@@ -346,48 +408,29 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
         tokio::select! {
             ev = w.events.recv() => {
                 let Some(ev) = ev else { break };
-                match ev {
-                    Event::Sent { run: r, seq, at, intended } if r == run => {
-                        sent += 1;
-                        first_send.get_or_insert(at);
-                        t.record_sent(seq, intended.unwrap_or(at));
-                        if let Some(x) = touched.get_mut(seq as usize) {
+                fold(&mut stats, &mut tape, &ev);
+                match &ev {
+                    Event::Sent { run: r, seq, .. } | Event::Failed { run: r, seq, .. } if *r == run => {
+                        if let Event::Failed { error, .. } = &ev {
+                            tracing::warn!(seq, %error, "send failed");
+                        }
+                        if let Some(x) = touched.get_mut(*seq as usize) {
                             if !*x { *x = true; resolved_sends += 1; }
                         }
                         last_progress = Instant::now();
-                    }
-                    Event::Confirmed { run: r, at, settle: d, .. } if r == run => {
-                        confirmed += 1;
-                        settle.record(d, at);
-                    }
-                    Event::Failed { run: r, seq, error } if r == run => {
-                        failed += 1;
-                        tracing::warn!(seq, %error, "send failed");
-                        if let Some(x) = touched.get_mut(seq as usize) {
-                            if !*x { *x = true; resolved_sends += 1; }
-                        }
-                        last_progress = Instant::now();
-                    }
-                    Event::Arrived(a) => {
-                        let v = t.record_arrival(a.dest, a.probe.as_ref().map(|(r, s)| (r.as_str(), *s)), a.at);
-                        if let (Some(start), crate::tracker::Verdict::Delivered { .. }) = (first_send, v) {
-                            if let Some(l) = last_arrival.get_mut(a.dest) {
-                                *l = a.at.saturating_duration_since(start);
-                            }
-                        }
                     }
                     _ => {}
                 }
             }
             _ = tick.tick() => {
                 let now = Instant::now();
-                t.sweep(now);
+                stats.sweep(now);
                 if progress {
-                    let got: Vec<String> = names.iter().enumerate().map(|(i, (n, _))| format!("{n} {}", t.dest(i).delivered)).collect();
-                    eprint!("\r\x1b[2Ksent {sent}/{count}, {}", got.join(", "));
+                    let got: Vec<String> = names.iter().enumerate().map(|(i, (n, _))| format!("{n} {}", stats.tracker.dest(i).delivered)).collect();
+                    eprint!("\r\x1b[2Ksent {}/{count}, {}", stats.sent, got.join(", "));
                 }
                 let all_sent = resolved_sends >= count;
-                if all_sent && t.settled_among(&primaries) {
+                if all_sent && stats.tracker.settled_among(&primaries) {
                     let at = *done_at.get_or_insert(now);
                     if now.duration_since(at) >= GRACE { break; }
                 } else if !all_sent && now.duration_since(last_progress) > stall {
@@ -401,15 +444,10 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
         eprintln!();
     }
     w.cancel.cancel();
-    let report = Report::new(
-        &t,
-        &names,
-        count,
-        (sent, confirmed, failed),
-        &settle,
-        &last_arrival,
-        args.max_p99,
-    );
+    if let Some(t) = &mut tape {
+        t.flush();
+    }
+    let report = Report::new(&stats, &names, count, args.max_p99);
     if args.json {
         match serde_json::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),
@@ -433,27 +471,47 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
 mod tests {
     use super::*;
 
+    fn arrival(dest: usize, seq: u64, at: Instant) -> Event {
+        Event::Arrived(crate::event::Arrival {
+            dest,
+            at,
+            wall: chrono::Utc::now(),
+            probe: Some(("abc".into(), seq)),
+            size: 60,
+            preview: String::new(),
+            detail: None,
+        })
+    }
+
     fn run(delivered: &[u64], dup: &[u64]) -> Report {
         let t0 = Instant::now();
-        let mut t = Tracker::new("abc", 2, Duration::from_secs(10));
-        let mut settle = Latency::default();
-        for s in 0..10 {
-            t.record_sent(s, t0);
-            settle.record(Duration::from_millis(1), t0);
+        let mut s = RunStats::new("abc", 2, Duration::from_secs(10));
+        for seq in 0..10 {
+            s.apply(&Event::Sent {
+                run: "abc".into(),
+                seq,
+                at: t0,
+                intended: None,
+            });
+            s.apply(&Event::Confirmed {
+                run: "abc".into(),
+                seq,
+                at: t0,
+                settle: Duration::from_millis(1),
+            });
         }
-        for s in 0..10 {
-            t.record_arrival(0, Some(("abc", s)), t0 + Duration::from_millis(5));
+        for seq in 0..10 {
+            s.apply(&arrival(0, seq, t0 + Duration::from_millis(5)));
         }
-        for s in delivered.iter().chain(dup) {
-            t.record_arrival(1, Some(("abc", *s)), t0 + Duration::from_millis(7));
+        for seq in delivered.iter().chain(dup) {
+            s.apply(&arrival(1, *seq, t0 + Duration::from_millis(7)));
         }
-        t.sweep(t0 + Duration::from_secs(11));
-        let spans = [Duration::from_millis(5), Duration::from_millis(7)];
+        s.sweep(t0 + Duration::from_secs(11));
         let names = [
             ("kafka:FOO".to_owned(), Role::Primary),
             ("amqp:FOO".to_owned(), Role::Primary),
         ];
-        Report::new(&t, &names, 10, (10, 10, 0), &settle, &spans, Some(6.0))
+        Report::new(&s, &names, 10, Some(6.0))
     }
 
     #[test]

@@ -322,7 +322,7 @@ fn trace_lines(app: &App, r: &Recent, out: &mut Vec<Line<'static>>) {
         .map(|d| d.name.chars().count())
         .max()
         .unwrap_or(8)
-        .clamp(10, 21)
+        .clamp(12, 21)
         + 2;
     let pad = |s: &str, w: usize| format!("{:<w$}", super::render::cut(s, w - 2));
     let mut head = vec![label(pad("item", item_w)), label(pad("injector", inj_w))];
@@ -338,10 +338,11 @@ fn trace_lines(app: &App, r: &Recent, out: &mut Vec<Line<'static>>) {
         for (j, _) in app.dests.iter().enumerate() {
             let hit = hits.and_then(|h| h.get(j)).and_then(|h| h.as_ref());
             let (t, style) = match hit.and_then(|h| h.detail.as_deref()) {
-                None if hit.is_some() => {
-                    ("not captured".to_owned(), Style::new().fg(Color::DarkGray))
+                None => {
+                    unknown = true;
+                    let t = if hit.is_some() { "not captured" } else { "–" };
+                    (t.to_owned(), Style::new().fg(Color::DarkGray))
                 }
-                None => ("–".to_owned(), Style::new().fg(Color::DarkGray)),
                 Some(det) => {
                     let t = carried(det, kind, &key, &want);
                     let c = if t == "absent" {
