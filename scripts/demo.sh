@@ -17,8 +17,21 @@ mkdir -p .stack
 
 "$BIN" pipeline stream.yaml >.stack/pipeline.log 2>&1 &
 PIPELINE=$!
+# On the way out the pipeline drains what is in flight (up to its
+# --drain-timeout, 10 s): shown as a countdown; Ctrl-C (a second INT to the
+# pipeline) stops it at once, leaving the rest for RabbitMQ to redeliver.
 stop_pipeline() {
+  kill -0 "$PIPELINE" 2>/dev/null || return 0
   kill -INT "$PIPELINE" 2>/dev/null || true
+  trap 'kill -INT "$PIPELINE" 2>/dev/null || true' INT
+  for i in $(seq 110 -1 1); do
+    kill -0 "$PIPELINE" 2>/dev/null || break
+    if [ -t 2 ] && [ "$i" -le 105 ]; then
+      printf '\rdemo: the pipeline drains in-flight messages: %2d s at most (Ctrl-C stops it now) ' $(( (i + 9) / 10 )) >&2
+    fi
+    sleep 0.1
+  done
+  [ -t 2 ] && printf '\r\033[K' >&2
   wait "$PIPELINE" 2>/dev/null || true
 }
 trap stop_pipeline EXIT

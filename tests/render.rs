@@ -548,7 +548,7 @@ fn quit_summary_lists_every_destination() {
         "{s}"
     );
     assert!(
-        s.contains("kafka:FOO  received 100  lost 0  late 0  dup 0  p50 "),
+        s.contains("kafka:FOO  received 100 lost 0 late 0 dup 0  p50 "),
         "{s}"
     );
     assert!(s.contains("amqp:FOO   received 100"), "{s}");

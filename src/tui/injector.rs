@@ -33,8 +33,9 @@ pub fn diagnosis(app: &App) -> Option<String> {
         format!("seq {}–{}", b.first, b.last)
     };
     Some(format!(
-        "no destination received {seqs} ({} probes): is anything consuming {}? is the stream running?",
+        "no destination received {seqs} ({} probe{}): is anything consuming {}? is the stream running?",
         b.count,
+        if b.count == 1 { "" } else { "s" },
         source_name(app)
     ))
 }

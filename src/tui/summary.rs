@@ -47,14 +47,15 @@ pub fn text(app: &App, saved: Option<&str>) -> String {
         st.confirmed,
         st.failed
     );
+    out.push('\n');
     if s.count > 0 {
         out.push_str(&format!(
-            "; publish→settle p50 {} p99 {}",
+            "  publish→settle p50 {} p99 {} n={}\n",
             fmt_us(s.p50),
-            fmt_us(s.p99)
+            fmt_us(s.p99),
+            s.count
         ));
     }
-    out.push('\n');
     let width = app
         .dests
         .iter()
@@ -71,13 +72,17 @@ pub fn text(app: &App, saved: Option<&str>) -> String {
                 fmt_us(v)
             }
         };
+        let counts = if d.expected {
+            format!(
+                "received {} lost {} late {} dup {}",
+                t.delivered, t.lost, t.late, t.duplicates
+            )
+        } else {
+            format!("received {} dup {}", t.delivered, t.duplicates)
+        };
         out.push_str(&format!(
-            "  {:<width$}  received {}  lost {}  late {}  dup {}  p50 {}  p99 {}  (n={})\n",
+            "  {:<width$}  {counts}  p50 {} p99 {} n={}\n",
             d.name,
-            t.delivered,
-            t.lost,
-            t.late,
-            t.duplicates,
             us(l.p50),
             us(l.p99),
             l.count
