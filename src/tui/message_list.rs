@@ -55,7 +55,19 @@ fn row(r: &Recent, show_time: bool, selected: bool) -> ListItem<'static> {
             Style::new().add_modifier(Modifier::BOLD),
         ));
     }
-    spans.push(Span::raw(r.preview.clone()));
+    // A probe's envelope says nothing the seq and latency do not: show its
+    // size and its payload, if any (Enter shows the whole body).
+    if r.seq().is_some() {
+        spans.push(Span::styled(
+            format!("{} ", super::inspector::fmt_bytes(r.size)),
+            Style::new().fg(Color::DarkGray),
+        ));
+        if let Some(i) = r.preview.find("\"payload\":") {
+            spans.push(Span::raw(r.preview[i..].to_owned()));
+        }
+    } else {
+        spans.push(Span::raw(r.preview.clone()));
+    }
     let item = ListItem::new(Line::from(spans));
     if selected {
         item.style(Style::new().add_modifier(Modifier::REVERSED))
