@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use streamprobe::envelope::Probe;
@@ -64,32 +64,6 @@ fn request(run: &str, seqs: std::ops::Range<u64>) -> SendRequest {
         inject: Arc::new(inject()),
         ..SendRequest::unpaced(run, seqs)
     }
-}
-
-/// Receives events until `pred` holds for one; fails after `timeout` with
-/// the last events seen.
-async fn wait_for(
-    w: &mut Workers,
-    what: &str,
-    timeout: Duration,
-    mut pred: impl FnMut(&Event) -> bool,
-) {
-    let start = Instant::now();
-    let mut seen = Vec::new();
-    while start.elapsed() < timeout {
-        match tokio::time::timeout(Duration::from_millis(200), w.events.recv()).await {
-            Ok(Some(ev)) => {
-                if pred(&ev) {
-                    return;
-                }
-                seen.push(format!("{ev:?}"));
-            }
-            Ok(None) => break,
-            Err(_) => {}
-        }
-    }
-    let tail: Vec<_> = seen.iter().rev().take(15).collect();
-    panic!("never saw {what} within {timeout:?}; last events: {tail:#?}");
 }
 
 /// Waits until every link in `links` reported Up (or, for Kafka, Waiting:

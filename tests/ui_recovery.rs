@@ -5,39 +5,13 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
 use common::*;
 use streamprobe::cli::Cli;
 use streamprobe::event::{BodyOptions, Event, Link, SendRequest};
 use streamprobe::links::{self, Workers};
-
-/// Receives events until `pred` holds for one of them; fails after `timeout`
-/// with the events seen.
-async fn wait_for(
-    w: &mut Workers,
-    what: &str,
-    timeout: Duration,
-    mut pred: impl FnMut(&Event) -> bool,
-) {
-    let start = Instant::now();
-    let mut seen = Vec::new();
-    while start.elapsed() < timeout {
-        match tokio::time::timeout(Duration::from_millis(200), w.events.recv()).await {
-            Ok(Some(ev)) => {
-                if pred(&ev) {
-                    return;
-                }
-                seen.push(format!("{ev:?}"));
-            }
-            Ok(None) => break,
-            Err(_) => {}
-        }
-    }
-    let tail: Vec<_> = seen.iter().rev().take(15).collect();
-    panic!("never saw {what} within {timeout:?}; last events: {tail:#?}");
-}
 
 /// Waits until probes `seqs` of `run` all arrived at destination `dest`.
 async fn wait_arrivals(

@@ -368,3 +368,29 @@ pub fn kcat_produce(topic: &str, lines: &str) {
     c.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
     assert!(c.wait().unwrap().success(), "kcat produce failed");
 }
+
+/// Receives events until `pred` holds for one of them; fails after `timeout`
+/// with the events seen.
+pub async fn wait_for(
+    w: &mut streamprobe::links::Workers,
+    what: &str,
+    timeout: Duration,
+    mut pred: impl FnMut(&streamprobe::event::Event) -> bool,
+) {
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    while start.elapsed() < timeout {
+        match tokio::time::timeout(Duration::from_millis(200), w.events.recv()).await {
+            Ok(Some(ev)) => {
+                if pred(&ev) {
+                    return;
+                }
+                seen.push(format!("{ev:?}"));
+            }
+            Ok(None) => break,
+            Err(_) => {}
+        }
+    }
+    let tail: Vec<_> = seen.iter().rev().take(15).collect();
+    panic!("never saw {what} within {timeout:?}; last events: {tail:#?}");
+}
