@@ -3,19 +3,28 @@
 # summary; the README quotes its numbers. Knobs: BENCH_N (injector messages
 # per round, 20000), E2E_N (messages through the pipeline, 20000),
 # MEM_N (messages of the memory run, 1000000; 0 skips it), BENCH_PARTS
-# (which of a b c d to run, default abcd).
+# (which of a b c d u to run, default abcdu; u alone needs no brokers).
 #   (a) injector send rate vs a bare fe2o3-amqp pipelined sender (ratio)
 #   (b) end-to-end throughput through `streamprobe pipeline`, seed and tuned,
 #       against each single hop alone (EXTERNAL → AMQP, EXTERNAL → Kafka) with
 #       the same settings: fan-out / slowest hop (issue 4's target: ≥ 70 %)
 #   (c) p50/p99 end-to-end latency at 1,000 msg/s
 #   (d) peak RSS of `streamprobe probe` over MEM_N messages
+#   (u) the UI's reducer + render on one thread (scripts/bench/ui.rs)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-BENCH_N=${BENCH_N:-20000} E2E_N=${E2E_N:-20000} MEM_N=${MEM_N:-1000000} PARTS=${BENCH_PARTS:-abcd}
+BENCH_N=${BENCH_N:-20000} E2E_N=${E2E_N:-20000} MEM_N=${MEM_N:-1000000} PARTS=${BENCH_PARTS:-abcdu}
 part() { [[ $PARTS == *$1* ]]; }
 export BENCH_N
+
+U="skipped"
+if part u; then
+  echo "== (u) the UI: reducer + render at 30 fps on one thread, 1,000,000 arrivals"
+  cargo bench --locked -q --bench ui 2>/dev/null | tee /tmp/streamprobe-bench-ui.$$
+  U=$(grep RESULT /tmp/streamprobe-bench-ui.$$); rm -f /tmp/streamprobe-bench-ui.$$
+  if [[ $PARTS == u ]]; then echo "(u) UI: $U"; exit 0; fi
+fi
 
 bash scripts/stack.sh up
 [[ -x /usr/bin/time ]] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
@@ -108,3 +117,4 @@ if part b; then
 fi
 part c && echo "(c) at 1000 msg/s:         $(lat "$OUT/rate.json")"
 echo "(d) memory:                $MEM"
+echo "(u) UI:                    $U"
