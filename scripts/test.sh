@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The ONE command that runs all tests (README): installs what is missing
-# (kcat and Python qpid-proton as independent ground-truth clients; the
+# (kcat and Python qpid-proton as independent ground-truth clients, tmux
+# to drive the real UI; the
 # stack script installs RabbitMQ and resolves Kafka), starts the local
 # stack, and runs every test. End-to-end tests FAIL if the stack is missing.
 # The stack stays up afterwards (stop it with `scripts/stack.sh down`).
@@ -11,6 +12,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 missing=()
 command -v kcat >/dev/null || missing+=(kcat)
+command -v tmux >/dev/null || missing+=(tmux)
 /usr/bin/python3 -c 'import proton' 2>/dev/null || missing+=(python3-qpid-proton)
 command -v cc >/dev/null && command -v make >/dev/null || missing+=(build-essential)
 if ((${#missing[@]})); then

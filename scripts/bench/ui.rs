@@ -171,7 +171,8 @@ fn main() {
         marks.join(", ")
     );
     println!(
-        "RESULT ui {rate:.0} events/s, frame p99 {p99_ms:.2} ms, peak RSS {peak:.1} MB after {} arrivals", 2 * n
+        "RESULT ui {rate:.0} events/s, frame p99 {p99_ms:.2} ms, peak RSS {peak:.1} MB after {} arrivals",
+        2 * n
     );
     let strict = std::env::var("BENCH_STRICT").is_ok_and(|v| v == "1");
     if strict && (rate < 50_000.0 || p99_ms >= 16.0 || peak >= 100.0) {
