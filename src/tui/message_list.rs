@@ -88,7 +88,7 @@ pub fn render(f: &mut Frame, d: &Destination, filter: &str, area: Rect) {
         .selected
         .and_then(|id| vis.iter().position(|&i| d.recent[i].id <= id));
     let offset = sel.map_or(0, |s| s.saturating_sub(h - 1));
-    let show_time = area.width >= 50;
+    let show_time = area.width >= 36;
     let items: Vec<ListItem> = vis
         .iter()
         .enumerate()
