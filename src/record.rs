@@ -407,7 +407,9 @@ pub struct Replayed {
 /// a whole).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplayError {
+    /// 1-based line of the recording, when the problem is on one line.
     pub line: Option<usize>,
+    /// What is wrong there.
     pub message: String,
 }
 

@@ -156,7 +156,9 @@ impl Series {
 pub struct Injector {
     /// `amqp://host:port → ADDRESS` (password redacted).
     pub target: String,
+    /// The publisher link's state.
     pub status: LinkStatus,
+    /// Probes sent per second.
     pub rate: RateMeter,
 }
 
@@ -165,6 +167,7 @@ pub struct Injector {
 pub struct Recent {
     /// Pane-local id, +1 per arrival (the newest has the highest).
     pub id: u64,
+    /// Wall-clock arrival time (UTC), for display.
     pub wall: DateTime<Utc>,
     /// Monotonic arrival instant.
     pub at: Instant,
@@ -222,12 +225,15 @@ pub struct Destination {
     pub name: String,
     /// Where it is read from (`127.0.0.1:9092`, `amqp://localhost:5672`).
     pub endpoint: String,
+    /// The consumer link's state.
     pub status: LinkStatus,
     /// Newest first, at most [`RECENT_CAP`]; `recent[i].id == newest_id - i`.
     pub recent: VecDeque<Recent>,
     /// Id of the newest arrival ever (0 before the first).
     pub newest_id: u64,
+    /// Arrivals per second.
     pub rate: RateMeter,
+    /// Per-second arrivals and p99 for the sparklines.
     pub series: Series,
     /// Whether every probe should arrive here (a primary). Fallback and
     /// dead-letter panes only count what arrives.
@@ -281,6 +287,7 @@ impl Destination {
 /// Where one probe arrived at one destination (for the trace).
 #[derive(Debug, Clone)]
 pub struct Hit {
+    /// Wall-clock arrival time (UTC).
     pub wall: DateTime<Utc>,
     /// End-to-end latency (delivered or late).
     pub latency: Option<Duration>,
@@ -293,6 +300,7 @@ pub struct Hit {
 pub struct Inspector {
     /// Destination pane and message id.
     pub dest: usize,
+    /// Message id within the pane ([`Recent::id`]).
     pub id: u64,
     /// First line shown.
     pub scroll: usize,
@@ -311,6 +319,7 @@ pub struct Composer {
     pub properties: String,
     /// Message annotations as `k=v, k2=v2`.
     pub annotations: String,
+    /// The `content-type` property (empty: `application/json`).
     pub content_type: String,
     /// Index into [`COMPOSER_FIELDS`].
     pub field: usize,
@@ -388,8 +397,11 @@ pub enum Command {
 pub struct App {
     /// The measurement (shared fold with `probe` and `report`).
     pub stats: RunStats,
+    /// The injector pane's link state.
     pub injector: Injector,
+    /// One pane per destination, in plan order.
     pub dests: Vec<Destination>,
+    /// Probes per burst (`b`), 1 ..= [`MAX_BURST`].
     pub burst: u32,
     /// Send rate for `s`/`b` (messages per second), `None` = unpaced.
     pub rate: Option<f64>,
@@ -412,8 +424,11 @@ pub struct App {
     pub filter_editing: bool,
     /// Lists paused (`p`).
     pub paused: bool,
+    /// The open inspector, if any.
     pub inspector: Option<Inspector>,
+    /// The open composer, if any.
     pub composer: Option<Composer>,
+    /// Whether the help overlay is open.
     pub show_help: bool,
     /// Where the session is being recorded, once saved (`w`, `--record`).
     pub recording: Option<String>,
@@ -423,6 +438,7 @@ pub struct App {
     pub compose_body: String,
     /// The screen size of the last frame (mouse hit tests use it).
     pub screen: Rect,
+    /// Set by `q` / Ctrl-C: the loop stops.
     pub quit: bool,
 }
 

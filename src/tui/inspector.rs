@@ -221,8 +221,11 @@ pub fn carried(d: &Detail, kind: ItemKind, key: &str, want: &str) -> String {
 /// The kinds of metadata the injector sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemKind {
+    /// The `content-type` property.
     ContentType,
+    /// An application property.
     Property,
+    /// A message annotation.
     Annotation,
 }
 

@@ -24,27 +24,49 @@ pub enum Mode {
 /// Everything a key can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// Leave (a second time: at once).
     Quit,
+    /// Send one probe.
     SendOne,
+    /// Send a burst.
     SendBurst,
+    /// Double the burst size.
     BurstUp,
+    /// Halve the burst size.
     BurstDown,
+    /// New run: clear figures and lists.
     Reset,
+    /// Open / close the help overlay.
     ToggleHelp,
+    /// Focus the next pane.
     FocusNext,
+    /// Focus the previous pane.
     FocusPrev,
+    /// Select the newer message / scroll up.
     Up,
+    /// Select the older message / scroll down.
     Down,
+    /// A page up.
     PageUp,
+    /// A page down.
     PageDown,
+    /// The newest message / the top.
     Top,
+    /// The oldest kept message / the bottom.
     Bottom,
+    /// Follow new arrivals again.
     Follow,
+    /// Open the inspector.
     Inspect,
+    /// Start typing a filter.
     StartFilter,
+    /// Pause / resume the lists.
     TogglePause,
+    /// Empty the lists.
     ClearLists,
+    /// Open the composer.
     Compose,
+    /// Save the session's recording.
     Record,
     /// Closes the overlay of the current mode (inspector, help, composer,
     /// filter editing) or, in the main view, returns to following.
@@ -64,8 +86,11 @@ pub enum Action {
 /// A key as the table names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Key {
+    /// A printable key without Ctrl.
     Char(char),
+    /// A letter with Ctrl.
     Ctrl(char),
+    /// Any other key (Tab, Enter, arrows, …).
     Code(KeyCode),
 }
 
@@ -73,8 +98,11 @@ pub enum Key {
 /// hints line and help overlay show it.
 #[derive(Debug, Clone, Copy)]
 pub struct Binding {
+    /// The keys that trigger it.
     pub keys: &'static [Key],
+    /// The modes it applies in.
     pub modes: &'static [Mode],
+    /// What it does.
     pub action: Action,
     /// The keys as shown (`j/↓`).
     pub label: &'static str,

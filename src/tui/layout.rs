@@ -22,6 +22,7 @@ pub const MIN_PANE_H: u16 = 7;
 /// The screen's regions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Screen {
+    /// The injector pane (full width, [`INJECTOR_H`] rows).
     pub injector: Rect,
     /// One per destination, in destination order.
     pub panes: Vec<Rect>,
