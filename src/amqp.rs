@@ -116,6 +116,14 @@ fn scrub(text: String, ep: &AmqpEndpoint) -> String {
     }
 }
 
+/// The broker refused us for a reason a retry will not fix by itself (SASL
+/// authentication failed: wrong user or password). The text names the user
+/// and the endpoint, never the password. Callers find it with
+/// `anyhow::Error::downcast_ref::<Refused>()`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
 /// An open connection and one session on it.
 pub struct AmqpSession {
     pub connection: ConnectionHandle<()>,
@@ -196,18 +204,31 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
             let decode = |s: &str| percent_decode(s);
             (decode(url.username()), decode(url.password().unwrap_or("")))
         };
+        let shown_user = user.clone();
         if !user.is_empty() {
             builder = builder.sasl_profile(SaslProfile::Plain {
                 username: user,
                 password,
             });
         }
-        let mut connection = builder.open_with_stream(stream).await.map_err(|e| {
-            anyhow!(
-                "cannot open an AMQP connection to {}: {e}",
-                ep.display_url()
-            )
-        })?;
+        let mut connection = builder
+            .open_with_stream(stream)
+            .await
+            .map_err(|e| match e {
+                fe2o3_amqp::connection::OpenError::SaslError {
+                    code:
+                        fe2o3_amqp::types::sasl::SaslCode::Auth
+                        | fe2o3_amqp::types::sasl::SaslCode::SysPerm,
+                    ..
+                } => anyhow::Error::new(Refused(format!(
+                    "authentication failed for user {shown_user} at {}",
+                    ep.display_url()
+                ))),
+                e => anyhow!(
+                    "cannot open an AMQP connection to {}: {e}",
+                    ep.display_url()
+                ),
+            })?;
         let session = match Session::begin(&mut connection).await {
             Ok(s) => s,
             Err(e) => {
@@ -221,7 +242,13 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
         })
     };
     match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
-        Ok(r) => r.map_err(|e: anyhow::Error| anyhow!(scrub(e.to_string(), ep))),
+        Ok(r) => r.map_err(|e: anyhow::Error| {
+            if e.is::<Refused>() {
+                e
+            } else {
+                anyhow!(scrub(e.to_string(), ep))
+            }
+        }),
         Err(_) => Err(anyhow!(
             "timed out after {}s connecting to {}",
             CONNECT_TIMEOUT.as_secs(),
@@ -870,7 +897,7 @@ pub async fn run_publisher(
                 Err(e) => {
                     last_error = format!("{e:#}");
                     tracing::warn!(error = %last_error, "publisher connect failed");
-                    let _ = events.send(Event::Down { link, error: last_error.clone() }).await;
+                    let _ = events.send(down_or_refused(link, &e)).await;
                     let wait = backoff.next_delay();
                     // Fail what the user asks for while we are down.
                     let deadline = tokio::time::Instant::now() + wait;
@@ -912,6 +939,16 @@ pub async fn run_publisher(
                 }
             }
         }
+    }
+}
+
+/// [`Event::Refused`] when `e` is a [`Refused`], else [`Event::Down`].
+fn down_or_refused(link: Link, e: &anyhow::Error) -> Event {
+    let error = format!("{e:#}");
+    if e.is::<Refused>() {
+        Event::Refused { link, error }
+    } else {
+        Event::Down { link, error }
     }
 }
 
@@ -1068,9 +1105,8 @@ pub async fn run_consumer(
             r = attempt => match r {
                 Ok(v) => v,
                 Err(e) => {
-                    let error = format!("{e:#}");
-                    tracing::warn!(dest, error = %error, "consumer connect failed");
-                    let _ = events.send(Event::Down { link, error }).await;
+                    tracing::warn!(dest, error = %format!("{e:#}"), "consumer connect failed");
+                    let _ = events.send(down_or_refused(link, &e)).await;
                     if !sleep_or_cancel(backoff.next_delay(), &cancel).await { break; }
                     continue;
                 }

@@ -123,8 +123,9 @@ pub struct MeasureArgs {
     /// With a rate, latency counts from each probe's intended send time.
     #[arg(long, env = "STREAMPROBE_RATE", default_value_t = 0.0, value_parser = rate)]
     pub rate: f64,
-    /// A probe not seen at a destination this many seconds after it was
-    /// sent is counted lost there (late if it turns up afterwards).
+    /// A probe not seen at a destination this long after it was sent is
+    /// counted lost there (late if it turns up afterwards). Seconds, or
+    /// with units (`3s`, `500ms`, `1m`).
     #[arg(long, env = "STREAMPROBE_LOSS_TIMEOUT", default_value_t = 10.0, value_parser = seconds)]
     pub loss_timeout: f64,
     /// Pad every probe body to about this many bytes (JSON stays valid).
@@ -170,13 +171,35 @@ fn rate(s: &str) -> Result<f64, String> {
     }
 }
 
-/// 0.001 ..= 1,000,000 seconds.
+/// A duration from 1 ms to 1,000,000 s, in seconds: a plain number is
+/// seconds (`2.5`), or a number with units as Bento's duration fields take
+/// them (`3s`, `500ms`, `1m30s`, `2h`; parsed by `humantime`).
 fn seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if (0.001..=1_000_000.0).contains(&v) => Ok(v),
-        _ => Err(format!(
-            "{s:?} is not a number of seconds from 0.001 to 1000000"
-        )),
+    secs_from(s, 0.001)
+}
+
+/// As [`seconds`], but 0 is allowed (`--drain-timeout 0`: do not wait).
+fn seconds_or_zero(s: &str) -> Result<f64, String> {
+    secs_from(s, 0.0)
+}
+
+fn secs_from(s: &str, min: f64) -> Result<f64, String> {
+    let t = s.trim();
+    let v = match t.parse::<f64>() {
+        Ok(v) => v,
+        Err(_) => humantime::parse_duration(t)
+            .map(|d| d.as_secs_f64())
+            .map_err(|e| {
+                format!("{s:?} is not a duration (seconds, or with units: 3s, 500ms, 1m30s): {e}")
+            })?,
+    };
+    if (min..=1_000_000.0).contains(&v) {
+        Ok(v)
+    } else {
+        let low = if min == 0.0 { "0" } else { "1ms" };
+        Err(format!(
+            "{s:?} is not a duration from {low} to 1000000s (a plain number is seconds)"
+        ))
     }
 }
 
@@ -249,7 +272,8 @@ pub struct ProbeArgs {
     /// Print one JSON object (schema in the README) instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Seconds to wait for every link to come up before giving up (exit 2).
+    /// How long to wait for every link to come up before giving up (exit
+    /// 2). Seconds, or with units (`20s`, `1m`).
     #[arg(long, env = "STREAMPROBE_CONNECT_TIMEOUT", default_value_t = 20.0, value_parser = seconds)]
     pub connect_timeout: f64,
     /// Log file (default: no logs; the report goes to stdout).
@@ -293,9 +317,9 @@ pub struct PipelineArgs {
     pub files: Vec<PathBuf>,
     /// On Ctrl-C/SIGTERM, how long to wait for in-flight messages to be
     /// confirmed by the outputs before leaving them unsettled (the broker
-    /// then redelivers them), in seconds.
-    #[arg(long, env = "STREAMPROBE_DRAIN_TIMEOUT", default_value_t = 10)]
-    pub drain_timeout: u64,
+    /// then redelivers them). Seconds, or with units (`10s`, `500ms`).
+    #[arg(long, env = "STREAMPROBE_DRAIN_TIMEOUT", default_value_t = 10.0, value_parser = seconds_or_zero)]
+    pub drain_timeout: f64,
     /// A YAML/JSON map standing in for the Tyk API definition's config data:
     /// `$api_config.KEY` in a stream file takes KEY's value from it.
     #[arg(long, env = "STREAMPROBE_API_CONFIG", value_name = "FILE")]
@@ -365,6 +389,8 @@ mod tests {
             ["--rate", "1e-300"],
             ["--loss-timeout", "1e20"],
             ["--connect-timeout", "1e20"],
+            ["--loss-timeout", "3 parsecs"],
+            ["--loss-timeout", "0ms"],
             ["--max-p99", "-5"],
         ] {
             let e = Cli::try_parse_from(["streamprobe", "probe", bad[0], bad[1]])
@@ -372,6 +398,42 @@ mod tests {
                 .to_string();
             assert!(e.contains(bad[1]), "the error quotes the bad value: {e}");
         }
+    }
+
+    #[test]
+    fn durations_take_units() {
+        for (v, secs) in [
+            ("3s", 3.0),
+            ("500ms", 0.5),
+            ("1m30s", 90.0),
+            ("2.5", 2.5),
+            ("7", 7.0),
+        ] {
+            let cli = Cli::try_parse_from([
+                "streamprobe",
+                "probe",
+                "--loss-timeout",
+                v,
+                "--connect-timeout",
+                v,
+            ])
+            .unwrap();
+            let Some(Command::Probe(p)) = cli.command else {
+                panic!()
+            };
+            assert_eq!(
+                (p.measure.loss_timeout, p.connect_timeout),
+                (secs, secs),
+                "{v}"
+            );
+        }
+        let cli =
+            Cli::try_parse_from(["streamprobe", "pipeline", "--drain-timeout", "0", "s.yaml"])
+                .unwrap();
+        let Some(Command::Pipeline(p)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(p.drain_timeout, 0.0);
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub enum Event {
     /// The link failed or could not connect; it will retry with backoff.
     /// `error` is human-readable and never contains a password.
     Down { link: Link, error: String },
+    /// As [`Event::Down`], for a refusal a retry will not fix by itself
+    /// (SASL authentication failed). The link still retries with backoff
+    /// (the broker's users may change); `probe` gives up at once (exit 2).
+    Refused { link: Link, error: String },
     /// Probe `seq` of run `run` is about to be transferred, at monotonic
     /// `at`. With a rate set, `intended` is when it was due: latency counts
     /// from there, so a stalled sender cannot hide delay (coordinated omission).

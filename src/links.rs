@@ -120,11 +120,45 @@ impl Plan {
     ///
     /// Errors: the file cannot be read or parsed, or its first stream has no
     /// amqp_1 input or no kafka/amqp_1 output.
+    /// Errors also when an endpoint is wrong in a way known before any
+    /// connection ([`Plan::check`]).
     pub fn from_args(e: &Endpoints) -> Result<Plan> {
-        match &e.stream {
-            None => Ok(Plan::from_flags(e)),
-            Some(path) => Plan::from_stream(path),
+        let plan = match &e.stream {
+            None => Plan::from_flags(e),
+            Some(path) => Plan::from_stream(path)?,
+        };
+        plan.check()?;
+        Ok(plan)
+    }
+
+    /// What can be known wrong without a connection, so it is reported at
+    /// once rather than after a connect timeout: an unparsable AMQP URL, a
+    /// scheme other than `amqp`, no host, a port out of 1..=65535, a Kafka
+    /// bootstrap server that is not `host:port`, an empty address, an
+    /// invalid Kafka topic name (Kafka's rule: 1 to 249 of `[a-zA-Z0-9._-]`,
+    /// not `.` or `..`).
+    ///
+    /// Errors: the first problem, naming the flag's value (never a password).
+    pub fn check(&self) -> Result<()> {
+        check_amqp_url(&self.source)?;
+        if self.source_address.is_empty() {
+            bail!("the source address is empty");
         }
+        for d in &self.dests {
+            match &d.kind {
+                DestKind::Amqp { endpoint, address } => {
+                    check_amqp_url(endpoint)?;
+                    if address.is_empty() {
+                        bail!("{}: the AMQP address is empty", d.name);
+                    }
+                }
+                DestKind::Kafka { brokers, topic } => {
+                    check_kafka_brokers(brokers)?;
+                    check_topic(topic)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Discovers the plan from a stream file (see the module docs).
@@ -170,6 +204,58 @@ impl Plan {
             dests,
         })
     }
+}
+
+fn check_amqp_url(ep: &AmqpEndpoint) -> Result<()> {
+    let shown = ep.display_url();
+    let url = url::Url::parse(&ep.url).map_err(|e| anyhow!("invalid AMQP URL {shown}: {e}"))?;
+    if url.scheme() != "amqp" {
+        bail!(
+            "unsupported scheme {:?} in AMQP URL {shown}: only amqp:// is supported",
+            url.scheme()
+        );
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        bail!("no host in AMQP URL {shown}");
+    }
+    if url.port() == Some(0) {
+        bail!("invalid port 0 in AMQP URL {shown}");
+    }
+    Ok(())
+}
+
+/// Comma-separated `host:port` (port 1..=65535; `[v6]:port` allowed).
+fn check_kafka_brokers(brokers: &str) -> Result<()> {
+    if brokers.trim().is_empty() {
+        bail!("no Kafka bootstrap server given");
+    }
+    for b in brokers.split(',').map(str::trim) {
+        let Some((host, port)) = b.rsplit_once(':') else {
+            bail!("Kafka bootstrap server {b:?} is not host:port");
+        };
+        if host.is_empty() || host == "[]" {
+            bail!("Kafka bootstrap server {b:?} has no host");
+        }
+        match port.parse::<u16>() {
+            Ok(p) if p > 0 => {}
+            _ => bail!("Kafka bootstrap server {b:?}: port {port:?} is not 1..65535"),
+        }
+    }
+    Ok(())
+}
+
+/// Kafka's topic-name rule (`Topic.validate` in Kafka's own code).
+pub fn check_topic(topic: &str) -> Result<()> {
+    let ok_chars = topic
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if topic.is_empty() || topic.len() > 249 || topic == "." || topic == ".." || !ok_chars {
+        bail!(
+            "invalid Kafka topic name {:?}: 1 to 249 of a-z A-Z 0-9 . _ - (and not . or ..)",
+            crate::sanitize::preview(topic.as_bytes(), 80)
+        );
+    }
+    Ok(())
 }
 
 /// The first endpoint of an amqp_1 component (the one the runner tries first).
@@ -277,6 +363,45 @@ pub fn spawn(plan: &Plan, body: BodyOptions) -> Workers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoint_mistakes_are_known_at_once() {
+        let flags = |args: &[&str]| {
+            let mut v = vec!["streamprobe"];
+            v.extend_from_slice(args);
+            let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(v).unwrap();
+            Plan::from_args(&cli.ui.endpoints)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        assert!(flags(&[]).is_ok());
+        for (args, want) in [
+            (&["--amqp-url", "amqp//nohost"][..], "invalid AMQP URL"),
+            (
+                &["--amqp-url", "http://localhost:5672"],
+                "unsupported scheme \"http\"",
+            ),
+            (
+                &["--amqp-url", "amqp://localhost:99999"],
+                "invalid AMQP URL",
+            ),
+            (&["--amqp-url", "amqp://localhost:0"], "invalid port 0"),
+            (
+                &["--amqp-url", "amqp://u:s3cret@localhost:99999"],
+                "invalid AMQP URL",
+            ),
+            (&["--kafka-brokers", "localhost"], "is not host:port"),
+            (&["--kafka-brokers", "localhost:70000"], "is not 1..65535"),
+            (&["--kafka-brokers", ""], "no Kafka bootstrap server"),
+            (&["--kafka-topic", "bad topic"], "invalid Kafka topic name"),
+            (&["--kafka-topic", ".."], "invalid Kafka topic name"),
+            (&["--source", ""], "source address is empty"),
+        ] {
+            let e = flags(args).unwrap_err();
+            assert!(e.contains(want), "{args:?}: {e}");
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+    }
 
     #[test]
     fn discovers_roles_from_a_fallback_stream() {

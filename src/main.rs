@@ -11,7 +11,25 @@ use streamprobe::{logging, pipeline, probe, tui};
 const STACK_BYTES: usize = 512 * 1024 * 1024;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `probe --json` always prints one JSON object, even when the
+            // command line itself is wrong (help and version print as usual).
+            let args: Vec<String> = std::env::args().collect();
+            let probe_json =
+                args.iter().any(|a| a == "probe") && args.iter().any(|a| a == "--json");
+            if probe_json && e.use_stderr() {
+                let text = e.to_string();
+                let message = text.lines().next().unwrap_or("").to_owned();
+                println!(
+                    "{}",
+                    serde_json::json!({"passed": false, "error": {"kind": "config", "message": message.trim_start_matches("error: ")}})
+                );
+            }
+            e.exit()
+        }
+    };
     // Large (virtual, reserved on demand) thread stacks: fe2o3-amqp decodes
     // AMQP values recursively, and a hostile message nested thousands of
     // levels deep would otherwise overflow a default 2 MiB stack and abort.

@@ -38,10 +38,13 @@ pub struct DestReport {
     pub late: u64,
     /// Messages that were not probes of this run.
     pub foreign: u64,
-    /// End-to-end latency of delivered probes, microseconds.
+    /// End-to-end latency of delivered probes, microseconds; `null` in
+    /// JSON when no probe was delivered (never zeros).
+    #[serde(serialize_with = "summary_or_null")]
     pub latency_us: Summary,
-    /// When the last probe arrived here, ms after the first send (0: none).
-    pub last_arrival_ms: u64,
+    /// When the last probe arrived here, ms after the first send (`None`,
+    /// JSON `null`: nothing arrived).
+    pub last_arrival_ms: Option<u64>,
     /// `received` per second from the first send to `last_arrival_ms`.
     pub throughput_per_s: f64,
 }
@@ -58,7 +61,8 @@ pub struct Report {
     pub confirmed: u64,
     /// Probes not accepted or not sendable.
     pub failed: u64,
-    /// Publish-to-settle latency, microseconds.
+    /// Publish-to-settle latency, microseconds (`null` without samples).
+    #[serde(serialize_with = "summary_or_null")]
     pub publish_settle_us: Summary,
     pub destinations: Vec<DestReport>,
     /// Whether the run passed (exit code 0).
@@ -99,7 +103,10 @@ impl Report {
                     late: d.late,
                     foreign: d.foreign,
                     latency_us: d.latency.cumulative(),
-                    last_arrival_ms: last_arrival.get(i).map_or(0, |d| d.as_millis() as u64),
+                    last_arrival_ms: last_arrival
+                        .get(i)
+                        .filter(|_| d.delivered > 0)
+                        .map(|d| d.as_millis() as u64),
                     throughput_per_s: match last_arrival.get(i) {
                         Some(span) if !span.is_zero() => {
                             (d.delivered as f64 / span.as_secs_f64() * 10.0).round() / 10.0
@@ -192,8 +199,13 @@ impl Report {
         let mut rates = String::new();
         for d in &self.destinations {
             rates.push_str(&format!(
-                "{}: {:.0} msg/s (last arrival {} ms after the first send)\n",
-                d.name, d.throughput_per_s, d.last_arrival_ms
+                "{}: {:.0} msg/s ({})\n",
+                d.name,
+                d.throughput_per_s,
+                match d.last_arrival_ms {
+                    Some(ms) => format!("last arrival {ms} ms after the first send"),
+                    None => "nothing arrived".to_owned(),
+                }
             ));
         }
         let us = |v: u64, n: u64| if n == 0 { "-".to_owned() } else { fmt_us(v) };
@@ -236,6 +248,16 @@ impl Report {
     }
 }
 
+/// A latency summary as JSON, or `null` when it has no samples (a
+/// destination that received nothing has no p50, not a p50 of 0).
+fn summary_or_null<S: serde::Serializer>(s: &Summary, ser: S) -> Result<S::Ok, S::Error> {
+    if s.count == 0 {
+        ser.serialize_none()
+    } else {
+        ser.serialize_some(s)
+    }
+}
+
 /// `--record FILE` while the probe runs: a write error stops the recording
 /// with a warning (the run and its report go on).
 struct Tape {
@@ -269,6 +291,57 @@ impl Tape {
     }
 }
 
+/// Why a probe run could not start or finish (exit 2). With `--json` it is
+/// printed as `{"passed": false, "error": {...}}`, so `probe --json | jq`
+/// always reads one object.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunError {
+    /// `config` (a flag, file or stream definition is wrong), `connect` (a
+    /// link did not come up in time), `refused` (a broker refused the
+    /// credentials: reported at once, not after `--connect-timeout`) or
+    /// `internal`.
+    pub kind: &'static str,
+    /// One human-readable line (or a few), never a password.
+    pub message: String,
+    /// For `connect`: every link that was not up, with the last error seen.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<LinkError>,
+}
+
+/// A link that did not come up.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LinkError {
+    /// `injector` or the destination's name (`kafka:FOO`).
+    pub link: String,
+    /// Where it connects, safe to show (`amqp://localhost:5672 → EXTERNAL`).
+    pub endpoint: String,
+    /// The last error the link reported, or `no answer yet from the broker`.
+    pub error: String,
+}
+
+impl RunError {
+    fn config(message: String) -> Self {
+        RunError {
+            kind: "config",
+            message,
+            links: Vec::new(),
+        }
+    }
+}
+
+/// Reports `e` (stderr; and stdout as JSON with `--json`) and returns exit 2.
+fn exit2(json: bool, e: RunError) -> ExitCode {
+    eprintln!("streamprobe probe: {}", e.message);
+    for l in &e.links {
+        eprintln!("  {} ({}): {}", l.link, l.endpoint, l.error);
+    }
+    if json {
+        let v = serde_json::json!({ "passed": false, "error": e });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    }
+    ExitCode::from(2)
+}
+
 /// Folds `ev` into the run's measurement and records it (with the verdict).
 fn fold(stats: &mut RunStats, tape: &mut Option<Tape>, ev: &Event) -> Option<Verdict> {
     let v = stats.apply(ev);
@@ -282,19 +355,14 @@ fn fold(stats: &mut RunStats, tape: &mut Option<Tape>, ev: &Event) -> Option<Ver
 /// connection error). The report goes to stdout; errors and progress (only
 /// when stderr is a terminal) to stderr.
 pub async fn main(args: ProbeArgs) -> ExitCode {
+    let json = args.json;
     let body = match args.measure.body_options() {
         Ok(b) => b,
-        Err(e) => {
-            eprintln!("streamprobe probe: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return exit2(json, RunError::config(e)),
     };
     let plan = match links::Plan::from_args(&args.endpoints) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("streamprobe probe: {e:#}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return exit2(json, RunError::config(format!("{e:#}"))),
     };
     let names: Vec<(String, Role)> = plan
         .dests
@@ -322,8 +390,10 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
                     rec: Some(r),
                 }),
                 Err(e) => {
-                    eprintln!("streamprobe probe: --record {}: {e}", path.display());
-                    return ExitCode::from(2);
+                    return exit2(
+                        json,
+                        RunError::config(format!("--record {}: {e}", path.display())),
+                    );
                 }
             }
         }
@@ -337,53 +407,64 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
         .map(|l| (l, None, false))
         .collect();
     let deadline = Instant::now() + Duration::from_secs_f64(args.connect_timeout);
-    while !status.iter().all(|s| s.2) {
+    // A refusal no retry fixes (authentication) ends the wait at once.
+    let mut refused = false;
+    while !refused && !status.iter().all(|s| s.2) {
         let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, w.events.recv()).await {
-            Ok(Some(ev)) => {
-                fold(&mut stats, &mut tape, &ev);
-                match ev {
-                    Event::Up { link } | Event::Waiting { link, .. } => status
-                        .iter_mut()
-                        .filter(|s| s.0 == link)
-                        .for_each(|s| s.2 = true),
-                    Event::Down { link, error } => status
-                        .iter_mut()
-                        .filter(|s| s.0 == link)
-                        .for_each(|s| (s.1, s.2) = (Some(error.clone()), false)),
-                    _ => {}
-                }
-            }
-            Ok(None) | Err(_) => {
-                eprintln!(
-                    "streamprobe probe: not every link came up within {}s:",
-                    args.connect_timeout
-                );
-                for (link, error, up) in &status {
-                    if !up {
-                        let name = match link {
-                            Link::Injector => format!(
-                                "injector ({} → {})",
-                                plan.source.display_url(),
-                                plan.source_address
-                            ),
-                            Link::Dest(i) => {
-                                format!("{} ({})", plan.dests[*i].name, plan.dests[*i].endpoint())
-                            }
-                        };
-                        eprintln!(
-                            "  {name}: {}",
-                            error.as_deref().unwrap_or("no answer yet from the broker")
-                        );
-                    }
-                }
-                w.cancel.cancel();
-                if let Some(t) = &mut tape {
-                    t.flush();
-                }
-                return ExitCode::from(2);
-            }
+        let Ok(Some(ev)) = tokio::time::timeout(left, w.events.recv()).await else {
+            break;
+        };
+        fold(&mut stats, &mut tape, &ev);
+        refused = matches!(ev, Event::Refused { .. });
+        match ev {
+            Event::Up { link } | Event::Waiting { link, .. } => status
+                .iter_mut()
+                .filter(|s| s.0 == link)
+                .for_each(|s| s.2 = true),
+            Event::Down { link, error } | Event::Refused { link, error } => status
+                .iter_mut()
+                .filter(|s| s.0 == link)
+                .for_each(|s| (s.1, s.2) = (Some(error.clone()), false)),
+            _ => {}
         }
+    }
+    if refused || !status.iter().all(|s| s.2) {
+        let links = status
+            .iter()
+            .filter(|s| !s.2 && (!refused || s.1.is_some()))
+            .map(|(link, error, _)| {
+                let (name, endpoint) = match link {
+                    Link::Injector => (
+                        "injector".to_owned(),
+                        format!("{} → {}", plan.source.display_url(), plan.source_address),
+                    ),
+                    Link::Dest(i) => (plan.dests[*i].name.clone(), plan.dests[*i].endpoint()),
+                };
+                LinkError {
+                    link: name,
+                    endpoint,
+                    error: error
+                        .clone()
+                        .unwrap_or_else(|| "no answer yet from the broker".into()),
+                }
+            })
+            .collect();
+        w.cancel.cancel();
+        if let Some(t) = &mut tape {
+            t.flush();
+        }
+        return exit2(
+            json,
+            RunError {
+                kind: if refused { "refused" } else { "connect" },
+                message: if refused {
+                    "a broker refused the connection:".to_owned()
+                } else {
+                    format!("not every link came up within {}s:", args.connect_timeout)
+                },
+                links,
+            },
+        );
     }
 
     // 2. Send, account, sweep; stop when every probe is resolved.
@@ -395,8 +476,14 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
         inject: std::sync::Arc::new(args.measure.inject()),
     };
     if w.requests.send(req).await.is_err() {
-        eprintln!("streamprobe probe: the publisher stopped");
-        return ExitCode::from(2);
+        return exit2(
+            json,
+            RunError {
+                kind: "internal",
+                message: "the publisher stopped".into(),
+                links: Vec::new(),
+            },
+        );
     }
     let mut touched = vec![false; count as usize];
     let mut resolved_sends = 0u64;

@@ -315,7 +315,7 @@ impl Recorder {
                 let (t_us, at) = self.stamp(Instant::now());
                 link_line(&self.names, t_us, at, *link, LinkState::Up, None, None)
             }
-            Event::Down { link, error } => {
+            Event::Down { link, error } | Event::Refused { link, error } => {
                 let (t_us, at) = self.stamp(Instant::now());
                 let error = Some(error.as_str());
                 link_line(&self.names, t_us, at, *link, LinkState::Down, error, None)

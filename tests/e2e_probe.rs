@@ -216,6 +216,67 @@ fn unreachable_broker_and_bad_config_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--payload-file /nonexistent.json"));
 }
 
+/// `probe --json` with exit 2: one JSON object on stdout, the reason on stderr.
+fn exit2_json(args: &[&str]) -> (Value, String, Duration) {
+    let t0 = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+        .arg("probe")
+        .arg("--json")
+        .args(args)
+        .output()
+        .unwrap();
+    let took = t0.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: stdout is not one JSON object ({e}): {err}"));
+    assert_eq!(v["passed"], false, "{v}");
+    (v, err, took)
+}
+
+#[test]
+fn mistakes_known_at_once_fail_fast_and_machine_readably() {
+    require_stack();
+    // Wrong password: RabbitMQ answers a failed SASL login after ~3 s (the
+    // same for qpid-proton); the probe gives up then, not after the 20 s
+    // connect timeout, and never shows the password.
+    let (v, err, took) = exit2_json(&["--amqp-password", "n0t-the-password", "--count", "5"]);
+    assert_eq!(v["error"]["kind"], "refused", "{v}");
+    let text = v.to_string() + &err;
+    assert!(
+        text.contains("authentication failed for user guest at amqp://localhost:5672"),
+        "{text}"
+    );
+    assert!(!text.contains("n0t-the-password"), "{text}");
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    // Known before any connection: at once.
+    for (args, want) in [
+        (
+            &["--amqp-url", "amqp://localhost:99999"][..],
+            "invalid AMQP URL",
+        ),
+        (
+            &["--amqp-url", "amqps://localhost:5671"],
+            "unsupported scheme",
+        ),
+        (&["--kafka-brokers", "localhost:0"], "is not 1..65535"),
+        (&["--kafka-topic", "no/slashes"], "invalid Kafka topic name"),
+        (&["--rate", "fast"], "--rate"),
+        (&["--loss-timeout", "3 fortnights"], "--loss-timeout"),
+    ] {
+        let (v, _, took) = exit2_json(args);
+        assert_eq!(v["error"]["kind"], "config", "{args:?}: {v}");
+        let m = v["error"]["message"].as_str().unwrap();
+        assert!(m.contains(want), "{args:?}: {m}");
+        assert!(took < Duration::from_secs(2), "{args:?} took {took:?}");
+    }
+    // A link that does not come up: the JSON names it and its last error.
+    let (v, _, _) = exit2_json(&["--kafka-brokers", "127.0.0.1:1", "--connect-timeout", "2s"]);
+    assert_eq!(v["error"]["kind"], "connect", "{v}");
+    let links = v["error"]["links"].as_array().unwrap();
+    assert!(links.iter().any(|l| l["link"] == "kafka:FOO"), "{v}");
+}
+
 #[test]
 fn probe_discovers_destinations_and_roles_from_the_stream_file() {
     require_stack();

@@ -67,7 +67,7 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
         }
     }
     let cancel = CancellationToken::new();
-    let drain = Duration::from_secs(args.drain_timeout);
+    let drain = Duration::from_secs_f64(args.drain_timeout);
     let mut tasks = Vec::new();
     for s in streams {
         let counters = s.counters.clone();

@@ -560,7 +560,7 @@ impl App {
                     *s = LinkStatus::Up;
                 }
             }
-            Event::Down { link, error } => {
+            Event::Down { link, error } | Event::Refused { link, error } => {
                 if let Some(s) = self.status_mut(link) {
                     *s = LinkStatus::Down(error);
                 }
