@@ -786,6 +786,7 @@ pub fn amqp_arrival(
             body: kept,
             proto: amqp_proto(message),
         })),
+        kafka: None,
     }
 }
 

@@ -77,6 +77,38 @@ pub struct Arrival {
     /// Everything the protocol carried, for the inspector (boxed: most
     /// arrivals are only counted). `None` when the worker does not capture it.
     pub detail: Option<Box<Detail>>,
+    /// Where a Kafka record sat and when it was produced (`None` for AMQP).
+    /// Kept apart from [`Self::detail`] because the accounting uses it
+    /// (order per partition, the produce/consume split) and recordings keep it.
+    pub kafka: Option<KafkaPos>,
+}
+
+/// A Kafka record's partition, offset and timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KafkaPos {
+    pub partition: i32,
+    pub offset: i64,
+    /// Record timestamp, ms since the Unix epoch, and its type.
+    pub timestamp: Option<(i64, TimestampType)>,
+}
+
+impl KafkaPos {
+    /// The position a Kafka [`Detail`] carries (`None` for AMQP).
+    pub fn of(detail: &Detail) -> Option<KafkaPos> {
+        match detail.proto {
+            Proto::Kafka {
+                partition,
+                offset,
+                timestamp,
+                ..
+            } => Some(KafkaPos {
+                partition,
+                offset,
+                timestamp,
+            }),
+            Proto::Amqp { .. } => None,
+        }
+    }
 }
 
 /// Most body bytes kept per message for the inspector ([`Detail::body`]);
@@ -145,8 +177,9 @@ impl Default for Proto {
     }
 }
 
-/// Kafka's timestamp types (librdkafka's `CreateTime` / `LogAppendTime`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Kafka's timestamp types (librdkafka's `CreateTime` / `LogAppendTime`;
+/// serialized under those names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TimestampType {
     /// Set by the producer.
     CreateTime,

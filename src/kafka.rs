@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::amqp::PREVIEW_CHARS;
 use crate::envelope::Probe;
-use crate::event::{Arrival, BODY_KEEP, Detail, Event, Link, Proto, TimestampType};
+use crate::event::{Arrival, BODY_KEEP, Detail, Event, KafkaPos, Link, Proto, TimestampType};
 use crate::retry::Backoff;
 use crate::sanitize;
 
@@ -305,6 +305,11 @@ pub fn kafka_arrival(dest: usize, at: Instant, msg: &impl Message) -> Arrival {
         probe: Probe::decode(body).map(|p| (p.run, p.seq)),
         size: body.len(),
         preview: sanitize::preview(body, PREVIEW_CHARS),
+        kafka: Some(KafkaPos {
+            partition: msg.partition(),
+            offset: msg.offset(),
+            timestamp,
+        }),
         detail: Some(Box::new(Detail {
             body: body[..body.len().min(BODY_KEEP)].to_vec(),
             proto: Proto::Kafka {

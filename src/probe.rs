@@ -47,6 +47,24 @@ pub struct DestReport {
     pub last_arrival_ms: Option<u64>,
     /// `received` per second from the first send to `last_arrival_ms`.
     pub throughput_per_s: f64,
+    /// Kafka destinations: the partitions probes were delivered from
+    /// (ascending; order is judged within each). `None` for AMQP.
+    pub partitions: Option<Vec<i32>>,
+    /// Kafka destinations: the latency split at the record timestamp
+    /// ([`crate::stats::KafkaSplit`]); `None` for AMQP or without samples.
+    pub kafka_split: Option<SplitReport>,
+}
+
+/// A Kafka destination's latency split at the record timestamp.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SplitReport {
+    /// `produce` (records carry the stream producer's CreateTime) or
+    /// `append` (the topic stamps LogAppendTime: the broker's append).
+    pub at: &'static str,
+    /// Inject → produce (or append), µs.
+    pub to_timestamp_us: Summary,
+    /// Produce (or append) → our consumer, µs.
+    pub from_timestamp_us: Summary,
 }
 
 /// The whole report (`--json` prints exactly this object).
@@ -107,6 +125,14 @@ impl Report {
                         .get(i)
                         .filter(|_| d.delivered > 0)
                         .map(|d| d.as_millis() as u64),
+                    partitions: name.starts_with("kafka:").then(|| d.partitions()),
+                    kafka_split: stats.split.get(i).and_then(|s| {
+                        Some(SplitReport {
+                            at: s.point()?,
+                            to_timestamp_us: s.to_timestamp.cumulative(),
+                            from_timestamp_us: s.from_timestamp.cumulative(),
+                        })
+                    }),
                     throughput_per_s: match last_arrival.get(i) {
                         Some(span) if !span.is_zero() => {
                             (d.delivered as f64 / span.as_secs_f64() * 10.0).round() / 10.0
@@ -207,6 +233,32 @@ impl Report {
                     None => "nothing arrived".to_owned(),
                 }
             ));
+        }
+        for d in &self.destinations {
+            let mut parts = Vec::new();
+            if let Some(s) = &d.kafka_split {
+                let (a, b) = (&s.to_timestamp_us, &s.from_timestamp_us);
+                parts.push(format!(
+                    "inject → {at} p50 {} p99 {}, {at} → consume p50 {} p99 {}{}",
+                    fmt_us(a.p50),
+                    fmt_us(a.p99),
+                    fmt_us(b.p50),
+                    fmt_us(b.p99),
+                    if s.at == "append" {
+                        " (the topic stamps LogAppendTime)"
+                    } else {
+                        ""
+                    },
+                    at = s.at,
+                ));
+            }
+            if let Some(p) = d.partitions.as_ref().filter(|p| !p.is_empty()) {
+                let list: Vec<String> = p.iter().map(i32::to_string).collect();
+                parts.push(format!("partitions {}", list.join(",")));
+            }
+            if !parts.is_empty() {
+                rates.push_str(&format!("{}: {}\n", d.name, parts.join("; ")));
+            }
         }
         let us = |v: u64, n: u64| if n == 0 { "-".to_owned() } else { fmt_us(v) };
         for d in &self.destinations {
@@ -567,6 +619,7 @@ mod tests {
             size: 60,
             preview: String::new(),
             detail: None,
+            kafka: None,
         })
     }
 

@@ -148,6 +148,15 @@ enum Line<'a> {
         size: u64,
         #[serde(borrow)]
         preview: Cow<'a, str>,
+        /// Kafka destinations: the record's partition, offset and timestamp.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partition: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offset: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timestamp_ms: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timestamp_type: Option<crate::event::TimestampType>,
     },
     Link {
         t_us: i64,
@@ -309,6 +318,10 @@ impl Recorder {
                     latency_us: latency,
                     size: a.size as u64,
                     preview: Cow::Borrowed(&a.preview),
+                    partition: a.kafka.map(|k| k.partition),
+                    offset: a.kafka.map(|k| k.offset),
+                    timestamp_ms: a.kafka.and_then(|k| k.timestamp).map(|t| t.0),
+                    timestamp_type: a.kafka.and_then(|k| k.timestamp).map(|t| t.1),
                 }
             }
             Event::Up { link } => {
@@ -632,10 +645,19 @@ pub fn replay(input: impl BufRead) -> Result<Replayed, ReplayError> {
                 latency_us,
                 size,
                 preview,
+                partition,
+                offset,
+                timestamp_ms,
+                timestamp_type,
                 ..
             } => {
                 end_t = end_t.max(t_us);
                 check_dest(dest)?;
+                let kafka = partition.map(|partition| crate::event::KafkaPos {
+                    partition,
+                    offset: offset.unwrap_or(-1),
+                    timestamp: timestamp_ms.zip(timestamp_type),
+                });
                 let probe = match (run, seq) {
                     (Some(r), Some(s)) => Some((r.into_owned(), s)),
                     (None, None) => None,
@@ -674,6 +696,7 @@ pub fn replay(input: impl BufRead) -> Result<Replayed, ReplayError> {
                     size: usize::try_from(size).unwrap_or(usize::MAX),
                     preview: preview.into_owned(),
                     detail: None,
+                    kafka,
                 })
             }
             Line::Link {
@@ -819,6 +842,7 @@ mod tests {
             size: 64,
             preview: "{\"streamprobe\":1,\"run\":\"r1\"} \\u{1b}".into(),
             detail: None,
+            kafka: None,
         })
     }
 

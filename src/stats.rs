@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::event::Event;
+use chrono::{DateTime, Utc};
+
+use crate::event::{Event, TimestampType};
 use crate::latency::Latency;
 use crate::tracker::{Tracker, Verdict};
 
@@ -32,6 +34,52 @@ pub struct RunStats {
     /// Per destination: monotonic instant of the newest arrival of a probe
     /// of this run (delivered, late or duplicate).
     pub last_probe_at: Vec<Option<Instant>>,
+    /// Per destination: a Kafka destination's latency split at the record's
+    /// timestamp (empty for AMQP destinations).
+    pub split: Vec<KafkaSplit>,
+}
+
+/// A Kafka destination's end-to-end latency split at the record timestamp:
+/// inject → produce (the stream's producer set a CreateTime) or inject →
+/// append (the topic uses LogAppendTime: the broker's clock), and from
+/// there → consume. The two parts add up to the probe's latency: the second
+/// is our arrival wall clock minus the timestamp (clamped to 0..=latency),
+/// the first the rest, so they are only as right as the clocks of the
+/// stream's host (or the broker) and ours agree (same host: exact to 1 ms,
+/// Kafka's timestamp resolution).
+#[derive(Default)]
+pub struct KafkaSplit {
+    /// Inject → the record timestamp, µs.
+    pub to_timestamp: Latency,
+    /// The record timestamp → our consumer, µs.
+    pub from_timestamp: Latency,
+    /// Delivered probes whose record carried a CreateTime.
+    pub create_time: u64,
+    /// Delivered probes whose record carried a LogAppendTime.
+    pub log_append_time: u64,
+}
+
+/// Splits `latency` of a record that arrived at wall time `arrival` and
+/// carries timestamp `ts_ms` (ms since the Unix epoch) into (inject → the
+/// timestamp, the timestamp → arrival); see [`KafkaSplit`] for the rule.
+pub fn split_at(latency: Duration, arrival: DateTime<Utc>, ts_ms: i64) -> (Duration, Duration) {
+    let since_us = (arrival.timestamp_micros() - ts_ms.saturating_mul(1000)).max(0) as u64;
+    let after = Duration::from_micros(since_us).min(latency);
+    (latency - after, after)
+}
+
+impl KafkaSplit {
+    /// `produce` for CreateTime records, `append` when any record carried a
+    /// LogAppendTime (the topic's `message.timestamp.type`), `None` without samples.
+    pub fn point(&self) -> Option<&'static str> {
+        if self.log_append_time > 0 {
+            Some("append")
+        } else if self.create_time > 0 {
+            Some("produce")
+        } else {
+            None
+        }
+    }
 }
 
 impl RunStats {
@@ -48,6 +96,7 @@ impl RunStats {
             first_send: None,
             last_arrival: vec![Duration::ZERO; destinations],
             last_probe_at: vec![None; destinations],
+            split: (0..destinations).map(|_| KafkaSplit::default()).collect(),
         }
     }
 
@@ -91,10 +140,26 @@ impl RunStats {
             }
             Event::Arrived(a) => {
                 let probe = a.probe.as_ref().map(|(r, s)| (r.as_str(), *s));
-                let v = self.tracker.record_arrival(a.dest, probe, a.at);
+                let partition = a.kafka.map(|k| k.partition);
+                let v = self
+                    .tracker
+                    .record_arrival_in(a.dest, probe, partition, a.at);
                 if v != Verdict::Foreign {
                     if let Some(l) = self.last_probe_at.get_mut(a.dest) {
                         *l = Some(a.at);
+                    }
+                }
+                if let (Verdict::Delivered { latency, .. }, Some((ts_ms, kind)), Some(split)) = (
+                    v,
+                    a.kafka.and_then(|k| k.timestamp),
+                    self.split.get_mut(a.dest),
+                ) {
+                    let (before, after) = split_at(latency, a.wall, ts_ms);
+                    split.from_timestamp.record(after, a.at);
+                    split.to_timestamp.record(before, a.at);
+                    match kind {
+                        TimestampType::CreateTime => split.create_time += 1,
+                        TimestampType::LogAppendTime => split.log_append_time += 1,
                     }
                 }
                 if let (Some(start), Verdict::Delivered { .. }) = (self.first_send, v) {
@@ -129,6 +194,7 @@ mod tests {
             size: 10,
             preview: String::new(),
             detail: None,
+            kafka: None,
         })
     }
 
@@ -169,5 +235,40 @@ mod tests {
         assert_eq!(s.last_arrival[1], Duration::ZERO);
         assert_eq!(s.last_failure.as_deref(), Some("nope"));
         assert_eq!(s.settle.cumulative().count, 1);
+    }
+
+    #[test]
+    fn kafka_latency_splits_at_the_record_timestamp() {
+        let t0 = Instant::now();
+        let mut s = RunStats::new("r", 1, Duration::from_secs(10));
+        s.apply(&Event::Sent {
+            run: "r".into(),
+            seq: 0,
+            at: t0,
+            intended: None,
+        });
+        // arrives 30 ms after the send; the producer stamped it 12 ms before
+        let wall = chrono::Utc::now();
+        let Event::Arrived(mut a) = arrival(0, "r", 0, t0 + Duration::from_millis(30)) else {
+            unreachable!()
+        };
+        a.wall = wall;
+        a.kafka = Some(crate::event::KafkaPos {
+            partition: 2,
+            offset: 7,
+            timestamp: Some((wall.timestamp_millis() - 12, TimestampType::CreateTime)),
+        });
+        let frac_us = (wall.timestamp_micros() % 1000) as u64; // below Kafka's ms
+        s.apply(&Event::Arrived(a));
+        let sp = &s.split[0];
+        assert_eq!(sp.point(), Some("produce"));
+        let (to, from) = (sp.to_timestamp.cumulative(), sp.from_timestamp.cumulative());
+        // (the histogram keeps 3 significant digits)
+        assert!(from.max.abs_diff(12_000 + frac_us) <= 15, "{}", from.max);
+        assert!(
+            (to.max + from.max).abs_diff(30_000) <= 30,
+            "the parts add up to the latency"
+        );
+        assert_eq!(s.tracker.dest(0).partitions(), [2]);
     }
 }

@@ -93,7 +93,9 @@ pub struct DestStats {
     pub delivered: u64,
     /// Arrivals of a seq already delivered (or late) here.
     pub duplicates: u64,
-    /// Delivered with a seq lower than the highest already seen here.
+    /// Delivered with a seq lower than the highest already seen here, in the
+    /// same Kafka partition (Kafka orders records only within a partition;
+    /// an AMQP destination is one sequence).
     pub out_of_order: u64,
     /// Declared lost (not arrived within the loss timeout) and still missing.
     pub lost: u64,
@@ -105,13 +107,20 @@ pub struct DestStats {
     pub latency: Latency,
     seen: SeqSet,
     lost_set: SeqSet,
-    max_seq: Option<u64>,
+    /// Highest seq delivered per partition (`None`: not Kafka).
+    max_seq: BTreeMap<Option<i32>, u64>,
 }
 
 impl DestStats {
     /// All arrivals counted here (delivered + duplicates + late + foreign).
     pub fn arrivals(&self) -> u64 {
         self.delivered + self.duplicates + self.late + self.foreign
+    }
+
+    /// The Kafka partitions this run's probes were delivered from, ascending
+    /// (empty for an AMQP destination).
+    pub fn partitions(&self) -> Vec<i32> {
+        self.max_seq.keys().filter_map(|p| *p).collect()
     }
 }
 
@@ -209,10 +218,25 @@ impl Tracker {
 
     /// Classifies an arrival at destination `dest` at instant `at`.
     /// `probe` is `(run, seq)` when the body decoded as a probe envelope.
+    /// Order is judged as one sequence ([`Self::record_arrival_in`] per
+    /// Kafka partition).
     pub fn record_arrival(
         &mut self,
         dest: usize,
         probe: Option<(&str, u64)>,
+        at: Instant,
+    ) -> Verdict {
+        self.record_arrival_in(dest, probe, None, at)
+    }
+
+    /// As [`Self::record_arrival`], judging order within `partition` (a
+    /// Kafka record's; `None` for AMQP): out of order = a lower seq than
+    /// one already delivered from the same partition.
+    pub fn record_arrival_in(
+        &mut self,
+        dest: usize,
+        probe: Option<(&str, u64)>,
+        partition: Option<i32>,
         at: Instant,
     ) -> Verdict {
         let ndest = self.dests.len();
@@ -239,8 +263,9 @@ impl Tracker {
             d.late += 1;
             return Verdict::Late { latency };
         }
-        let out_of_order = d.max_seq.is_some_and(|m| seq < m);
-        d.max_seq = Some(d.max_seq.map_or(seq, |m| m.max(seq)));
+        let max = d.max_seq.entry(partition).or_insert(seq);
+        let out_of_order = seq < *max;
+        *max = (*max).max(seq);
         d.delivered += 1;
         if out_of_order {
             d.out_of_order += 1;
@@ -418,6 +443,43 @@ mod tests {
         }
         assert_eq!(t.tracked(), 0, "state of resolved messages is freed");
         assert!(t.settled());
+    }
+
+    #[test]
+    fn order_is_judged_per_partition() {
+        let (mut t, t0) = tracker(1);
+        // seqs 0..6 spread over partitions 0, 1, 2 round robin, consumed
+        // partition by partition: in order within each, interleaved overall
+        for p in 0..3 {
+            for seq in (p as u64..6).step_by(3) {
+                let v = t.record_arrival_in(0, Some(("r1", seq)), Some(p), t0 + ms(10));
+                assert!(
+                    matches!(
+                        v,
+                        Verdict::Delivered {
+                            out_of_order: false,
+                            ..
+                        }
+                    ),
+                    "{seq}@{p}: {v:?}"
+                );
+            }
+        }
+        // within partition 2, seq 2 after 5: out of order
+        let (mut t2, t0) = tracker(1);
+        t2.record_arrival_in(0, Some(("r1", 5)), Some(2), t0 + ms(10));
+        let v = t2.record_arrival_in(0, Some(("r1", 2)), Some(2), t0 + ms(11));
+        assert!(matches!(
+            v,
+            Verdict::Delivered {
+                out_of_order: true,
+                ..
+            }
+        ));
+        assert_eq!(
+            (t.dest(0).out_of_order, t.dest(0).partitions()),
+            (0, vec![0, 1, 2])
+        );
     }
 
     #[test]

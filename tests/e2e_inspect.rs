@@ -296,33 +296,6 @@ fn assert_kcat_agrees<'a>(got: &'a [Arrival], topic: &str) -> Vec<&'a Detail> {
     got
 }
 
-/// Creates `topic` with Kafka's own TopicCommand (scripts/kafka-tool.sh).
-fn create_topic(topic: &str, partitions: u32, config: &str) {
-    let out = Command::new("bash")
-        .arg(root().join("scripts/kafka-tool.sh"))
-        .args([
-            "org.apache.kafka.tools.TopicCommand",
-            "--bootstrap-server",
-            KAFKA,
-        ])
-        .args([
-            "--create",
-            "--topic",
-            topic,
-            "--partitions",
-            &partitions.to_string(),
-        ])
-        .args(["--config", config])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run scripts/kafka-tool.sh");
-    assert!(
-        out.status.success(),
-        "TopicCommand --create {topic} failed (Kafka jars from scripts/stack.sh up, or STREAMPROBE_STACK_DIR): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_detail_equals_what_kcat_reports() {
     require_stack();

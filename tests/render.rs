@@ -59,7 +59,8 @@ fn app() -> App {
     app_with(&["kafka:FOO", "amqp:FOO"])
 }
 
-fn kafka_detail(body: &[u8], offset: i64) -> Detail {
+/// A Kafka record at `offset` that the producer stamped at `ts_ms`.
+fn kafka_detail(body: &[u8], offset: i64, ts_ms: i64) -> Detail {
     Detail {
         body: body.to_vec(),
         proto: Proto::Kafka {
@@ -68,7 +69,7 @@ fn kafka_detail(body: &[u8], offset: i64) -> Detail {
             offset,
             key: None,
             headers: vec![],
-            timestamp: Some((1_795_000_000_000 + offset, TimestampType::CreateTime)),
+            timestamp: Some((ts_ms, TimestampType::CreateTime)),
         },
     }
 }
@@ -91,10 +92,16 @@ fn amqp_detail(body: &[u8], app_props: &[(&str, &str)]) -> Detail {
 
 fn arrival(dest: usize, at: Instant, w: DateTime<Utc>, body: &[u8]) -> Event {
     let detail = if dest == 0 {
-        kafka_detail(body, 1000 + w.timestamp_subsec_millis() as i64)
+        // produced 2 ms before it arrived
+        kafka_detail(
+            body,
+            1000 + w.timestamp_subsec_millis() as i64,
+            w.timestamp_millis() - 2,
+        )
     } else {
         amqp_detail(body, &[])
     };
+    let kafka = streamprobe::event::KafkaPos::of(&detail);
     Event::Arrived(Arrival {
         dest,
         at,
@@ -103,6 +110,7 @@ fn arrival(dest: usize, at: Instant, w: DateTime<Utc>, body: &[u8]) -> Event {
         size: body.len(),
         preview: sanitize::preview(body, 160),
         detail: Some(Box::new(detail)),
+        kafka,
     })
 }
 
@@ -346,6 +354,7 @@ fn trace_shows_injected_metadata_absent_at_both_destinations() {
         size: body.len(),
         preview: String::new(),
         detail: Some(Box::new(amqp_detail(&body, &[("tenant", "acme")]))),
+        kafka: None,
     }));
     app2.on_key(code(KeyCode::Tab));
     app2.on_key(code(KeyCode::Tab));

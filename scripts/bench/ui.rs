@@ -15,7 +15,7 @@ use hdrhistogram::Histogram;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use streamprobe::envelope::Probe;
-use streamprobe::event::{Arrival, Detail, Event, Proto, TimestampType};
+use streamprobe::event::{Arrival, Detail, Event, KafkaPos, Proto, TimestampType};
 use streamprobe::sanitize;
 use streamprobe::tui::app::App;
 use streamprobe::tui::render::render;
@@ -64,6 +64,10 @@ fn events(seq: u64, t0: Instant, now: Instant) -> [Event; 4] {
             probe: Some((RUN.into(), seq)),
             size: body.len(),
             preview: sanitize::preview(&body, 160),
+            kafka: KafkaPos::of(&Detail {
+                body: Vec::new(),
+                proto: proto.clone(),
+            }),
             detail: Some(Box::new(Detail {
                 body: body.clone(),
                 proto,

@@ -394,6 +394,29 @@ pub fn lines(app: &App, dest: usize, r: &Recent) -> Vec<Line<'static>> {
             None => "  not a probe".into(),
         }),
     ]));
+    if let (
+        crate::tracker::Verdict::Delivered { latency, .. }
+        | crate::tracker::Verdict::Late { latency },
+        Some(Proto::Kafka {
+            timestamp: Some((ms, kind)),
+            ..
+        }),
+    ) = (r.verdict, r.detail.as_deref().map(|d| &d.proto))
+    {
+        let (before, after) = crate::stats::split_at(latency, r.wall, *ms);
+        let at = match kind {
+            TimestampType::CreateTime => "produce",
+            TimestampType::LogAppendTime => "append",
+        };
+        out.push(Line::from(vec![
+            label("split   "),
+            value(format!(
+                "inject → {at} {} · {at} → consume {}",
+                fmt_us(before.as_micros() as u64),
+                fmt_us(after.as_micros() as u64)
+            )),
+        ]));
+    }
     trace_lines(app, r, &mut out);
     match r.detail.as_deref() {
         None => out.push(Line::from(label("(protocol fields not captured)"))),

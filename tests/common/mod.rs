@@ -394,3 +394,30 @@ pub async fn wait_for(
     let tail: Vec<_> = seen.iter().rev().take(15).collect();
     panic!("never saw {what} within {timeout:?}; last events: {tail:#?}");
 }
+
+/// Creates `topic` with Kafka's own TopicCommand (scripts/kafka-tool.sh).
+pub fn create_topic(topic: &str, partitions: u32, config: &str) {
+    let out = Command::new("bash")
+        .arg(root().join("scripts/kafka-tool.sh"))
+        .args([
+            "org.apache.kafka.tools.TopicCommand",
+            "--bootstrap-server",
+            "127.0.0.1:9092",
+        ])
+        .args([
+            "--create",
+            "--topic",
+            topic,
+            "--partitions",
+            &partitions.to_string(),
+        ])
+        .args(["--config", config])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run scripts/kafka-tool.sh");
+    assert!(
+        out.status.success(),
+        "TopicCommand --create {topic} failed (Kafka jars from scripts/stack.sh up, or STREAMPROBE_STACK_DIR): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
