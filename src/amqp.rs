@@ -992,23 +992,10 @@ async fn send_request(
     unsettled: &Arc<Semaphore>,
 ) -> std::result::Result<(), String> {
     let start = Instant::now();
-    let rate = req.rate.filter(|r| *r > 0.0);
     let template = ProbeTemplate::new(&req.inject);
-    // the request's payload replaces --payload-file's
-    let with_payload;
-    let opts = match &req.inject.payload {
-        Some(p) => {
-            with_payload = BodyOptions {
-                size: opts.size,
-                payload: Some(p.clone()),
-            };
-            &with_payload
-        }
-        None => opts,
-    };
+    let opts = &req.body_options(opts);
     for seq in req.seqs.clone() {
-        let intended =
-            rate.map(|r| start + Duration::from_secs_f64((seq - req.seqs.start) as f64 / r));
+        let intended = req.due(start, seq);
         if let Some(due) = intended {
             tokio::time::sleep_until(due.into()).await;
         }

@@ -228,6 +228,23 @@ pub struct SendRequest {
 }
 
 impl SendRequest {
+    /// When probe `seq` is due, with the request taken at `start`: `None`
+    /// when unpaced (send at once).
+    pub fn due(&self, start: Instant, seq: u64) -> Option<Instant> {
+        self.rate
+            .filter(|r| *r > 0.0)
+            .map(|r| start + Duration::from_secs_f64((seq - self.seqs.start) as f64 / r))
+    }
+
+    /// The body options of this request: `base` (`--payload-size`,
+    /// `--payload-file`) with the request's own payload, if any, instead.
+    pub fn body_options(&self, base: &BodyOptions) -> BodyOptions {
+        BodyOptions {
+            size: base.size,
+            payload: self.inject.payload.clone().or_else(|| base.payload.clone()),
+        }
+    }
+
     /// A request without a rate.
     pub fn unpaced(run: &str, seqs: Range<u64>) -> Self {
         SendRequest {

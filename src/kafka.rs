@@ -395,3 +395,195 @@ mod tests {
         );
     }
 }
+
+/// A producer with [`QuietContext`] logging.
+type ProbeProducer = rdkafka::producer::FutureProducer<QuietContext>;
+
+/// How long librdkafka keeps retrying one probe before reporting it failed.
+const PRODUCE_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn new_producer(brokers: &str, label: &str) -> Result<ProbeProducer, KafkaError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("client.id", "streamprobe")
+        // a probe is timed: send each one at once, never wait for a batch
+        .set("linger.ms", "0")
+        .set("socket.nagle.disable", "true")
+        .set("acks", "all")
+        .set(
+            "message.timeout.ms",
+            PRODUCE_TIMEOUT.as_millis().to_string(),
+        )
+        .set("reconnect.backoff.max.ms", "2000")
+        .set("log_level", "3")
+        .create_with_context(QuietContext::new(label))
+}
+
+/// The injector for a Kafka source (a stream with a `kafka` input): produces
+/// every probe of every [`SendRequest`] to `topic` without a key or a
+/// partition (the topic's default partitioner places them), reporting
+/// `Sent` before each produce and `Confirmed` when the broker acknowledged
+/// it (`acks=all`; `settle` = produce → acknowledgement) or `Failed` with
+/// librdkafka's error. `--property KEY=VALUE` pairs become record headers;
+/// the content type and annotations are AMQP's and are not set. `Up` once
+/// the cluster answers a metadata request, `Down` (retried with backoff)
+/// while it does not; librdkafka reconnects by itself after that.
+pub async fn run_publisher(
+    brokers: String,
+    topic: String,
+    body: crate::event::BodyOptions,
+    mut requests: mpsc::Receiver<crate::event::SendRequest>,
+    events: mpsc::Sender<Event>,
+    cancel: CancellationToken,
+) {
+    let link = Link::Injector;
+    let producer = match new_producer(&brokers, &format!("injector kafka:{topic}")) {
+        Ok(p) => Arc::new(p),
+        Err(e) => {
+            let error = format!("invalid Kafka client config: {e}");
+            let _ = events.send(Event::Down { link, error }).await;
+            return;
+        }
+    };
+    let mut backoff = Backoff::reconnect();
+    loop {
+        let p = producer.clone();
+        let t = topic.clone();
+        let answer = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = tokio::task::spawn_blocking(move || {
+                use rdkafka::producer::Producer as _;
+                p.client().fetch_metadata(Some(&t), META_TIMEOUT).map(|_| ())
+            }) => r,
+        };
+        match answer {
+            Ok(Ok(())) => break,
+            Ok(Err(e)) => {
+                let error = format!("cannot reach Kafka at {brokers}: {e}");
+                let _ = events
+                    .send(Event::Down {
+                        link,
+                        error: error.clone(),
+                    })
+                    .await;
+                // what the user asks for while we are down fails at once
+                let deadline = tokio::time::Instant::now() + backoff.next_delay();
+                loop {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep_until(deadline) => break,
+                        Some(req) = requests.recv() => {
+                            for seq in req.seqs.clone() {
+                                let error = format!("not connected: {error}");
+                                let _ = events.send(Event::Failed { run: req.run.clone(), seq, error }).await;
+                            }
+                        }
+                    }
+                }
+            }
+            Err(_) => return,
+        }
+    }
+    tracing::info!(topic = %topic, "kafka injector ready");
+    let _ = events.send(Event::Up { link }).await;
+    loop {
+        let req = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = requests.recv() => match r { Some(r) => r, None => break },
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = produce_request(&producer, &topic, &req, &body, &events) => {}
+        }
+    }
+}
+
+/// Produces every seq of `req` (paced when it has a rate).
+async fn produce_request(
+    producer: &Arc<ProbeProducer>,
+    topic: &str,
+    req: &crate::event::SendRequest,
+    base: &crate::event::BodyOptions,
+    events: &mpsc::Sender<Event>,
+) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::FutureRecord;
+    let start = Instant::now();
+    let opts = req.body_options(base);
+    let mut headers = OwnedHeaders::new();
+    for (k, v) in &req.inject.properties {
+        headers = headers.insert(Header {
+            key: k,
+            value: Some(v.as_bytes()),
+        });
+    }
+    // at most this many probes produced and not yet acknowledged
+    let unacked = Arc::new(tokio::sync::Semaphore::new(crate::amqp::MAX_UNSETTLED));
+    for seq in req.seqs.clone() {
+        let intended = req.due(start, seq);
+        if let Some(due) = intended {
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let Ok(permit) = unacked.clone().acquire_owned().await else {
+            return;
+        };
+        let payload = crate::amqp::probe_body(&req.run, seq, &opts);
+        let at = Instant::now();
+        let _ = events
+            .send(Event::Sent {
+                run: req.run.clone(),
+                seq,
+                at,
+                intended,
+            })
+            .await;
+        let mut record: FutureRecord<'_, (), [u8]> = FutureRecord::to(topic)
+            .payload(&payload[..])
+            .headers(headers.clone());
+        let delivery = loop {
+            match producer.send_result(record) {
+                Ok(d) => break Ok(d),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((e, _)) => break Err(e),
+            }
+        };
+        let run = req.run.clone();
+        match delivery {
+            Ok(d) => {
+                let events = events.clone();
+                tokio::spawn(async move {
+                    let ev = match d.await {
+                        Ok(Ok(_)) => {
+                            let now = Instant::now();
+                            Event::Confirmed {
+                                run,
+                                seq,
+                                at: now,
+                                settle: now.saturating_duration_since(at),
+                            }
+                        }
+                        Ok(Err((e, _))) => Event::Failed {
+                            run,
+                            seq,
+                            error: format!("produce failed: {e}"),
+                        },
+                        Err(_) => Event::Failed {
+                            run,
+                            seq,
+                            error: "produce cancelled".into(),
+                        },
+                    };
+                    drop(permit);
+                    let _ = events.send(ev).await;
+                });
+            }
+            Err(e) => {
+                let error = format!("produce failed: {e}");
+                let _ = events.send(Event::Failed { run, seq, error }).await;
+            }
+        }
+    }
+}

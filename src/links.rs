@@ -5,7 +5,9 @@
 //!
 //! What to watch is a [`Plan`]: from the command-line flags (the seed's
 //! source and its two destinations), or discovered from a stream file
-//! (`--stream`): the source is the first stream's amqp_1 input, and every
+//! (`--stream`): the source is the first stream's input (an amqp_1 address
+//! or the first topic of a kafka input; `--source kafka:TOPIC` from the
+//! flags), and every
 //! kafka / amqp_1 output in its output tree is a destination, labelled by
 //! role (primary; fallback; dead letter = the last output of a `fallback`).
 
@@ -79,11 +81,53 @@ impl Dest {
     }
 }
 
+/// Where probes are injected: the stream's input.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// An AMQP 1.0 address (the seed's `EXTERNAL`).
+    Amqp {
+        endpoint: AmqpEndpoint,
+        address: String,
+    },
+    /// A Kafka topic (a stream with a `kafka` input, e.g. the seed's
+    /// dead-letter recovery stream). Probes are produced without a key or
+    /// partition, so the topic's default partitioner places them.
+    Kafka { brokers: String, topic: String },
+}
+
+impl Source {
+    /// `amqp:<address>` or `kafka:<topic>`.
+    pub fn name(&self) -> String {
+        match self {
+            Source::Amqp { address, .. } => format!("amqp:{address}"),
+            Source::Kafka { topic, .. } => format!("kafka:{topic}"),
+        }
+    }
+
+    /// Where and what, safe to show: `amqp://localhost:5672 → EXTERNAL`,
+    /// `kafka 127.0.0.1:9092 → AMQP_DLQ`.
+    pub fn display(&self) -> String {
+        match self {
+            Source::Amqp { endpoint, address } => {
+                format!("{} → {address}", endpoint.display_url())
+            }
+            Source::Kafka { brokers, topic } => format!("kafka {brokers} → {topic}"),
+        }
+    }
+
+    /// The address or topic alone (`EXTERNAL`).
+    pub fn target(&self) -> &str {
+        match self {
+            Source::Amqp { address, .. } => address,
+            Source::Kafka { topic, .. } => topic,
+        }
+    }
+}
+
 /// The source to inject into and the destinations to watch.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub source: AmqpEndpoint,
-    pub source_address: String,
+    pub source: Source,
     pub dests: Vec<Dest>,
 }
 
@@ -91,9 +135,23 @@ impl Plan {
     /// The seed's layout from the flags: destination 0 = the Kafka topic,
     /// 1 = the AMQP address, both primary.
     pub fn from_flags(e: &Endpoints) -> Plan {
+        // `--source kafka:TOPIC` / `amqp:ADDRESS`; no scheme = AMQP
+        let source = match e.source.split_once(':') {
+            Some(("kafka", topic)) => Source::Kafka {
+                brokers: e.kafka_brokers.clone(),
+                topic: topic.to_owned(),
+            },
+            Some(("amqp", address)) => Source::Amqp {
+                endpoint: e.amqp(),
+                address: address.to_owned(),
+            },
+            _ => Source::Amqp {
+                endpoint: e.amqp(),
+                address: e.source.clone(),
+            },
+        };
         Plan {
-            source: e.amqp(),
-            source_address: e.source.clone(),
+            source,
             dests: vec![
                 Dest {
                     name: format!("kafka:{}", e.kafka_topic),
@@ -118,8 +176,8 @@ impl Plan {
     /// The plan of `--stream FILE` (environment and Tyk references resolved
     /// as `streamprobe pipeline` does), or of the flags without one.
     ///
-    /// Errors: the file cannot be read or parsed, or its first stream has no
-    /// amqp_1 input or no kafka/amqp_1 output.
+    /// Errors: the file cannot be read or parsed, or its first stream has
+    /// no kafka/amqp_1 output.
     /// Errors also when an endpoint is wrong in a way known before any
     /// connection ([`Plan::check`]).
     pub fn from_args(e: &Endpoints) -> Result<Plan> {
@@ -140,9 +198,17 @@ impl Plan {
     ///
     /// Errors: the first problem, naming the flag's value (never a password).
     pub fn check(&self) -> Result<()> {
-        check_amqp_url(&self.source)?;
-        if self.source_address.is_empty() {
-            bail!("the source address is empty");
+        match &self.source {
+            Source::Amqp { endpoint, address } => {
+                check_amqp_url(endpoint)?;
+                if address.is_empty() {
+                    bail!("the source address is empty");
+                }
+            }
+            Source::Kafka { brokers, topic } => {
+                check_kafka_brokers(brokers)?;
+                check_topic(topic)?;
+            }
         }
         for d in &self.dests {
             match &d.kind {
@@ -180,15 +246,25 @@ impl Plan {
         let s = streams
             .first()
             .ok_or_else(|| anyhow!("--stream {}: no stream in the file", path.display()))?;
-        let config::Input::Amqp1(input) = &s.config.input else {
-            bail!(
-                "--stream {}: stream {} does not read an amqp_1 input, so there is nothing to inject into",
-                path.display(),
-                s.id
-            );
+        let source = match &s.config.input {
+            config::Input::Amqp1(input) => Source::Amqp {
+                endpoint: endpoint(&input.urls, &input.sasl).ok_or_else(|| {
+                    anyhow!("--stream {}: the amqp_1 input has no urls", path.display())
+                })?,
+                address: input.source_address.clone(),
+            },
+            config::Input::Kafka(k) => Source::Kafka {
+                brokers: kafka_addresses(&k.addresses),
+                // `topic:partition` names a partition of `topic`
+                topic: k
+                    .topics
+                    .first()
+                    .map(|t| t.split(':').next().unwrap_or_default().to_owned())
+                    .ok_or_else(|| {
+                        anyhow!("--stream {}: the kafka input has no topics", path.display())
+                    })?,
+            },
         };
-        let source = endpoint(&input.urls, &input.sasl)
-            .ok_or_else(|| anyhow!("--stream {}: the amqp_1 input has no urls", path.display()))?;
         let mut dests = Vec::new();
         walk(&s.config.output, Role::Primary, &mut dests);
         if dests.is_empty() {
@@ -198,11 +274,7 @@ impl Plan {
                 s.id
             );
         }
-        Ok(Plan {
-            source,
-            source_address: input.source_address.clone(),
-            dests,
-        })
+        Ok(Plan { source, dests })
     }
 }
 
@@ -265,6 +337,16 @@ fn endpoint(urls: &[String], sasl: &config::Sasl) -> Option<AmqpEndpoint> {
         .next()
 }
 
+/// Bento's `addresses`: a list whose items may hold comma-separated lists.
+fn kafka_addresses(list: &[String]) -> String {
+    list.iter()
+        .flat_map(|a| a.split(','))
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn walk(out: &Output, role: Role, dests: &mut Vec<Dest>) {
     let mut push = |d: Dest| {
         if !dests.iter().any(|x| x.name == d.name) {
@@ -276,7 +358,7 @@ fn walk(out: &Output, role: Role, dests: &mut Vec<Dest>) {
             name: format!("kafka:{}", k.topic),
             role,
             kind: DestKind::Kafka {
-                brokers: k.addresses.join(","),
+                brokers: kafka_addresses(&k.addresses),
                 topic: k.topic.clone(),
             },
         }),
@@ -326,14 +408,24 @@ pub fn spawn(plan: &Plan, body: BodyOptions) -> Workers {
     let (ev_tx, events) = mpsc::channel(EVENT_QUEUE);
     let (requests, req_rx) = mpsc::channel(1_024);
     let cancel = CancellationToken::new();
-    let mut tasks = vec![tokio::spawn(amqp::run_publisher(
-        plan.source.clone(),
-        plan.source_address.clone(),
-        body,
-        req_rx,
-        ev_tx.clone(),
-        cancel.clone(),
-    ))];
+    let mut tasks = vec![match &plan.source {
+        Source::Amqp { endpoint, address } => tokio::spawn(amqp::run_publisher(
+            endpoint.clone(),
+            address.clone(),
+            body,
+            req_rx,
+            ev_tx.clone(),
+            cancel.clone(),
+        )),
+        Source::Kafka { brokers, topic } => tokio::spawn(kafka::run_publisher(
+            brokers.clone(),
+            topic.clone(),
+            body,
+            req_rx,
+            ev_tx.clone(),
+            cancel.clone(),
+        )),
+    }];
     for (i, d) in plan.dests.iter().enumerate() {
         tasks.push(match &d.kind {
             DestKind::Kafka { brokers, topic } => tokio::spawn(kafka::run_consumer(
@@ -415,11 +507,14 @@ mod tests {
         )
         .unwrap();
         let p = Plan::from_stream(&f).unwrap();
+        let Source::Amqp { endpoint, address } = &p.source else {
+            panic!("amqp source expected")
+        };
         assert_eq!(
             (
-                p.source.url.as_str(),
-                p.source.user.as_str(),
-                p.source_address.as_str()
+                endpoint.url.as_str(),
+                endpoint.user.as_str(),
+                address.as_str()
             ),
             ("amqp://h:5672", "u", "SRC")
         );

@@ -432,7 +432,7 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
         Some(path) => {
             let header = SessionHeader {
                 run: run.clone(),
-                source: format!("{} → {}", plan.source.display_url(), plan.source_address),
+                source: plan.source.display(),
                 destinations: names.clone(),
                 loss_timeout: args.measure.loss_timeout(),
             };
@@ -486,10 +486,7 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
             .filter(|s| !s.2 && (!refused || s.1.is_some()))
             .map(|(link, error, _)| {
                 let (name, endpoint) = match link {
-                    Link::Injector => (
-                        "injector".to_owned(),
-                        format!("{} → {}", plan.source.display_url(), plan.source_address),
-                    ),
+                    Link::Injector => ("injector".to_owned(), plan.source.display()),
                     Link::Dest(i) => (plan.dests[*i].name.clone(), plan.dests[*i].endpoint()),
                 };
                 LinkError {

@@ -44,8 +44,10 @@ fn amqp_dest(address: &str) -> Dest {
 
 fn plan(source: &str, dests: Vec<Dest>) -> Plan {
     Plan {
-        source: guest(),
-        source_address: source.into(),
+        source: links::Source::Amqp {
+            endpoint: guest(),
+            address: source.into(),
+        },
         dests,
     }
 }

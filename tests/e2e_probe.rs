@@ -404,3 +404,70 @@ fn order_is_judged_per_kafka_partition() {
     }
     assert_eq!(pipeline.interrupt(Duration::from_secs(20)), Some(0));
 }
+
+#[test]
+fn probe_stream_on_a_kafka_input_injects_into_its_topic() {
+    require_stack();
+    let (topic, group, target) = (unique("rk_dlq"), unique("rk_group"), unique("rk_foo"));
+    create_topic(&topic, 1, "retention.ms=3600000");
+    let _ = proton_drain(
+        &target,
+        0,
+        Duration::from_millis(100),
+        Duration::from_secs(5),
+    );
+    let file = root().join("tests/fixtures/recovery_from_kafka.yaml");
+    let env = [
+        ("DLQ_TOPIC", topic.as_str()),
+        ("GROUP", group.as_str()),
+        ("TARGET_ADDRESS", target.as_str()),
+    ];
+    let mut pipeline = Pipeline::start(&file, &env);
+    pipeline.wait_for_log("stream starting", Duration::from_secs(20));
+    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+        .args([
+            "probe",
+            "--json",
+            "--count",
+            "300",
+            "--property",
+            "tenant=acme",
+        ])
+        .arg("--stream")
+        .arg(&file)
+        .envs(env)
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{r:#}");
+    assert_eq!(
+        (r["sent"].as_u64(), r["confirmed"].as_u64()),
+        (Some(300), Some(300))
+    );
+    let names: Vec<&str> = r["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, [format!("amqp:{target}")]);
+    let d = dest(&r, &format!("amqp:{target}"));
+    assert_eq!(
+        (d["received"].as_u64(), d["lost"].as_u64()),
+        (Some(300), Some(0)),
+        "{d}"
+    );
+    // ground truth: kcat finds the 300 probes in the dead-letter topic,
+    // with the property as a record header
+    let run = r["run_id"].as_str().unwrap().to_owned();
+    let recs = kcat_wait(&topic, 300, Duration::from_secs(20));
+    let (n, set) = seqs_of(&run, recs.iter().map(|r| r.body.clone()));
+    assert_eq!((n, set.len()), (300, 300));
+    assert!(
+        recs.iter().all(|r| r.headers.contains("tenant=acme")),
+        "{}",
+        recs[0].headers
+    );
+    assert_eq!(pipeline.interrupt(Duration::from_secs(20)), Some(0));
+}

@@ -156,7 +156,7 @@ pub async fn run(args: UiArgs) -> Result<()> {
     };
     let mut app = App::new(
         &run_id,
-        format!("{} → {}", plan.source.display_url(), plan.source_address),
+        plan.source.display(),
         pane_names(&plan),
         args.burst,
         args.measure.loss_timeout(),
