@@ -330,72 +330,6 @@ fn close_in_background(consumer: Arc<ProbeConsumer>) {
     tokio::task::spawn_blocking(move || drop(consumer));
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
-
-    #[test]
-    fn kafka_detail_keeps_null_apart_from_empty() {
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "h",
-                value: Some("v"),
-            })
-            .insert(Header {
-                key: "empty",
-                value: Some(""),
-            })
-            .insert(Header::<&str> {
-                key: "null",
-                value: None,
-            });
-        let m = OwnedMessage::new(
-            Some(b"body".to_vec()),
-            Some(Vec::new()),
-            "t".into(),
-            Timestamp::LogAppendTime(1234),
-            3,
-            42,
-            Some(headers),
-        );
-        let a = kafka_arrival(0, Instant::now(), &m);
-        let d = a.detail.expect("detail");
-        assert_eq!(d.body, b"body");
-        assert_eq!(
-            d.proto,
-            Proto::Kafka {
-                topic: "t".into(),
-                partition: 3,
-                offset: 42,
-                key: Some(Vec::new()),
-                headers: vec![
-                    ("h".into(), Some(b"v".to_vec())),
-                    ("empty".into(), Some(Vec::new())),
-                    ("null".into(), None),
-                ],
-                timestamp: Some((1234, TimestampType::LogAppendTime)),
-            }
-        );
-        let m = OwnedMessage::new(None, None, "t".into(), Timestamp::NotAvailable, 0, 0, None);
-        let d = kafka_arrival(0, Instant::now(), &m).detail.expect("detail");
-        assert_eq!(
-            (d.body.len(), d.proto),
-            (
-                0,
-                Proto::Kafka {
-                    topic: "t".into(),
-                    partition: 0,
-                    offset: 0,
-                    key: None,
-                    headers: vec![],
-                    timestamp: None,
-                }
-            )
-        );
-    }
-}
-
 /// A producer with [`QuietContext`] logging.
 type ProbeProducer = rdkafka::producer::FutureProducer<QuietContext>;
 
@@ -585,5 +519,71 @@ async fn produce_request(
                 let _ = events.send(Event::Failed { run, seq, error }).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
+
+    #[test]
+    fn kafka_detail_keeps_null_apart_from_empty() {
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "h",
+                value: Some("v"),
+            })
+            .insert(Header {
+                key: "empty",
+                value: Some(""),
+            })
+            .insert(Header::<&str> {
+                key: "null",
+                value: None,
+            });
+        let m = OwnedMessage::new(
+            Some(b"body".to_vec()),
+            Some(Vec::new()),
+            "t".into(),
+            Timestamp::LogAppendTime(1234),
+            3,
+            42,
+            Some(headers),
+        );
+        let a = kafka_arrival(0, Instant::now(), &m);
+        let d = a.detail.expect("detail");
+        assert_eq!(d.body, b"body");
+        assert_eq!(
+            d.proto,
+            Proto::Kafka {
+                topic: "t".into(),
+                partition: 3,
+                offset: 42,
+                key: Some(Vec::new()),
+                headers: vec![
+                    ("h".into(), Some(b"v".to_vec())),
+                    ("empty".into(), Some(Vec::new())),
+                    ("null".into(), None),
+                ],
+                timestamp: Some((1234, TimestampType::LogAppendTime)),
+            }
+        );
+        let m = OwnedMessage::new(None, None, "t".into(), Timestamp::NotAvailable, 0, 0, None);
+        let d = kafka_arrival(0, Instant::now(), &m).detail.expect("detail");
+        assert_eq!(
+            (d.body.len(), d.proto),
+            (
+                0,
+                Proto::Kafka {
+                    topic: "t".into(),
+                    partition: 0,
+                    offset: 0,
+                    key: None,
+                    headers: vec![],
+                    timestamp: None,
+                }
+            )
+        );
     }
 }

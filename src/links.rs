@@ -177,9 +177,8 @@ impl Plan {
     /// as `streamprobe pipeline` does), or of the flags without one.
     ///
     /// Errors: the file cannot be read or parsed, or its first stream has
-    /// no kafka/amqp_1 output.
-    /// Errors also when an endpoint is wrong in a way known before any
-    /// connection ([`Plan::check`]).
+    /// no kafka/amqp_1 output; or an endpoint is wrong in a way known
+    /// before any connection ([`Plan::check`]).
     pub fn from_args(e: &Endpoints) -> Result<Plan> {
         let plan = match &e.stream {
             None => Plan::from_flags(e),
