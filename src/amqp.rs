@@ -268,10 +268,30 @@ pub async fn attach_sender(s: &mut AmqpSession, name: &str, address: &str) -> Re
     .map_err(|e| refused("sender", address, e))
 }
 
+/// One readable line from fe2o3-amqp's error text: the broker's own
+/// description (`PRECONDITION_FAILED - inequivalent arg ...`) when the text
+/// carries one as `description: Some("...")`, with the condition's name
+/// when there is no description; else the text as it is.
+pub fn amqp_error_line(text: &str) -> String {
+    static DESC: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"description: Some\("((?:[^"\\]|\\.)*)"\)"#).expect("valid regex")
+    });
+    static COND: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"condition: \w+\((\w+)\)").expect("valid regex")
+    });
+    if let Some(d) = DESC.captures(text) {
+        return d[1].replace("\\\"", "\"").replace("\\'", "'");
+    }
+    match COND.captures(text) {
+        Some(c) => format!("{} (no description from the broker)", &c[1]),
+        None => text.to_owned(),
+    }
+}
+
 /// The error for a refused attach, with the fix for RabbitMQ 3.x's clash of
 /// a bare address (declared non-durable on attach) with a durable queue.
 fn refused(kind: &str, address: &str, e: impl std::fmt::Display) -> anyhow::Error {
-    let e = e.to_string();
+    let e = amqp_error_line(&e.to_string());
     let hint = if e.contains("inequivalent arg 'durable'") && !address.starts_with('/') {
         format!(
             " (the queue exists as a durable queue; address it as \"/amq/queue/{address}\" on RabbitMQ 3.x or \"/queues/{address}\" on RabbitMQ 4)"
@@ -279,7 +299,7 @@ fn refused(kind: &str, address: &str, e: impl std::fmt::Display) -> anyhow::Erro
     } else {
         String::new()
     };
-    anyhow!("broker refused a {kind} link to address {address:?}: {e}{hint}")
+    anyhow!("the broker refused a {kind} link to {address:?}: {e}{hint}")
 }
 
 /// Attaches a receiver link to `address` with manual credit (none granted
@@ -1167,6 +1187,20 @@ async fn accept_all(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn broker_errors_read_as_one_line() {
+        let debug = r#"The session stopped before the link was attached: RemoteEndedWithError(Error { condition: AmqpError(PreconditionFailed), description: Some("PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'q' in vhost '/': received 'false' but current is 'true'"), info: None })"#;
+        assert_eq!(
+            amqp_error_line(debug),
+            "PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'q' in vhost '/': received 'false' but current is 'true'"
+        );
+        assert_eq!(
+            amqp_error_line("RemoteDetachedWithError(Error { condition: AmqpError(NotFound), description: None, info: None })"),
+            "NotFound (no description from the broker)"
+        );
+        assert_eq!(amqp_error_line("plain text"), "plain text");
+    }
     use super::*;
 
     #[test]
