@@ -1196,7 +1196,9 @@ mod tests {
             "PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'q' in vhost '/': received 'false' but current is 'true'"
         );
         assert_eq!(
-            amqp_error_line("RemoteDetachedWithError(Error { condition: AmqpError(NotFound), description: None, info: None })"),
+            amqp_error_line(
+                "RemoteDetachedWithError(Error { condition: AmqpError(NotFound), description: None, info: None })"
+            ),
             "NotFound (no description from the broker)"
         );
         assert_eq!(amqp_error_line("plain text"), "plain text");

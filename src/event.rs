@@ -15,6 +15,34 @@ pub enum Link {
     Dest(usize),
 }
 
+/// Connection state of one link, as the UI shows it and the diagnoses read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkStatus {
+    /// Not connected yet (first attempt running).
+    Connecting,
+    /// Connected and attached.
+    Up,
+    /// The broker answers; waiting for the topic/queue to exist.
+    Waiting(String),
+    /// Failed (or refused); retrying with backoff. Holds the last error (no secrets).
+    Down(String),
+}
+
+impl LinkStatus {
+    /// The state after `ev` for the link `ev` is about (`None`: `ev` is not
+    /// a link event).
+    pub fn after(ev: &Event) -> Option<(Link, LinkStatus)> {
+        match ev {
+            Event::Up { link } => Some((*link, LinkStatus::Up)),
+            Event::Waiting { link, reason } => Some((*link, LinkStatus::Waiting(reason.clone()))),
+            Event::Down { link, error } | Event::Refused { link, error } => {
+                Some((*link, LinkStatus::Down(error.clone())))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// One thing that happened on a link.
 #[derive(Debug, Clone)]
 pub enum Event {

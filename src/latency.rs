@@ -219,3 +219,13 @@ mod tests {
         assert_eq!(fmt_us(4_560_000), "4.56s");
     }
 }
+
+/// Whole seconds, or minutes and seconds.
+pub fn fmt_secs(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 120 {
+        format!("{s} s")
+    } else {
+        format!("{} min {} s", s / 60, s % 60)
+    }
+}

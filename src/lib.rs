@@ -7,6 +7,7 @@
 
 pub mod amqp;
 pub mod cli;
+pub mod diagnose;
 pub mod envelope;
 pub mod event;
 pub mod kafka;

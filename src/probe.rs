@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::cli::ProbeArgs;
-use crate::event::{Event, Link, SendRequest};
+use crate::event::{Event, Link, LinkStatus, SendRequest};
 use crate::latency::{Summary, fmt_us};
 use crate::links::{self, Role};
 use crate::record::{Recorder, SessionHeader};
@@ -394,8 +394,28 @@ fn exit2(json: bool, e: RunError) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Folds `ev` into the run's measurement and records it (with the verdict).
-fn fold(stats: &mut RunStats, tape: &mut Option<Tape>, ev: &Event) -> Option<Verdict> {
+/// Every link's state: index 0 = the injector, 1 + i = destination i.
+fn track(links: &mut [LinkStatus], ev: &Event) {
+    if let Some((link, s)) = LinkStatus::after(ev) {
+        let i = match link {
+            Link::Injector => 0,
+            Link::Dest(i) => i + 1,
+        };
+        if let Some(l) = links.get_mut(i) {
+            *l = s;
+        }
+    }
+}
+
+/// Folds `ev` into the run's measurement and the links' states, and
+/// records it (with the verdict).
+fn fold(
+    stats: &mut RunStats,
+    links: &mut [LinkStatus],
+    tape: &mut Option<Tape>,
+    ev: &Event,
+) -> Option<Verdict> {
+    track(links, ev);
     let v = stats.apply(ev);
     if let Some(t) = tape {
         t.event(ev, v);
@@ -451,6 +471,7 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
         }
     };
     let mut w = links::spawn(&plan, body);
+    let mut links = vec![LinkStatus::Connecting; names.len() + 1];
     let progress = std::io::stderr().is_terminal();
 
     // 1. Every link up, or exit 2 naming the ones that are not.
@@ -466,7 +487,7 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
         let Ok(Some(ev)) = tokio::time::timeout(left, w.events.recv()).await else {
             break;
         };
-        fold(&mut stats, &mut tape, &ev);
+        fold(&mut stats, &mut links, &mut tape, &ev);
         refused = matches!(ev, Event::Refused { .. });
         match ev {
             Event::Up { link } | Event::Waiting { link, .. } => status
@@ -544,7 +565,7 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
         tokio::select! {
             ev = w.events.recv() => {
                 let Some(ev) = ev else { break };
-                fold(&mut stats, &mut tape, &ev);
+                fold(&mut stats, &mut links, &mut tape, &ev);
                 match &ev {
                     Event::Sent { run: r, seq, .. } | Event::Failed { run: r, seq, .. } if *r == run => {
                         if let Event::Failed { error, .. } = &ev {
@@ -583,7 +604,19 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
     if let Some(t) = &mut tape {
         t.flush();
     }
-    let report = Report::new(&stats, &names, count, args.max_p99);
+    let mut report = Report::new(&stats, &names, count, args.max_p99);
+    if !report.passed {
+        let dest_links: Vec<&LinkStatus> = links[1..].iter().collect();
+        let found = crate::diagnose::diagnose(&crate::diagnose::Inputs {
+            stats: &stats,
+            names: &names,
+            source: plan.source.target(),
+            injector: &links[0],
+            links: &dest_links,
+            now: Instant::now(),
+        });
+        report.problems.extend(found.sentences(&names));
+    }
     if args.json {
         match serde_json::to_string_pretty(&report) {
             Ok(s) => println!("{s}"),

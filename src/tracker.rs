@@ -117,6 +117,11 @@ impl DestStats {
         self.delivered + self.duplicates + self.late + self.foreign
     }
 
+    /// The highest seq of this run delivered here (any partition).
+    pub fn highest_seq(&self) -> Option<u64> {
+        self.max_seq.values().max().copied()
+    }
+
     /// The Kafka partitions this run's probes were delivered from, ascending
     /// (empty for an AMQP destination).
     pub fn partitions(&self) -> Vec<i32> {

@@ -525,7 +525,7 @@ fn diagnoses_what_nobody_received_and_a_silent_destination() {
     }
     let screen = draw(&mut app, 80, 24, t0 + Duration::from_secs(9));
     assert!(
-        screen.contains("silent for 8 s while amqp:FOO receives"),
+        screen.contains("stuck after #0 for 8 s; amqp:FOO at #9"),
         "{screen}"
     );
 }

@@ -19,6 +19,7 @@ use ratatui::layout::{Position, Rect};
 
 use super::keys::{self, Action, Mode};
 use super::layout;
+pub use crate::event::LinkStatus;
 use crate::event::{Detail, Event, Inject, Link, SendRequest};
 use crate::stats::RunStats;
 use crate::tracker::Verdict;
@@ -34,19 +35,6 @@ pub const HISTORY_SECS: usize = 120;
 pub const MAX_BURST: u32 = 1_000_000;
 /// Rows PgUp/PgDn move.
 pub const PAGE: usize = 10;
-
-/// Connection state of one link as the UI shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LinkStatus {
-    /// Not connected yet (first attempt running).
-    Connecting,
-    /// Connected and attached.
-    Up,
-    /// The broker answers; waiting for the topic/queue to exist.
-    Waiting(String),
-    /// Failed; retrying with backoff. Holds the last error (no secrets).
-    Down(String),
-}
 
 /// Messages per second, counted in whole one-second buckets.
 #[derive(Debug, Default, Clone)]
@@ -528,6 +516,32 @@ impl App {
         }
     }
 
+    /// The diagnoses at `now` ([`crate::diagnose`]): one for the source
+    /// side (injector pane) and one per destination pane.
+    pub fn diagnoses(&self, now: Instant) -> crate::diagnose::Diagnoses {
+        let names: Vec<(String, crate::links::Role)> = self
+            .dests
+            .iter()
+            .map(|d| {
+                let role = if d.expected {
+                    crate::links::Role::Primary
+                } else {
+                    crate::links::Role::Fallback
+                };
+                (d.name.clone(), role)
+            })
+            .collect();
+        let links: Vec<&LinkStatus> = self.dests.iter().map(|d| &d.status).collect();
+        crate::diagnose::diagnose(&crate::diagnose::Inputs {
+            stats: &self.stats,
+            names: &names,
+            source: super::injector::source_name(self),
+            injector: &self.injector.status,
+            links: &links,
+            now,
+        })
+    }
+
     fn status_mut(&mut self, link: Link) -> Option<&mut LinkStatus> {
         match link {
             Link::Injector => Some(&mut self.injector.status),
@@ -554,22 +568,16 @@ impl App {
     pub fn on_event_with(&mut self, ev: Event, observe: impl FnOnce(&Event, Option<Verdict>)) {
         let verdict = self.stats.apply(&ev);
         observe(&ev, verdict);
+        if let Some((link, status)) = LinkStatus::after(&ev) {
+            if let Some(s) = self.status_mut(link) {
+                *s = status;
+            }
+        }
         match ev {
-            Event::Up { link } => {
-                if let Some(s) = self.status_mut(link) {
-                    *s = LinkStatus::Up;
-                }
-            }
-            Event::Down { link, error } | Event::Refused { link, error } => {
-                if let Some(s) = self.status_mut(link) {
-                    *s = LinkStatus::Down(error);
-                }
-            }
-            Event::Waiting { link, reason } => {
-                if let Some(s) = self.status_mut(link) {
-                    *s = LinkStatus::Waiting(reason);
-                }
-            }
+            Event::Up { .. }
+            | Event::Down { .. }
+            | Event::Refused { .. }
+            | Event::Waiting { .. } => {}
             Event::Sent { run, at, .. } if run == self.stats.run() => self.injector.rate.hit(at),
             Event::Sent { .. } | Event::Confirmed { .. } | Event::Failed { .. } => {}
             Event::Arrived(a) => {

@@ -16,28 +16,12 @@ use super::render::{cell, cut, error_line, label, status_span, value, warn_value
 use crate::latency::fmt_us;
 
 /// The source address, for the diagnosis (the target text after `→ `).
-fn source_name(app: &App) -> &str {
+/// The source address or topic alone (`EXTERNAL`), for diagnoses.
+pub fn source_name(app: &App) -> &str {
     app.injector
         .target
         .rsplit_once("→ ")
         .map_or(app.injector.target.as_str(), |(_, a)| a)
-}
-
-/// The one-line diagnosis for the source side, if any: the newest block of
-/// probes that no destination received within the loss timeout.
-pub fn diagnosis(app: &App) -> Option<String> {
-    let b = app.stats.tracker.missed_everywhere()?;
-    let seqs = if b.first == b.last {
-        format!("seq {}", b.first)
-    } else {
-        format!("seq {}–{}", b.first, b.last)
-    };
-    Some(format!(
-        "no destination received {seqs} ({} probe{}): is anything consuming {}? is the stream running?",
-        b.count,
-        if b.count == 1 { "" } else { "s" },
-        source_name(app)
-    ))
 }
 
 /// Draws the injector pane into `area` (see [`layout::INJECTOR_H`]).
@@ -79,10 +63,14 @@ pub fn render(f: &mut Frame, app: &App, area: Rect, now: Instant) {
     let mut lines = layout::flow(cells, inner_w);
     let problem = match (&inj.status, &st.last_failure) {
         (LinkStatus::Down(e), _) => Some(format!("error: {e}")),
-        _ => diagnosis(app).or_else(|| match &st.last_failure {
-            Some(e) if st.failed > 0 => Some(format!("last failure: {e}")),
-            _ => None,
-        }),
+        _ => app
+            .diagnoses(now)
+            .source
+            .map(|d| d.text)
+            .or_else(|| match &st.last_failure {
+                Some(e) if st.failed > 0 => Some(format!("last failure: {e}")),
+                _ => None,
+            }),
     };
     lines.truncate(if problem.is_some() { 2 } else { 3 });
     if let Some(p) = problem {

@@ -7,7 +7,7 @@
 //! most: counts, the latency header and `all` row, the diagnosis line, three
 //! list rows, the `10 s` row, the sparklines, then the rest of the list.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -18,48 +18,6 @@ use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 use super::app::{App, LinkStatus};
 use super::render::{cell, cut, error_line, label, status_span, value, warn_value};
 use super::{latency_table, layout, message_list, sparklines};
-
-/// Silence shorter than this is never called out.
-const SILENT_AFTER: Duration = Duration::from_secs(2);
-
-/// Whole seconds, or minutes and seconds.
-pub fn fmt_secs(d: Duration) -> String {
-    let s = d.as_secs();
-    if s < 120 {
-        format!("{s} s")
-    } else {
-        format!("{} min {} s", s / 60, s % 60)
-    }
-}
-
-/// When destination `i` expects probes that other primaries receive and it
-/// has received none for a while: "silent for 12 s while amqp:FOO receives".
-pub fn silence(app: &App, i: usize, now: Instant) -> Option<String> {
-    let st = &app.stats;
-    let d = app.dests.get(i)?;
-    if !d.expected {
-        return None;
-    }
-    let missing = st.tracker.pending(i) + st.tracker.dest(i).lost;
-    if missing == 0 {
-        return None;
-    }
-    let since = st.last_probe_at[i].or(st.first_send)?;
-    let silent = now.saturating_duration_since(since);
-    if silent < SILENT_AFTER {
-        return None;
-    }
-    let other = (0..app.dests.len()).find(|&j| {
-        j != i
-            && app.dests[j].expected
-            && st.last_probe_at[j].is_some_and(|t| t > since + Duration::from_secs(1))
-    })?;
-    Some(format!(
-        "silent for {} while {} receives",
-        fmt_secs(silent),
-        app.dests[other].name
-    ))
-}
 
 /// Draws pane `i` into `area`.
 pub fn render(f: &mut Frame, app: &App, i: usize, area: Rect, now: Instant) {
@@ -125,7 +83,13 @@ pub fn render(f: &mut Frame, app: &App, i: usize, area: Rect, now: Instant) {
             cut(&format!("{why}; reading from when it appears"), w as usize),
             Style::new().fg(Color::Yellow),
         ))),
-        _ => silence(app, i, now).map(|s| error_line(&s, w)),
+        _ => app
+            .diagnoses(now)
+            .dests
+            .get(i)
+            .cloned()
+            .flatten()
+            .map(|s| error_line(&s.short, w)),
     };
     let lat = latency_table::lines(
         w,
