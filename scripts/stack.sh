@@ -132,9 +132,19 @@ rmq_fail() {
 
 start_rabbitmq() {
   if amqp_ping; then
-    if [[ -f $RMQ_MARK ]]; then log "RabbitMQ already running (ours)"; else
-      log "RabbitMQ already running on :$RMQ_PORT, not started by stack.sh: reusing it as is"; fi
-    return
+    if [[ ! -f $RMQ_MARK ]]; then
+      log "RabbitMQ already running on :$RMQ_PORT, not started by stack.sh: reusing it as is"
+      return
+    fi
+    local h; h=$(rmq_home)
+    if grep -qs '\brabbitmq_management\b' "$h/enabled_plugins"; then
+      log "RabbitMQ already running (ours)"
+      return
+    fi
+    # ours, started before stack.sh enabled the management API: its listener
+    # settings are read at boot only, so restart it once
+    log "RabbitMQ (ours) runs without the management API: restarting it to enable it"
+    stop_rabbitmq
   fi
   port_open "$RMQ_PORT" && die "port $RMQ_PORT is busy but does not speak AMQP"
   ensure_packages rabbitmq
