@@ -406,7 +406,8 @@ pub struct QueueView {
     pub consumers: Option<u64>,
     /// Fraction (0–1) of time the queue could hand messages to its
     /// consumers at once; near 0 with messages ready = consumers are not
-    /// taking them (no credit, prefetch full).
+    /// taking them (no credit, prefetch full). A moving average: it takes
+    /// seconds to fall (≈0.57 after 3 s of a credit-less receiver).
     pub consumer_capacity: Option<f64>,
     pub rates: Rates,
     pub totals: Totals,
