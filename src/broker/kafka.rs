@@ -29,6 +29,7 @@ pub const MAX_GROUPS: usize = 32;
 /// One partition of a topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PartitionView {
+    /// The partition id.
     pub partition: i32,
     /// The first offset still kept.
     pub low: i64,
@@ -42,6 +43,7 @@ pub struct PartitionView {
 /// A consumer group's position on one partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GroupPartition {
+    /// The partition id.
     pub partition: i32,
     /// The committed offset (the next record the group will read);
     /// `None` = nothing committed on this partition.
@@ -54,11 +56,13 @@ pub struct GroupPartition {
 /// A consumer group with committed offsets on the topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GroupView {
+    /// The group id.
     pub group: String,
     /// The coordinator's state: `Stable`, `Empty`, `PreparingRebalance`, ...
     pub state: String,
     /// Members right now (0 for a group whose consumers left).
     pub members: usize,
+    /// Every partition of the topic, by id.
     pub partitions: Vec<GroupPartition>,
     /// Sum of the partitions' known lags, in records.
     pub lag: i64,
@@ -67,11 +71,13 @@ pub struct GroupView {
 /// What the broker view knows about one Kafka topic.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TopicView {
+    /// The topic name.
     pub topic: String,
     /// The bootstrap servers asked.
     pub brokers: String,
     /// `Some(false)` = the cluster has no such topic; `None` = could not ask.
     pub exists: Option<bool>,
+    /// By partition id; empty unless the topic exists.
     pub partitions: Vec<PartitionView>,
     /// Sum of the partitions' growth since the previous snapshot, in records.
     pub growth: Option<i64>,

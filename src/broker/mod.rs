@@ -79,6 +79,7 @@ pub struct Config {
     pub rabbitmq_api: Option<String>,
     /// The source endpoint: its credentials log in to the API.
     pub source: AmqpEndpoint,
+    /// The address probes are injected into.
     pub source_address: String,
     /// The plan's destinations, same order.
     pub dests: Vec<DestKind>,

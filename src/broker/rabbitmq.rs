@@ -62,13 +62,17 @@ pub enum Target {
     /// `declared_on_attach`: attaching a sender declares the queue (bare
     /// `Q` and `/queue/Q`); `/amq/queue/Q` must name an existing queue.
     Queue {
+        /// The queue (= routing key on the default exchange).
         name: String,
+        /// Whether attaching a sender declares the queue.
         declared_on_attach: bool,
     },
     /// Exchange `exchange` (`""` = the default exchange) with routing key
     /// `key`; `None` = each message's `subject`.
     Exchange {
+        /// The exchange name.
         exchange: String,
+        /// The routing key; `None` = each message's subject.
         key: Option<String>,
     },
 }
@@ -157,18 +161,24 @@ pub enum Route {
         exchange: String,
         /// The routing key; `None` = each message's subject.
         key: Option<String>,
+        /// Queue names, sorted, each once.
         queues: Vec<String>,
     },
     /// Messages reach no queue: RabbitMQ still accepts them, then drops them.
     NoQueue {
+        /// The exchange published to (`""` = the default exchange).
         exchange: String,
+        /// The routing key; `None` = each message's subject.
         key: Option<String>,
         /// e.g. `no binding of amq.direct (direct) matches key "nowhere"`.
         why: String,
     },
     /// The broker view cannot tell (headers exchange, key from the
     /// subject, an address RabbitMQ refuses, ...).
-    Unknown { reason: String },
+    Unknown {
+        /// Why, one line.
+        reason: String,
+    },
 }
 
 impl Route {
@@ -184,9 +194,11 @@ impl Route {
 /// One binding as `/api/exchanges/{vhost}/{X}/bindings/source` lists it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Binding {
+    /// The queue or exchange bound.
     pub destination: String,
     /// `queue` or `exchange`.
     pub destination_type: String,
+    /// The binding key (a pattern for topic exchanges).
     #[serde(default)]
     pub routing_key: String,
 }
@@ -356,9 +368,13 @@ pub struct Rates {
 /// Counters since the queue was created (same presence rules as [`Rates`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Totals {
+    /// Messages published into the queue.
     pub publish: Option<u64>,
+    /// Messages delivered to consumers or fetched (basic.get).
     pub deliver_get: Option<u64>,
+    /// Messages acknowledged.
     pub ack: Option<u64>,
+    /// Deliveries that were redeliveries.
     pub redeliver: Option<u64>,
 }
 
@@ -378,6 +394,7 @@ pub struct ConsumerView {
     /// Whether deliveries wait for an acknowledgement (AMQP 1.0: the link
     /// is not pre-settled).
     pub ack_required: Option<bool>,
+    /// Whether the queue delivers to it (false: a waiting single-active consumer).
     pub active: Option<bool>,
     /// `up`, `waiting` (single active consumer), ...
     pub activity_status: Option<String>,
@@ -393,6 +410,7 @@ pub struct ConsumerView {
 /// (a queue declared less than a statistics interval ago has none).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueueView {
+    /// The queue name.
     pub name: String,
     /// `classic`, `quorum` or `stream`.
     pub kind: Option<String>,
@@ -409,7 +427,9 @@ pub struct QueueView {
     /// taking them (no credit, prefetch full). A moving average: it takes
     /// seconds to fall (≈0.57 after 3 s of a credit-less receiver).
     pub consumer_capacity: Option<f64>,
+    /// Messages per second.
     pub rates: Rates,
+    /// Counters since the queue was created.
     pub totals: Totals,
     /// Seconds during which the queue has had messages ready and at least
     /// one consumer while its `deliver_get` counter did not move (measured
@@ -417,6 +437,7 @@ pub struct QueueView {
     /// Counters are as old as the statistics interval, so judge N s with
     /// N above it.
     pub undelivered_for_s: Option<f64>,
+    /// Every consumer attached.
     pub consumer_details: Vec<ConsumerView>,
 }
 
@@ -481,8 +502,11 @@ pub fn consumer_view(c: &Value) -> ConsumerView {
 /// What the broker view knows about one AMQP address.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AddressView {
+    /// The AMQP 1.0 address as configured.
     pub address: String,
+    /// The RabbitMQ virtual host asked.
     pub vhost: String,
+    /// Where its messages go.
     pub route: Route,
     /// The figures of the queues of [`Route::Queues`] (at most
     /// [`MAX_QUEUES`], in the route's order; a queue deleted meanwhile is left out).
@@ -562,24 +586,50 @@ impl History {
 /// API's URL (never a password).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ApiError {
+    /// Nothing listens there (the URL).
     #[error("{0} refused the connection")]
     Refused(String),
+    /// No answer in time (the URL, seconds).
     #[error("{0} did not answer within {1} s")]
     Timeout(String, u64),
+    /// The host name does not resolve (the URL).
     #[error("{0}: host not found")]
     HostNotFound(String),
+    /// HTTP 401: wrong user or password.
     #[error("{url} did not accept the login of user {user:?} (HTTP 401)")]
-    Unauthorized { url: String, user: String },
+    Unauthorized {
+        /// The API's URL.
+        url: String,
+        /// The user name (never the password).
+        user: String,
+    },
+    /// HTTP 403: the user may not use the management API.
     #[error("{url} refused user {user:?} (HTTP 403: it needs the management or monitoring tag)")]
-    Forbidden { url: String, user: String },
+    Forbidden {
+        /// The API's URL.
+        url: String,
+        /// The user name.
+        user: String,
+    },
+    /// Another HTTP status.
     #[error("{url}{path}: HTTP {status}")]
     Status {
+        /// The API's URL.
         url: String,
+        /// The path asked.
         path: String,
+        /// The HTTP status code.
         status: u16,
     },
+    /// The answer is not the JSON expected.
     #[error("{what}: not a management API answer: {error}")]
-    Decode { what: String, error: String },
+    Decode {
+        /// What was asked.
+        what: String,
+        /// The parser's message.
+        error: String,
+    },
+    /// Any other transport failure (the URL, the client's message).
     #[error("{0}: {1}")]
     Other(String, String),
 }
