@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local test stack without Docker: RabbitMQ (Debian package, AMQP 0-9-1 + 1.0 on
-# 127.0.0.1:5672, guest/guest) and Apache Kafka 4.1.1 in KRaft mode (127.0.0.1:9092,
-# jars from Maven Central via scripts/kafka/pom.xml).
+# 127.0.0.1:5672, guest/guest; management HTTP API on 127.0.0.1:15672) and Apache
+# Kafka 4.1.1 in KRaft mode (127.0.0.1:9092, jars from Maven Central via
+# scripts/kafka/pom.xml).
 #
 #   scripts/stack.sh up | down | status
 #   scripts/stack.sh start-rabbitmq | stop-rabbitmq | restart-rabbitmq
@@ -21,7 +22,7 @@ KAFKA_DIR=$STATE/kafka
 KAFKA_LIBS=$KAFKA_DIR/libs
 KAFKA_PID=$KAFKA_DIR/kafka.pid
 RMQ_MARK=$RMQ_DIR/started-by-stack   # present <=> the running RabbitMQ is ours to stop
-RMQ_PORT=5672 KAFKA_PORT=9092 CONTROLLER_PORT=9093
+RMQ_PORT=5672 RMQ_API_PORT=15672 KAFKA_PORT=9092 CONTROLLER_PORT=9093
 RMQ_TIMEOUT=${STACK_RABBITMQ_TIMEOUT:-90}
 KAFKA_TIMEOUT=${STACK_KAFKA_TIMEOUT:-90}
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C
@@ -97,6 +98,15 @@ amqp_ping() {
   ) 2>/dev/null
 }
 
+# The management API answers (any HTTP status line: /api/overview wants a login).
+api_ping() {
+  (
+    exec 3<>"/dev/tcp/127.0.0.1/$RMQ_API_PORT" || exit 1
+    printf 'GET /api/overview HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+    IFS= read -r -t 5 line <&3 && [[ $line == HTTP/1.* ]]
+  ) 2>/dev/null
+}
+
 # Where the node keeps mnesia/logs. It runs as user rabbitmq, which must be able to
 # reach the state folder; if it can't (e.g. a repo under a 0700 home), fall back.
 rmq_home() {
@@ -122,23 +132,45 @@ rmq_fail() {
 
 start_rabbitmq() {
   if amqp_ping; then
-    if [[ -f $RMQ_MARK ]]; then log "RabbitMQ already running (ours)"; else
-      log "RabbitMQ already running on :$RMQ_PORT, not started by stack.sh: reusing it as is"; fi
-    return
+    if [[ ! -f $RMQ_MARK ]]; then
+      log "RabbitMQ already running on :$RMQ_PORT, not started by stack.sh: reusing it as is"
+      return
+    fi
+    local h; h=$(rmq_home)
+    if grep -qs '\brabbitmq_management\b' "$h/enabled_plugins"; then
+      log "RabbitMQ already running (ours)"
+      return
+    fi
+    # ours, started before stack.sh enabled the management API: its listener
+    # settings are read at boot only, so restart it once
+    log "RabbitMQ (ours) runs without the management API: restarting it to enable it"
+    stop_rabbitmq
   fi
   port_open "$RMQ_PORT" && die "port $RMQ_PORT is busy but does not speak AMQP"
   ensure_packages rabbitmq
   local home; home=$(rmq_home)
   runuser -u rabbitmq -- mkdir -p "$home/mnesia" "$home/log"
-  # Enable AMQP 1.0 (served on the same 5672 listener) in our own enabled_plugins file.
-  if ! grep -qs rabbitmq_amqp1_0 "$home/enabled_plugins"; then
+  # Enable AMQP 1.0 (served on the same 5672 listener) and the management HTTP API
+  # (streamprobe's broker view) in our own enabled_plugins file. A state dir set up
+  # before the API was added lacks rabbitmq_management: each plugin is checked.
+  local plugins=(rabbitmq_amqp1_0 rabbitmq_management) p missing=()
+  for p in "${plugins[@]}"; do grep -qs "\b$p\b" "$home/enabled_plugins" || missing+=("$p"); done
+  if ((${#missing[@]})); then
     RABBITMQ_ENABLED_PLUGINS_FILE=$home/enabled_plugins \
-      rabbitmq-plugins enable --offline rabbitmq_amqp1_0 >"$RMQ_DIR/plugins.log" 2>&1 ||
-      fail "rabbitmq-plugins enable rabbitmq_amqp1_0 failed" "$RMQ_DIR/plugins.log"
+      rabbitmq-plugins enable --offline "${plugins[@]}" >"$RMQ_DIR/plugins.log" 2>&1 ||
+      fail "rabbitmq-plugins enable ${missing[*]} failed" "$RMQ_DIR/plugins.log"
   fi
+  port_open "$RMQ_API_PORT" && die "port $RMQ_API_PORT (management API) is busy"
   # Log to the file only: the node runs in the foreground, so console logging would
   # duplicate everything into console.log (which keeps just early boot errors).
-  echo "log.console = false" >"$home/rabbitmq.conf"
+  # The management API listens on loopback only. Statistics every second (RabbitMQ's
+  # default is 5 s), so the broker view's queue figures and rates follow quickly.
+  cat >"$home/rabbitmq.conf" <<EOF
+log.console = false
+management.tcp.ip = 127.0.0.1
+management.tcp.port = $RMQ_API_PORT
+collect_statistics_interval = 1000
+EOF
   log "starting RabbitMQ (logs: $home/log)"
   : >"$RMQ_DIR/console.log"
   touch "$RMQ_MARK"  # before launching, so an interrupted `up` still lets `down` stop it
@@ -150,7 +182,7 @@ start_rabbitmq() {
   RABBITMQ_CONFIG_FILE=$home/rabbitmq.conf RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=$RMQ_PORT \
     setsid nohup /usr/sbin/rabbitmq-server </dev/null >>"$RMQ_DIR/console.log" 2>&1 9>&- &
   local pid=$! end=$((SECONDS + RMQ_TIMEOUT))
-  until amqp_ping && timeout 30 rabbitmqctl -q await_startup >/dev/null 2>&1; do
+  until amqp_ping && timeout 30 rabbitmqctl -q await_startup >/dev/null 2>&1 && api_ping; do
     kill -0 "$pid" 2>/dev/null || { rm -f "$RMQ_MARK"; rmq_fail "RabbitMQ exited during startup"; }
     ((SECONDS < end)) ||
       rmq_fail "RabbitMQ not ready after ${RMQ_TIMEOUT}s (it is left running; 'stack.sh down' stops it)"
@@ -332,6 +364,9 @@ status() {
   local ok=0
   if amqp_ping; then
     echo "rabbitmq: up   amqp://guest:guest@127.0.0.1:$RMQ_PORT ($([[ -f $RMQ_MARK ]] && echo "started by stack.sh" || echo external))"
+    # informational: a reused external broker may run without the management plugin
+    if api_ping; then echo "rabbitmq: api  http://127.0.0.1:$RMQ_API_PORT (management)"
+    else echo "rabbitmq: api  down (no management API on :$RMQ_API_PORT)"; fi
   else echo "rabbitmq: down"; ok=1; fi
   local pid
   if port_open "$KAFKA_PORT" && kafka_ready; then
@@ -342,7 +377,7 @@ status() {
 }
 
 usage() {
-  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 

@@ -98,6 +98,17 @@ pub struct Endpoints {
     /// Kafka topic of the Kafka destination.
     #[arg(long, env = "STREAMPROBE_KAFKA_TOPIC", default_value = "FOO")]
     pub kafka_topic: String,
+    /// RabbitMQ management HTTP API for the broker view (queues, routes,
+    /// consumers of the source and AMQP destinations), logged in to with
+    /// the AMQP user and password (or the URL's own `user:password@`).
+    /// `off` disables it. http:// only.
+    #[arg(
+        long,
+        env = "STREAMPROBE_RABBITMQ_API",
+        default_value = crate::broker::DEFAULT_API,
+        hide_env_values = true
+    )]
+    pub rabbitmq_api: String,
     /// Take the source and every destination (fallbacks and dead-letter
     /// targets included) from this stream file instead of the flags above.
     #[arg(long, env = "STREAMPROBE_STREAM", value_name = "FILE",
@@ -353,6 +364,7 @@ mod tests {
             (e.kafka_brokers.as_str(), e.kafka_topic.as_str()),
             ("127.0.0.1:9092", "FOO")
         );
+        assert_eq!(e.rabbitmq_api, "http://localhost:15672");
         assert_eq!(cli.ui.burst, 100);
         assert_eq!(
             (cli.ui.measure.rate, cli.ui.measure.loss_timeout),

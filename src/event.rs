@@ -85,6 +85,9 @@ pub enum Event {
     },
     /// A message arrived at a destination.
     Arrived(Arrival),
+    /// What the brokers around the stream said (queues, routes, Kafka
+    /// offsets and group lag), about once a second ([`crate::broker::run`]).
+    Broker(Box<crate::broker::BrokerSnapshot>),
 }
 
 /// A message seen at a destination, already reduced to what the UI needs.

@@ -6,6 +6,7 @@
 //! the same stream definitions locally.
 
 pub mod amqp;
+pub mod broker;
 pub mod cli;
 pub mod diagnose;
 pub mod envelope;

@@ -404,6 +404,17 @@ pub struct Workers {
 /// Starts the publisher and one consumer per destination of `plan`
 /// (destination `i` reports as `Link::Dest(i)`).
 pub fn spawn(plan: &Plan, body: BodyOptions) -> Workers {
+    spawn_with_broker_view(plan, body, None)
+}
+
+/// [`spawn`], plus the broker view ([`crate::broker::run`]) through the
+/// management API at `rabbitmq_api` (`Endpoints::rabbitmq_api`; `off` =
+/// Kafka only) when `Some`: its snapshots arrive as `Event::Broker`.
+pub fn spawn_with_broker_view(
+    plan: &Plan,
+    body: BodyOptions,
+    rabbitmq_api: Option<&str>,
+) -> Workers {
     let (ev_tx, events) = mpsc::channel(EVENT_QUEUE);
     let (requests, req_rx) = mpsc::channel(1_024);
     let cancel = CancellationToken::new();
@@ -442,6 +453,13 @@ pub fn spawn(plan: &Plan, body: BodyOptions) -> Workers {
                 cancel.clone(),
             )),
         });
+    }
+    if let Some(api) = rabbitmq_api {
+        tasks.push(tokio::spawn(crate::broker::run(
+            crate::broker::Config::new(plan, api),
+            ev_tx.clone(),
+            cancel.clone(),
+        )));
     }
     Workers {
         events,

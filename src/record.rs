@@ -346,6 +346,8 @@ impl Recorder {
                     reason,
                 )
             }
+            // broker snapshots are not recorded (yet)
+            Event::Broker(_) => return Ok(()),
         };
         write_line(&mut self.out, &line)
     }

@@ -580,6 +580,7 @@ impl App {
             | Event::Waiting { .. } => {}
             Event::Sent { run, at, .. } if run == self.stats.run() => self.injector.rate.hit(at),
             Event::Sent { .. } | Event::Confirmed { .. } | Event::Failed { .. } => {}
+            Event::Broker(_) => {} // the broker view is not shown yet
             Event::Arrived(a) => {
                 let verdict = verdict.unwrap_or(Verdict::Foreign);
                 let ndest = self.dests.len();

@@ -1,0 +1,426 @@
+//! The broker view: what the brokers around the stream say about it, so a
+//! missing message has a place ("12 ready in queue EXTERNAL, 1 consumer,
+//! nothing delivered for 8 s"; "FOO routes to no queue"; "group g is 40
+//! records behind on FOO").
+//!
+//! Every [`POLL_EVERY`] [`run`] takes a [`BrokerSnapshot`]: the source
+//! address and every AMQP destination through RabbitMQ's management HTTP
+//! API ([`rabbitmq`]: route to queues, queue figures, consumers), every
+//! Kafka destination through librdkafka's metadata and group APIs
+//! ([`kafka`]: partitions, end offsets, growth, group lag), and sends it as
+//! [`Event::Broker`]. When the management API cannot be asked, the
+//! snapshot says why in one line ([`BrokerSnapshot::rabbitmq_off`]) and
+//! the rest goes on; nothing else of the probe depends on this view.
+//!
+//! One RabbitMQ is watched: the source's (the `--amqp-url` broker), with
+//! the source endpoint's user and password (or the API URL's own
+//! `user:password@`), in vhost `/` (streamprobe's AMQP 1.0 connections ask
+//! for no other). An AMQP destination on another host is [`Route::Unknown`].
+
+pub mod kafka;
+pub mod rabbitmq;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::amqp::AmqpEndpoint;
+use crate::event::Event;
+use crate::links::{DestKind, Plan};
+
+pub use kafka::{GroupPartition, GroupView, PartitionView, TopicView};
+pub use rabbitmq::{AddressView, ApiError, ConsumerView, QueueView, Rates, Route, Target, Totals};
+
+/// `--rabbitmq-api`'s default.
+pub const DEFAULT_API: &str = "http://localhost:15672";
+/// How often [`run`] takes a snapshot.
+pub const POLL_EVERY: Duration = Duration::from_secs(1);
+/// The vhost of every address (see the module docs).
+pub const VHOST: &str = "/";
+
+/// What the brokers said at one moment.
+#[derive(Debug, Clone, Serialize)]
+pub struct BrokerSnapshot {
+    /// When the snapshot was taken (monotonic; not serialized).
+    #[serde(skip)]
+    pub at: Instant,
+    /// The same moment, wall clock (RFC 3339 in JSON).
+    pub wall: DateTime<Utc>,
+    /// Why there are no RabbitMQ figures, one line, e.g. `broker view off:
+    /// http://localhost:15672 refused the connection`; `None` when the
+    /// management API answered.
+    pub rabbitmq_off: Option<String>,
+    /// The source address (where probes are injected); `None` when
+    /// `rabbitmq_off` says why.
+    pub source: Option<AddressView>,
+    /// One per destination of the plan, same order; `None` for an AMQP
+    /// destination while `rabbitmq_off`.
+    pub dests: Vec<Option<DestBrokerView>>,
+}
+
+/// The broker's side of one destination.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DestBrokerView {
+    /// An AMQP 1.0 address on RabbitMQ.
+    Amqp(AddressView),
+    /// A Kafka topic.
+    Kafka(TopicView),
+}
+
+/// What [`run`] watches.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The management API's base URL; `None` = the view is off (`--rabbitmq-api off`).
+    pub rabbitmq_api: Option<String>,
+    /// The source endpoint: its credentials log in to the API.
+    pub source: AmqpEndpoint,
+    /// The address probes are injected into.
+    pub source_address: String,
+    /// The plan's destinations, same order.
+    pub dests: Vec<DestKind>,
+    /// Time between snapshots ([`POLL_EVERY`]).
+    pub every: Duration,
+}
+
+impl Config {
+    /// The view of `plan`'s source and destinations through the API at
+    /// `rabbitmq_api` (`off`, in any case, or empty = no RabbitMQ view).
+    pub fn new(plan: &Plan, rabbitmq_api: &str) -> Config {
+        let api = rabbitmq_api.trim();
+        Config {
+            rabbitmq_api: (!api.is_empty() && !api.eq_ignore_ascii_case("off"))
+                .then(|| api.to_owned()),
+            source: plan.source.clone(),
+            source_address: plan.source_address.clone(),
+            dests: plan.dests.iter().map(|d| d.kind.clone()).collect(),
+            every: POLL_EVERY,
+        }
+    }
+}
+
+/// `host:port` of an AMQP URL, to tell whether two endpoints are one broker.
+fn broker_of(url: &str) -> Option<(String, u16)> {
+    let u = url::Url::parse(url).ok()?;
+    Some((u.host_str()?.to_ascii_lowercase(), u.port().unwrap_or(5672)))
+}
+
+/// The URL's user and password when it has them, else the endpoint's (as
+/// [`crate::amqp::connect`] logs in).
+fn credentials(ep: &AmqpEndpoint) -> (String, String) {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    match url::Url::parse(&ep.url) {
+        Ok(u) if !u.username().is_empty() => {
+            (decode(u.username()), decode(u.password().unwrap_or("")))
+        }
+        _ => (ep.user.clone(), ep.password.clone()),
+    }
+}
+
+/// The RabbitMQ half: blocking, behind a mutex so it can move into
+/// `spawn_blocking` and back.
+struct Rabbit {
+    api: Result<rabbitmq::Api, String>,
+    history: rabbitmq::History,
+}
+
+/// Takes snapshots; keeps what growth and stall figures need between them.
+pub struct Poller {
+    config: Config,
+    rabbit: Arc<Mutex<Rabbit>>,
+    /// One watcher per distinct bootstrap list, with the dest indexes it serves.
+    kafka: Vec<(Arc<Mutex<kafka::Watcher>>, Vec<usize>)>,
+}
+
+impl std::fmt::Debug for Poller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poller")
+            .field("rabbitmq_api", &self.config.rabbitmq_api)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Poller {
+    /// A poller of `config`'s brokers (nothing connects before [`Self::poll`]).
+    pub fn new(config: Config) -> Poller {
+        let api = match &config.rabbitmq_api {
+            None => Err("broker view off: --rabbitmq-api off".to_owned()),
+            Some(url) => {
+                let (user, password) = credentials(&config.source);
+                rabbitmq::Api::new(url, &user, &password)
+                    .map_err(|e| format!("broker view off: {e}"))
+            }
+        };
+        let mut kafka: Vec<(Arc<Mutex<kafka::Watcher>>, Vec<usize>)> = Vec::new();
+        for (i, d) in config.dests.iter().enumerate() {
+            if let DestKind::Kafka { brokers, .. } = d {
+                match kafka
+                    .iter_mut()
+                    .find(|(w, _)| w.lock().is_ok_and(|w| w.brokers() == brokers))
+                {
+                    Some((_, idx)) => idx.push(i),
+                    None => {
+                        kafka.push((Arc::new(Mutex::new(kafka::Watcher::new(brokers))), vec![i]))
+                    }
+                }
+            }
+        }
+        Poller {
+            rabbit: Arc::new(Mutex::new(Rabbit {
+                api,
+                history: rabbitmq::History::default(),
+            })),
+            config,
+            kafka,
+        }
+    }
+
+    /// Takes one snapshot: RabbitMQ and each Kafka cluster asked at once,
+    /// each on a blocking thread (a few seconds at most when a broker does
+    /// not answer: [`rabbitmq::HTTP_TIMEOUT`], [`kafka::META_TIMEOUT`]).
+    pub async fn poll(&mut self) -> BrokerSnapshot {
+        let at = Instant::now();
+        let wall = Utc::now();
+        let n = self.config.dests.len();
+        // (dest index, address) of the AMQP destinations on the source's broker
+        let source_broker = broker_of(&self.config.source.url);
+        let mut amqp = Vec::new();
+        let mut elsewhere = Vec::new();
+        for (i, d) in self.config.dests.iter().enumerate() {
+            if let DestKind::Amqp { endpoint, address } = d {
+                if broker_of(&endpoint.url) == source_broker {
+                    amqp.push((i, address.clone()));
+                } else {
+                    elsewhere.push((i, address.clone(), endpoint.display_url()));
+                }
+            }
+        }
+        let rabbit = self.rabbit.clone();
+        let source_address = self.config.source_address.clone();
+        let rmq = tokio::task::spawn_blocking(move || {
+            let mut r = rabbit.lock().unwrap_or_else(|e| e.into_inner());
+            let Rabbit { api, history } = &mut *r;
+            let api = api.as_ref().map_err(Clone::clone)?;
+            let mut view = |address: &str| {
+                rabbitmq::address_view(api, VHOST, address).map(|mut v| {
+                    for q in &mut v.queues {
+                        history.update(VHOST, q, at);
+                    }
+                    v
+                })
+            };
+            let source = view(&source_address).map_err(|e| format!("broker view off: {e}"))?;
+            let mut dests = Vec::new();
+            for (i, address) in amqp {
+                dests.push((
+                    i,
+                    view(&address).map_err(|e| format!("broker view off: {e}"))?,
+                ));
+            }
+            Ok::<_, String>((source, dests))
+        });
+        let kafka_jobs: Vec<_> = self
+            .kafka
+            .iter()
+            .map(|(w, idx)| {
+                let w = w.clone();
+                let topics: Vec<(usize, String)> = idx
+                    .iter()
+                    .filter_map(|&i| match &self.config.dests[i] {
+                        DestKind::Kafka { topic, .. } => Some((i, topic.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                tokio::task::spawn_blocking(move || {
+                    let names: Vec<String> = topics.iter().map(|(_, t)| t.clone()).collect();
+                    let views = w
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .views(&names, at);
+                    topics
+                        .into_iter()
+                        .map(|(i, _)| i)
+                        .zip(views)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut dests: Vec<Option<DestBrokerView>> = vec![None; n];
+        for job in kafka_jobs {
+            if let Ok(views) = job.await {
+                for (i, v) in views {
+                    dests[i] = Some(DestBrokerView::Kafka(v));
+                }
+            }
+        }
+        for (i, address, url) in elsewhere {
+            dests[i] = Some(DestBrokerView::Amqp(AddressView {
+                address,
+                vhost: VHOST.into(),
+                route: Route::Unknown {
+                    reason: format!(
+                        "on {url}, not the broker of the management API ({})",
+                        self.config.source.display_url()
+                    ),
+                },
+                queues: Vec::new(),
+                queues_not_shown: 0,
+            }));
+        }
+        let (rabbitmq_off, source) = match rmq.await {
+            Ok(Ok((source, amqp_dests))) => {
+                for (i, v) in amqp_dests {
+                    dests[i] = Some(DestBrokerView::Amqp(v));
+                }
+                (None, Some(source))
+            }
+            Ok(Err(line)) => (Some(line), None),
+            Err(e) => (Some(format!("broker view off: {e}")), None),
+        };
+        BrokerSnapshot {
+            at,
+            wall,
+            rabbitmq_off,
+            source,
+            dests,
+        }
+    }
+}
+
+/// Polls every `config.every` and sends each snapshot as [`Event::Broker`]
+/// until `cancel` fires or the receiver is gone. A slow broker delays the
+/// next snapshot instead of piling them up.
+pub async fn run(config: Config, tx: mpsc::Sender<Event>, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(config.every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut poller = Poller::new(config);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let snap = tokio::select! {
+            _ = cancel.cancelled() => return,
+            s = poller.poll() => s,
+        };
+        if tx.send(Event::Broker(Box::new(snap))).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::links::{Dest, Role};
+
+    fn plan(amqp_url: &str) -> Plan {
+        let ep = AmqpEndpoint {
+            url: amqp_url.into(),
+            user: "guest".into(),
+            password: "pw-never-shown".into(),
+        };
+        Plan {
+            source: ep.clone(),
+            source_address: "EXTERNAL".into(),
+            dests: vec![
+                Dest {
+                    name: "kafka:FOO".into(),
+                    role: Role::Primary,
+                    kind: DestKind::Kafka {
+                        brokers: "127.0.0.1:1".into(),
+                        topic: "FOO".into(),
+                    },
+                },
+                Dest {
+                    name: "amqp:FOO".into(),
+                    role: Role::Primary,
+                    kind: DestKind::Amqp {
+                        endpoint: ep,
+                        address: "FOO".into(),
+                    },
+                },
+                Dest {
+                    name: "amqp:DLQ".into(),
+                    role: Role::DeadLetter,
+                    kind: DestKind::Amqp {
+                        endpoint: AmqpEndpoint {
+                            url: "amqp://other:5672".into(),
+                            user: String::new(),
+                            password: String::new(),
+                        },
+                        address: "DLQ".into(),
+                    },
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn off_means_off() {
+        for v in ["off", "OFF", " off ", ""] {
+            assert_eq!(Config::new(&plan("amqp://h:5672"), v).rabbitmq_api, None);
+        }
+        assert_eq!(
+            Config::new(&plan("amqp://h:5672"), DEFAULT_API)
+                .rabbitmq_api
+                .as_deref(),
+            Some(DEFAULT_API)
+        );
+    }
+
+    #[test]
+    fn credentials_come_from_the_url_as_the_amqp_client_takes_them() {
+        let mut ep = plan("amqp://h").source;
+        assert_eq!(credentials(&ep), ("guest".into(), "pw-never-shown".into()));
+        ep.url = "amqp://bob:p%40ss@h:5672".into();
+        assert_eq!(credentials(&ep), ("bob".into(), "p@ss".into()));
+        assert_eq!(broker_of("amqp://H:5672"), broker_of("amqp://h"));
+    }
+
+    /// With the API and Kafka unreachable, a snapshot still comes, each
+    /// part saying why in one line, and no password anywhere in it.
+    #[tokio::test]
+    async fn unreachable_brokers_give_a_snapshot_that_says_why() {
+        let mut cfg = Config::new(&plan("amqp://127.0.0.1:5672"), "http://127.0.0.1:1");
+        cfg.every = Duration::from_millis(50);
+        let (tx, mut rx) = mpsc::channel(4);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run(cfg, tx, cancel.clone()));
+        let Some(Event::Broker(s)) = rx.recv().await else {
+            panic!("a snapshot expected")
+        };
+        cancel.cancel();
+        task.await.unwrap();
+        assert_eq!(
+            s.rabbitmq_off.as_deref(),
+            Some("broker view off: http://127.0.0.1:1 refused the connection")
+        );
+        assert!(s.source.is_none());
+        assert_eq!(s.dests.len(), 3);
+        let Some(DestBrokerView::Kafka(k)) = &s.dests[0] else {
+            panic!("kafka view expected: {:?}", s.dests[0])
+        };
+        assert!(k.error.as_deref().unwrap().starts_with("Kafka 127.0.0.1:1"));
+        assert!(s.dests[1].is_none());
+        let Some(DestBrokerView::Amqp(other)) = &s.dests[2] else {
+            panic!()
+        };
+        assert!(
+            matches!(&other.route, Route::Unknown { reason } if reason.contains("amqp://other:5672"))
+        );
+        let json = serde_json::to_string(&*s).unwrap();
+        assert!(!json.contains("pw-never-shown"), "{json}");
+        assert!(json.contains(
+            "\"rabbitmq_off\":\"broker view off: http://127.0.0.1:1 refused the connection\""
+        ));
+    }
+}
