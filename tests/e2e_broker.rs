@@ -209,8 +209,10 @@ fn kafka_dest(topic: &str) -> Dest {
 
 fn poller(source: &str, dests: Vec<Dest>, api: &str) -> Poller {
     let plan = Plan {
-        source: guest_at(&format!("amqp://{AMQP}")),
-        source_address: source.into(),
+        source: streamprobe::links::Source::Amqp {
+            endpoint: guest_at(&format!("amqp://{AMQP}")),
+            address: source.into(),
+        },
         dests,
     };
     Poller::new(broker::Config::new(&plan, api))
@@ -618,12 +620,14 @@ async fn without_the_api_the_snapshot_says_why_and_kafka_goes_on() {
 
     // a wrong password: said, never shown
     let plan = Plan {
-        source: AmqpEndpoint {
-            url: format!("amqp://{AMQP}"),
-            user: "guest".into(),
-            password: "wrong-pw-9f3".into(),
+        source: streamprobe::links::Source::Amqp {
+            endpoint: AmqpEndpoint {
+                url: format!("amqp://{AMQP}"),
+                user: "guest".into(),
+                password: "wrong-pw-9f3".into(),
+            },
+            address: "EXTERNAL".into(),
         },
-        source_address: "EXTERNAL".into(),
         dests: vec![],
     };
     let s = Poller::new(broker::Config::new(&plan, API)).poll().await;

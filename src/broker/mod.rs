@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::amqp::AmqpEndpoint;
 use crate::event::Event;
-use crate::links::{DestKind, Plan};
+use crate::links::{DestKind, Plan, Source};
 
 pub use kafka::{GroupPartition, GroupView, PartitionView, TopicView};
 pub use rabbitmq::{AddressView, ApiError, ConsumerView, QueueView, Rates, Route, Target, Totals};
@@ -55,8 +55,12 @@ pub struct BrokerSnapshot {
     /// management API answered.
     pub rabbitmq_off: Option<String>,
     /// The source address (where probes are injected); `None` when
-    /// `rabbitmq_off` says why.
+    /// `rabbitmq_off` says why, or when the source is a Kafka topic.
     pub source: Option<AddressView>,
+    /// The source topic, when the source is Kafka (`--source kafka:T`, a
+    /// stream with a kafka input); absent from JSON otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_topic: Option<TopicView>,
     /// One per destination of the plan, same order; `None` for an AMQP
     /// destination while `rabbitmq_off`.
     pub dests: Vec<Option<DestBrokerView>>,
@@ -77,11 +81,14 @@ pub enum DestBrokerView {
 pub struct Config {
     /// The management API's base URL; `None` = the view is off (`--rabbitmq-api off`).
     pub rabbitmq_api: Option<String>,
-    /// The source endpoint: its credentials log in to the API.
+    /// The AMQP endpoint whose broker the API serves (the source's, or for
+    /// a Kafka source the first AMQP destination's): its credentials log in.
     pub source: AmqpEndpoint,
-    /// The address probes are injected into.
-    pub source_address: String,
-    /// The plan's destinations, same order.
+    /// The AMQP address probes are injected into (`None`: a Kafka source).
+    pub source_address: Option<String>,
+    /// The plan's destinations, same order; for a Kafka source, one more
+    /// entry last: the source topic (reported as
+    /// [`BrokerSnapshot::source_topic`], not as a destination).
     pub dests: Vec<DestKind>,
     /// Time between snapshots ([`POLL_EVERY`]).
     pub every: Duration,
@@ -92,12 +99,31 @@ impl Config {
     /// `rabbitmq_api` (`off`, in any case, or empty = no RabbitMQ view).
     pub fn new(plan: &Plan, rabbitmq_api: &str) -> Config {
         let api = rabbitmq_api.trim();
+        let mut dests: Vec<DestKind> = plan.dests.iter().map(|d| d.kind.clone()).collect();
+        let first_amqp = plan.dests.iter().find_map(|d| match &d.kind {
+            DestKind::Amqp { endpoint, .. } => Some(endpoint.clone()),
+            DestKind::Kafka { .. } => None,
+        });
+        let (login, source_address) = match &plan.source {
+            Source::Amqp { endpoint, address } => (Some(endpoint.clone()), Some(address.clone())),
+            Source::Kafka { brokers, topic } => {
+                dests.push(DestKind::Kafka {
+                    brokers: brokers.clone(),
+                    topic: topic.clone(),
+                });
+                (first_amqp, None)
+            }
+        };
+        let on = !api.is_empty() && !api.eq_ignore_ascii_case("off") && login.is_some();
         Config {
-            rabbitmq_api: (!api.is_empty() && !api.eq_ignore_ascii_case("off"))
-                .then(|| api.to_owned()),
-            source: plan.source.clone(),
-            source_address: plan.source_address.clone(),
-            dests: plan.dests.iter().map(|d| d.kind.clone()).collect(),
+            rabbitmq_api: on.then(|| api.to_owned()),
+            source: login.unwrap_or(AmqpEndpoint {
+                url: String::new(),
+                user: String::new(),
+                password: String::new(),
+            }),
+            source_address,
+            dests,
             every: POLL_EVERY,
         }
     }
@@ -217,7 +243,10 @@ impl Poller {
                     v
                 })
             };
-            let source = view(&source_address).map_err(|e| format!("broker view off: {e}"))?;
+            let source = match &source_address {
+                Some(a) => Some(view(a).map_err(|e| format!("broker view off: {e}"))?),
+                None => None,
+            };
             let mut dests = Vec::new();
             for (i, address) in amqp {
                 dests.push((
@@ -280,16 +309,25 @@ impl Poller {
                 for (i, v) in amqp_dests {
                     dests[i] = Some(DestBrokerView::Amqp(v));
                 }
-                (None, Some(source))
+                (None, source)
             }
             Ok(Err(line)) => (Some(line), None),
             Err(e) => (Some(format!("broker view off: {e}")), None),
+        };
+        // a Kafka source rides last among the Kafka topics (see Config::dests)
+        let source_topic = match self.config.source_address {
+            None => dests.pop().flatten().and_then(|v| match v {
+                DestBrokerView::Kafka(t) => Some(t),
+                DestBrokerView::Amqp(_) => None,
+            }),
+            Some(_) => None,
         };
         BrokerSnapshot {
             at,
             wall,
             rabbitmq_off,
             source,
+            source_topic,
             dests,
         }
     }
@@ -329,8 +367,10 @@ mod tests {
             password: "pw-never-shown".into(),
         };
         Plan {
-            source: ep.clone(),
-            source_address: "EXTERNAL".into(),
+            source: Source::Amqp {
+                endpoint: ep.clone(),
+                address: "EXTERNAL".into(),
+            },
             dests: vec![
                 Dest {
                     name: "kafka:FOO".into(),
@@ -379,7 +419,12 @@ mod tests {
 
     #[test]
     fn credentials_come_from_the_url_as_the_amqp_client_takes_them() {
-        let mut ep = plan("amqp://h").source;
+        let Source::Amqp {
+            endpoint: mut ep, ..
+        } = plan("amqp://h").source
+        else {
+            unreachable!()
+        };
         assert_eq!(credentials(&ep), ("guest".into(), "pw-never-shown".into()));
         ep.url = "amqp://bob:p%40ss@h:5672".into();
         assert_eq!(credentials(&ep), ("bob".into(), "p@ss".into()));
