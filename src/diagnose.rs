@@ -16,6 +16,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::broker::{BrokerSnapshot, DestBrokerView, QueueView, Route};
 use crate::event::LinkStatus;
 use crate::latency::fmt_secs;
 use crate::links::Role;
@@ -38,6 +39,8 @@ pub struct Inputs<'a> {
     pub injector: &'a LinkStatus,
     /// Every destination's link state (index = destination).
     pub links: &'a [&'a LinkStatus],
+    /// The newest broker view, when it is on.
+    pub broker: Option<&'a BrokerSnapshot>,
     /// Now, on the monotonic clock of the events.
     pub now: Instant,
 }
@@ -98,19 +101,108 @@ fn plural(n: u64, one: &str) -> String {
     }
 }
 
+/// A source queue that has held ready messages with a consumer and
+/// delivered none for this long counts as stalled (above RabbitMQ's 1 s
+/// statistics interval, which scripts/stack.sh sets).
+pub const STALLED_AFTER: Duration = Duration::from_secs(3);
+
+/// What the broker view says about the source, when it says something is
+/// wrong: certain facts, shown as soon as a probe was sent.
+fn source_broker(inp: &Inputs) -> Option<Diagnosis> {
+    let st = inp.stats;
+    let view = inp.broker?.source.as_ref()?;
+    let src = inp.source;
+    if let Route::NoQueue { why, .. } = &view.route {
+        return Some(Diagnosis::new(
+            format!(
+                "{src} routes to no queue ({why}): RabbitMQ accepted {} and dropped them; bind a queue to it or fix the address",
+                plural(st.confirmed, "probe")
+            ),
+            format!("{src} routes to no queue"),
+        ));
+    }
+    let busy = |q: &QueueView| q.messages_ready.unwrap_or(0) > 0;
+    for q in view.queues.iter().filter(|q| busy(q)) {
+        let ready = q.messages_ready.unwrap_or(0);
+        let name = crate::sanitize::preview(q.name.as_bytes(), 60);
+        match q.consumers {
+            Some(0) => {
+                return Some(Diagnosis::new(
+                    format!(
+                        "queue {name} holds {} and has no consumer: the stream is not running (or reads another address)",
+                        plural(ready, "ready message")
+                    ),
+                    format!("{name}: {ready} ready, no consumer"),
+                ));
+            }
+            Some(c) if q.stalled(STALLED_AFTER) => {
+                let secs = q.undelivered_for_s.unwrap_or(0.0) as u64;
+                return Some(Diagnosis::new(
+                    format!(
+                        "queue {name} holds {} and its {} took none for {secs} s (link credit 0?): the stream engine has stalled",
+                        plural(ready, "ready message"),
+                        plural(c, "consumer")
+                    ),
+                    format!("{name}: {ready} ready, consumer stalled"),
+                ));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 fn source_side(inp: &Inputs) -> Option<Diagnosis> {
+    if inp.stats.sent > 0 {
+        if let Some(d) = source_broker(inp) {
+            return Some(d);
+        }
+    }
     let b = inp.stats.tracker.missed_everywhere()?;
     let seqs = if b.first == b.last {
         format!("seq {}", b.first)
     } else {
         format!("seq {}–{}", b.first, b.last)
     };
-    let text = format!(
-        "no destination received {seqs} ({}): is anything consuming {}? is the stream running?",
-        plural(b.count, "probe"),
-        inp.source
-    );
+    let probes = plural(b.count, "probe");
+    // the stream took them (its queue is empty and read) but no output got them
+    let drained = inp
+        .broker
+        .and_then(|b| b.source.as_ref())
+        .filter(|v| !v.queues.is_empty())
+        .is_some_and(|v| {
+            v.queues
+                .iter()
+                .all(|q| q.messages_ready == Some(0) && q.consumers.unwrap_or(0) > 0)
+        });
+    let text = if drained {
+        format!(
+            "no destination received {seqs} ({probes}), yet the stream took them from {} (0 ready, consumer attached): they were lost inside the stream or its outputs; see its log",
+            inp.source
+        )
+    } else {
+        format!(
+            "no destination received {seqs} ({probes}): is anything consuming {}? is the stream running?",
+            inp.source
+        )
+    };
     Some(Diagnosis::new(text.clone(), text))
+}
+
+/// `" and EXTERNAL still drains (40 msg/s delivered)"` when the broker view
+/// shows the source queue delivering, else empty.
+fn drains(inp: &Inputs) -> String {
+    let rate: f64 = inp.broker.and_then(|b| b.source.as_ref()).map_or(0.0, |v| {
+        v.queues.iter().filter_map(|q| q.rates.deliver_get).sum()
+    });
+    if rate > 0.0 {
+        format!(
+            " and {} still drains ({rate:.0} msg/s delivered)",
+            inp.source
+        )
+    } else {
+        String::new()
+    }
 }
 
 fn destination(inp: &Inputs, i: usize) -> Option<Diagnosis> {
@@ -143,7 +235,23 @@ fn destination(inp: &Inputs, i: usize) -> Option<Diagnosis> {
         }
         _ => {}
     }
-    // Others primaries that receive what this one does not.
+    if let Some(DestBrokerView::Kafka(t)) = inp
+        .broker
+        .and_then(|b| b.dests.get(i))
+        .and_then(Option::as_ref)
+    {
+        let topic = crate::sanitize::preview(t.topic.as_bytes(), 60);
+        if t.exists == Some(false) && d.lost > 0 {
+            return Some(Diagnosis::new(
+                format!(
+                    "topic {topic} does not exist: nothing was produced to it ({} lost); is the stream's kafka output writing there?",
+                    d.lost
+                ),
+                format!("topic {topic} does not exist"),
+            ));
+        }
+    }
+    // Other primaries that receive what this one does not.
     let others: Vec<usize> = (0..inp.names.len())
         .filter(|&j| j != i && inp.names[j].1 == Role::Primary)
         .collect();
@@ -164,7 +272,8 @@ fn destination(inp: &Inputs, i: usize) -> Option<Diagnosis> {
         return Some(match d.highest_seq() {
             Some(h) => Diagnosis::new(
                 format!(
-                    "stopped receiving after seq {h} {secs} ago while {oj} received up to seq {hj}: its output is stuck (behind one message?) or failing"
+                    "stopped receiving after seq {h} {secs} ago while {oj} received up to seq {hj}{}: its output is stuck (behind one message?) or failing",
+                    drains(inp)
                 ),
                 format!("stuck after #{h} for {secs}; {oj} at #{hj}"),
             ),

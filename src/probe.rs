@@ -53,6 +53,25 @@ pub struct DestReport {
     /// Kafka destinations: the latency split at the record timestamp
     /// ([`crate::stats::KafkaSplit`]); `None` for AMQP or without samples.
     pub kafka_split: Option<SplitReport>,
+    /// What the broker says about this destination at the end of the run
+    /// (queue or topic figures; `null` when unknown or the view is off).
+    pub broker: Option<crate::broker::DestBrokerView>,
+}
+
+/// The source in the report: what was injected into, and what its broker
+/// says about it at the end of the run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SourceReport {
+    /// `amqp:<address>` or `kafka:<topic>`.
+    pub name: String,
+    /// Where, safe to show (`amqp://localhost:5672 → EXTERNAL`).
+    pub endpoint: String,
+    /// The source's route and queues (AMQP) or partitions and consumer
+    /// groups (Kafka); `null` when unknown.
+    pub broker: Option<crate::broker::DestBrokerView>,
+    /// Why the RabbitMQ figures are missing, one line (`broker view off:
+    /// ...`); `null` when the management API answered.
+    pub broker_off: Option<String>,
 }
 
 /// A Kafka destination's latency split at the record timestamp.
@@ -83,6 +102,9 @@ pub struct Report {
     #[serde(serialize_with = "summary_or_null")]
     pub publish_settle_us: Summary,
     pub destinations: Vec<DestReport>,
+    /// The source and its broker figures (`null` in a report replayed from
+    /// a recording, which holds no broker view).
+    pub source: Option<SourceReport>,
     /// Whether the run passed (exit code 0).
     pub passed: bool,
     /// Why it did not pass (empty when it did).
@@ -133,6 +155,7 @@ impl Report {
                             from_timestamp_us: s.from_timestamp.cumulative(),
                         })
                     }),
+                    broker: None,
                     throughput_per_s: match last_arrival.get(i) {
                         Some(span) if !span.is_zero() => {
                             (d.delivered as f64 / span.as_secs_f64() * 10.0).round() / 10.0
@@ -187,6 +210,7 @@ impl Report {
             failed,
             publish_settle_us: stats.settle.cumulative(),
             destinations,
+            source: None,
             passed: problems.is_empty(),
             problems,
         }
@@ -234,8 +258,19 @@ impl Report {
                 }
             ));
         }
+        if let Some(s) = &self.source {
+            let figures = match (&s.broker, &s.broker_off) {
+                (Some(b), _) => b.summary(),
+                (None, Some(off)) => off.clone(),
+                (None, None) => "no broker figures".into(),
+            };
+            rates.push_str(&format!("source {}: {figures}\n", s.name));
+        }
         for d in &self.destinations {
             let mut parts = Vec::new();
+            if let Some(b) = &d.broker {
+                parts.push(b.summary());
+            }
             if let Some(s) = &d.kafka_split {
                 let (a, b) = (&s.to_timestamp_us, &s.from_timestamp_us);
                 parts.push(format!(
@@ -470,7 +505,8 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
             }
         }
     };
-    let mut w = links::spawn(&plan, body);
+    let mut w = links::spawn_with_broker_view(&plan, body, Some(&args.endpoints.rabbitmq_api));
+    let mut broker: Option<Box<crate::broker::BrokerSnapshot>> = None;
     let mut links = vec![LinkStatus::Connecting; names.len() + 1];
     let progress = std::io::stderr().is_terminal();
 
@@ -488,6 +524,9 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
             break;
         };
         fold(&mut stats, &mut links, &mut tape, &ev);
+        if let Event::Broker(b) = &ev {
+            broker = Some(b.clone());
+        }
         refused = matches!(ev, Event::Refused { .. });
         match ev {
             Event::Up { link } | Event::Waiting { link, .. } => status
@@ -566,6 +605,9 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
             ev = w.events.recv() => {
                 let Some(ev) = ev else { break };
                 fold(&mut stats, &mut links, &mut tape, &ev);
+        if let Event::Broker(b) = &ev {
+            broker = Some(b.clone());
+        }
                 match &ev {
                     Event::Sent { run: r, seq, .. } | Event::Failed { run: r, seq, .. } if *r == run => {
                         if let Event::Failed { error, .. } = &ev {
@@ -605,6 +647,17 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
         t.flush();
     }
     let mut report = Report::new(&stats, &names, count, args.max_p99);
+    report.source = Some(SourceReport {
+        name: plan.source.name(),
+        endpoint: plan.source.display(),
+        broker: broker.as_ref().and_then(|b| b.source_view()),
+        broker_off: broker.as_ref().and_then(|b| b.rabbitmq_off.clone()),
+    });
+    if let Some(b) = &broker {
+        for (d, v) in report.destinations.iter_mut().zip(&b.dests) {
+            d.broker = v.clone();
+        }
+    }
     if !report.passed {
         let dest_links: Vec<&LinkStatus> = links[1..].iter().collect();
         let found = crate::diagnose::diagnose(&crate::diagnose::Inputs {
@@ -613,6 +666,7 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
             source: plan.source.target(),
             injector: &links[0],
             links: &dest_links,
+            broker: broker.as_deref(),
             now: Instant::now(),
         });
         report.problems.extend(found.sentences(&names));

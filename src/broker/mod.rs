@@ -66,14 +66,82 @@ pub struct BrokerSnapshot {
     pub dests: Vec<Option<DestBrokerView>>,
 }
 
-/// The broker's side of one destination.
-#[derive(Debug, Clone, Serialize)]
+/// The broker's side of one destination (or of the source).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DestBrokerView {
     /// An AMQP 1.0 address on RabbitMQ.
     Amqp(AddressView),
     /// A Kafka topic.
     Kafka(TopicView),
+}
+
+impl BrokerSnapshot {
+    /// The source's view, AMQP address or Kafka topic (`None`: unknown).
+    pub fn source_view(&self) -> Option<DestBrokerView> {
+        self.source
+            .clone()
+            .map(DestBrokerView::Amqp)
+            .or_else(|| self.source_topic.clone().map(DestBrokerView::Kafka))
+    }
+}
+
+impl DestBrokerView {
+    /// One terminal-safe line of figures: `0 ready, 2 unacked, 1 consumer`
+    /// (each queue, `queue Q: ...` and `; `-separated when Q is not the
+    /// address itself), `routes to no queue (...)`, `end offset 1500
+    /// (+20/s), 3 partitions; group g lag 0`, `topic does not exist`. The
+    /// caller shows the address or topic.
+    pub fn summary(&self) -> String {
+        let safe = |s: &str| crate::sanitize::preview(s.as_bytes(), 60);
+        let n = |v: Option<u64>| v.map_or("?".to_owned(), |v| v.to_string());
+        match self {
+            DestBrokerView::Amqp(a) => match &a.route {
+                Route::NoQueue { why, .. } => format!("routes to no queue ({})", safe(why)),
+                Route::Unknown { reason } => format!("route unknown: {}", safe(reason)),
+                Route::Queues { .. } => a
+                    .queues
+                    .iter()
+                    .map(|q| {
+                        let c = q.consumers;
+                        let name = if q.name == a.address {
+                            String::new()
+                        } else {
+                            format!("queue {}: ", safe(&q.name))
+                        };
+                        format!(
+                            "{name}{} ready, {} unacked, {} consumer{}",
+                            n(q.messages_ready),
+                            n(q.messages_unacknowledged),
+                            n(c),
+                            if c == Some(1) { "" } else { "s" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            },
+            DestBrokerView::Kafka(t) => {
+                if let Some(e) = &t.error {
+                    return safe(e);
+                }
+                if t.exists == Some(false) {
+                    return "topic does not exist".into();
+                }
+                let mut s = format!(
+                    "end offset {}{}, {} partition{}",
+                    t.end_offset_total(),
+                    t.growth_per_s
+                        .map_or(String::new(), |g| format!(" (+{g:.0}/s)")),
+                    t.partitions.len(),
+                    if t.partitions.len() == 1 { "" } else { "s" }
+                );
+                for g in &t.groups {
+                    s.push_str(&format!("; group {} lag {}", safe(&g.group), g.lag));
+                }
+                s
+            }
+        }
+    }
 }
 
 /// What [`run`] watches.

@@ -385,6 +385,8 @@ pub enum Command {
 pub struct App {
     /// The measurement (shared fold with `probe` and `report`).
     pub stats: RunStats,
+    /// The newest broker view (`--rabbitmq-api`, Kafka offsets), if any.
+    pub broker: Option<Box<crate::broker::BrokerSnapshot>>,
     /// The injector pane's link state.
     pub injector: Injector,
     /// One pane per destination, in plan order.
@@ -463,6 +465,7 @@ impl App {
             filter_editing: false,
             paused: false,
             inspector: None,
+            broker: None,
             composer: None,
             show_help: false,
             recording: None,
@@ -538,6 +541,7 @@ impl App {
             source: super::injector::source_name(self),
             injector: &self.injector.status,
             links: &links,
+            broker: self.broker.as_deref(),
             now,
         })
     }
@@ -580,7 +584,7 @@ impl App {
             | Event::Waiting { .. } => {}
             Event::Sent { run, at, .. } if run == self.stats.run() => self.injector.rate.hit(at),
             Event::Sent { .. } | Event::Confirmed { .. } | Event::Failed { .. } => {}
-            Event::Broker(_) => {} // the broker view is not shown yet
+            Event::Broker(b) => self.broker = Some(b),
             Event::Arrived(a) => {
                 let verdict = verdict.unwrap_or(Verdict::Foreign);
                 let ndest = self.dests.len();

@@ -75,6 +75,19 @@ pub fn render(f: &mut Frame, app: &App, area: Rect, now: Instant) {
     lines.truncate(if problem.is_some() { 2 } else { 3 });
     if let Some(p) = problem {
         lines.push(error_line(&p, inner_w));
+    } else if lines.len() < 3 {
+        // the source's broker figures, or why there are none
+        let figures = app.broker.as_ref().and_then(|b| {
+            b.source_view()
+                .map(|v| format!("{}: {}", source_name(app), v.summary()))
+                .or_else(|| b.rabbitmq_off.clone())
+        });
+        if let Some(t) = figures {
+            lines.push(Line::from(Span::styled(
+                cut(&t, inner_w as usize),
+                Style::new().fg(Color::DarkGray),
+            )));
+        }
     }
     let mut block = Block::default().borders(Borders::ALL).title(title);
     if let Some(path) = &app.recording {

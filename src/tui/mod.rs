@@ -179,7 +179,7 @@ pub async fn run(args: UiArgs) -> Result<()> {
     };
     let (mut recording, recorded_to) = Recording::start(&args, &header)?;
     app.recording = recorded_to;
-    let mut w = links::spawn(&plan, body);
+    let mut w = links::spawn_with_broker_view(&plan, body, Some(&args.endpoints.rabbitmq_api));
     tracing::info!(run = %run_id, "ui started");
     let mut terminal = ratatui::init();
     let _ = crossterm::execute!(std::io::stdout(), EnableMouseCapture);

@@ -99,6 +99,18 @@ pub fn render(f: &mut Frame, app: &App, i: usize, area: Rect, now: Instant) {
         ],
     );
 
+    // What the broker says about this destination (queue or topic figures).
+    let broker = app
+        .broker
+        .as_ref()
+        .and_then(|b| b.dests.get(i).cloned().flatten())
+        .map(|v| {
+            Line::from(Span::styled(
+                cut(&v.summary(), w as usize),
+                Style::new().fg(Color::DarkGray),
+            ))
+        });
+
     // Give out rows by priority.
     let mut left = inner.height;
     let mut take = |want: u16| {
@@ -111,6 +123,7 @@ pub fn render(f: &mut Frame, app: &App, i: usize, area: Rect, now: Instant) {
     let diag_h = take(u16::from(diag.is_some()));
     let list_min = take(3);
     let recent_h = take(1);
+    let broker_h = take(u16::from(broker.is_some()));
     let spark_h = take(2);
     let list_h = list_min + take(u16::MAX);
 
@@ -127,6 +140,9 @@ pub fn render(f: &mut Frame, app: &App, i: usize, area: Rect, now: Instant) {
     head.extend(lat.iter().take(lat_h as usize).cloned());
     if recent_h > 0 {
         head.push(lat[2].clone());
+    }
+    if broker_h > 0 {
+        head.extend(broker);
     }
     let head_h = head.len() as u16;
     f.render_widget(Paragraph::new(head), area_of(head_h));
