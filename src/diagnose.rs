@@ -5,12 +5,15 @@
 //!
 //! The rules, in the order they are tried (the first that holds for a
 //! destination or for the source side is the one shown):
-//! - source side, when no destination received a block of probes: the
-//!   source routes to no queue; its queue has a backlog and no consumer; its
-//!   consumer takes nothing while messages are ready (a stalled engine, e.g.
-//!   link credit 0); else the generic "is anything consuming X?".
+//! - source side: (as soon as a probe was sent) the source routes to no
+//!   queue; its queue has a backlog and no consumer; its consumer takes
+//!   nothing while messages are ready; then, when no destination received
+//!   a block of probes: the stream took them from the source (its queue is
+//!   empty and read) yet no output got them; else the generic "is anything
+//!   consuming X?". A source-side finding silences the destinations' own
+//!   (they are its consequence), except a link that is down.
 //! - per destination: its link is down (the error); a Kafka topic that does
-//!   not exist, or that got no new records during the run; it stopped
+//!   not exist (the consumer waits for it, or the broker view says so); it stopped
 //!   receiving at seq N while others go on (an output stuck behind one
 //!   message); it misses probes others received (that output is failing).
 
@@ -87,10 +90,18 @@ impl Diagnoses {
 /// Applies the rules (see the module docs).
 pub fn diagnose(inp: &Inputs) -> Diagnoses {
     let n = inp.names.len();
-    Diagnoses {
-        source: source_side(inp),
-        dests: (0..n).map(|i| destination(inp, i)).collect(),
-    }
+    let source = source_side(inp);
+    // When the source side explains the loss, a destination's own finding
+    // is a consequence (a topic nobody wrote to): only a link that is down
+    // is still said per destination.
+    let dests = (0..n)
+        .map(|i| {
+            destination(inp, i).filter(|_| {
+                source.is_none() || matches!(inp.links.get(i), Some(LinkStatus::Down(_)))
+            })
+        })
+        .collect();
+    Diagnoses { source, dests }
 }
 
 fn plural(n: u64, one: &str) -> String {

@@ -10,9 +10,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -135,46 +134,6 @@ fn rabbitmqctl_consumers(queue: &str) -> Vec<(bool, u64)> {
             (f.first() == Some(&queue)).then(|| (f[1] == "true", f[2].trim().parse().unwrap()))
         })
         .collect()
-}
-
-/// qpid-proton receivers held open (amqp_hold.py); killed on drop.
-struct Held(Child);
-
-impl Held {
-    fn attach(links: &[(&str, u32)]) -> Held {
-        let mut c = Command::new("/usr/bin/python3");
-        c.arg(root().join("tests/support/amqp_hold.py")).args([
-            "--url",
-            &format!("amqp://guest:guest@{AMQP}"),
-            "--seconds",
-            "120",
-        ]);
-        for (a, credit) in links {
-            c.args(["--link", &format!("{a}={credit}")]);
-        }
-        let mut child = c
-            .stdout(Stdio::piped())
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("run tests/support/amqp_hold.py (python3-qpid-proton)");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().and_then(Result::ok);
-        assert_eq!(
-            first.as_deref(),
-            Some("attached"),
-            "amqp_hold.py did not attach"
-        );
-        // keep reading its output so it never blocks on a full pipe
-        std::thread::spawn(move || for _ in lines {});
-        Held(child)
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn guest_at(url: &str) -> AmqpEndpoint {

@@ -4,7 +4,7 @@
 //! FAIL with a message saying so; they never skip.
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -420,4 +420,45 @@ pub fn create_topic(topic: &str, partitions: u32, config: &str) {
         "TopicCommand --create {topic} failed (Kafka jars from scripts/stack.sh up, or STREAMPROBE_STACK_DIR): {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// qpid-proton receivers held open (amqp_hold.py); killed on drop.
+pub struct Held(Child);
+
+impl Held {
+    /// Attaches one receiver per `(address, credit)` (credit 0 = never any).
+    pub fn attach(links: &[(&str, u32)]) -> Held {
+        let mut c = Command::new("/usr/bin/python3");
+        c.arg(root().join("tests/support/amqp_hold.py")).args([
+            "--url",
+            "amqp://guest:guest@127.0.0.1:5672",
+            "--seconds",
+            "120",
+        ]);
+        for (a, credit) in links {
+            c.args(["--link", &format!("{a}={credit}")]);
+        }
+        let mut child = c
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("run tests/support/amqp_hold.py (python3-qpid-proton)");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().and_then(Result::ok);
+        assert_eq!(
+            first.as_deref(),
+            Some("attached"),
+            "amqp_hold.py did not attach"
+        );
+        // keep reading its output so it never blocks on a full pipe
+        std::thread::spawn(move || for _ in lines {});
+        Held(child)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -1,0 +1,278 @@
+//! End to end on the REAL stack: each diagnosis made to happen, with
+//! ground truth from rabbitmqctl and RabbitMQ's management API (tools we
+//! did not write), and shown in `probe --json`'s `problems` and broker
+//! objects.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+fn probe(args: &[&str]) -> (Output, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+        .args(["probe", "--json"])
+        .args(args)
+        .output()
+        .expect("run streamprobe probe");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}); stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out, v)
+}
+
+fn problems(r: &Value) -> Vec<String> {
+    r["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn dest<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {r}"))
+}
+
+fn has(r: &Value, needle: &str) -> bool {
+    problems(r).iter().any(|p| p.contains(needle))
+}
+
+/// The management API's JSON for `path` (ground truth beside rabbitmqctl).
+fn api(path: &str) -> Value {
+    let out = Command::new("curl")
+        .args(["-sf", "-u", "guest:guest"])
+        .arg(format!("http://127.0.0.1:15672/api/{path}"))
+        .output()
+        .expect("curl");
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// Declares durable quorum `queue` and waits until the management API
+/// reports its figures (RabbitMQ emits a new queue's statistics only after
+/// a few seconds; a deployment's queue has long had them).
+fn queue_with_figures(queue: &str) {
+    durable_queues(&[queue]);
+    let t0 = std::time::Instant::now();
+    while api(&format!("queues/%2F/{queue}"))["consumers"]
+        .as_u64()
+        .is_none()
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no statistics for {queue}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn a_source_that_routes_to_no_queue_is_named() {
+    require_stack();
+    let (topic, target) = (unique("dg_t"), unique("dg_q"));
+    let key = unique("nowhere");
+    let source = format!("/exchange/amq.direct/{key}");
+    let (out, r) = probe(&[
+        "--source",
+        &source,
+        "--kafka-topic",
+        &topic,
+        "--amqp-target",
+        &target,
+        "--count",
+        "5",
+        "--loss-timeout",
+        "2s",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{r:#}");
+    // RabbitMQ 3.x accepts what it cannot route: confirmed, then gone
+    assert_eq!(r["confirmed"], 5, "{r:#}");
+    assert_eq!(r["source"]["broker"]["route"]["kind"], "no_queue", "{r:#}");
+    assert!(has(&r, "routes to no queue"), "{:#?}", problems(&r));
+    // ground truth: amq.direct has no binding with that key
+    let bindings = api("exchanges/%2F/amq.direct/bindings/source");
+    assert!(
+        bindings
+            .as_array()
+            .expect("management API answers")
+            .iter()
+            .all(|b| b["routing_key"] != key.as_str()),
+        "{bindings}"
+    );
+}
+
+#[test]
+fn a_backlog_without_a_consumer_says_the_stream_is_not_running() {
+    require_stack();
+    let (source, topic, target) = (unique("dg_src"), unique("dg_t"), unique("dg_q"));
+    // the source queue exists (declared durable like a deployment's) but
+    // nothing consumes it: no pipeline runs
+    queue_with_figures(&source);
+    let (out, r) = probe(&[
+        "--source",
+        &format!("/amq/queue/{source}"),
+        "--kafka-topic",
+        &topic,
+        "--amqp-target",
+        &target,
+        "--count",
+        "20",
+        // RabbitMQ's figures lag the messages by a statistics interval or two
+        "--loss-timeout",
+        "6s",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{r:#}");
+    assert!(
+        has(
+            &r,
+            &format!("queue {source} holds 20 ready messages and has no consumer")
+        ),
+        "{:#?}",
+        problems(&r)
+    );
+    let q = &r["source"]["broker"]["queues"][0];
+    assert_eq!(
+        (q["messages_ready"].as_u64(), q["consumers"].as_u64()),
+        (Some(20), Some(0)),
+        "{q}"
+    );
+    // ground truth: rabbitmqctl counts the same 20
+    assert_eq!(queue_messages(&source), Some(20));
+}
+
+#[test]
+fn a_consumer_with_zero_credit_is_a_stalled_engine() {
+    require_stack();
+    let (source, topic, target) = (unique("dg_src"), unique("dg_t"), unique("dg_q"));
+    queue_with_figures(&source);
+    // an AMQP 1.0 receiver (qpid-proton) attached with no credit: what a
+    // stalled stream engine looks like from the broker
+    let held = Held::attach(&[(&format!("/amq/queue/{source}"), 0)]);
+    let (out, r) = probe(&[
+        "--source",
+        &format!("/amq/queue/{source}"),
+        "--kafka-topic",
+        &topic,
+        "--amqp-target",
+        &target,
+        "--count",
+        "10",
+        // ready messages show after a statistics interval or two; stalled
+        // is said after 3 s of them not moving
+        "--loss-timeout",
+        "9s",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{r:#}");
+    assert!(
+        has(
+            &r,
+            &format!("queue {source} holds 10 ready messages and its 1 consumer took none")
+        ),
+        "{:#?}",
+        problems(&r)
+    );
+    assert!(
+        has(&r, "the stream engine has stalled"),
+        "{:#?}",
+        problems(&r)
+    );
+    // ground truth: rabbitmqctl sees the 10 still there with 1 consumer
+    let out = Command::new("rabbitmqctl")
+        .args(["-q", "list_queues", "name", "messages_ready", "consumers"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{source}\t")))
+        .unwrap_or("");
+    assert_eq!(line, format!("{source}\t10\t1"), "{text}");
+    drop(held);
+}
+
+#[test]
+fn a_missing_topic_and_a_refused_queue_are_said_in_one_line() {
+    require_stack();
+    let (source, topic, target) = (unique("dg_src"), unique("dg_t"), unique("dg_qq"));
+    let delivered_to = unique("dg_q");
+    // the AMQP destination exists as a durable quorum queue: a bare-name
+    // attach is refused (RabbitMQ 3.x declares it non-durable)
+    durable_queues(&[&target]);
+    let mirror = root().join("tests/fixtures/mirror.yaml");
+    let mut pipeline = Pipeline::start(
+        &mirror,
+        &[
+            ("SOURCE_ADDRESS", &source),
+            ("KAFKA_TOPIC", &unique("dg_other")),
+            ("TARGET_ADDRESS", &delivered_to),
+            ("MIRROR_ADDRESS", &unique("dg_m")),
+        ],
+    );
+    let (out, r) = probe(&[
+        "--source",
+        &source,
+        "--kafka-topic",
+        &topic,
+        "--amqp-target",
+        &target,
+        "--count",
+        "5",
+        "--connect-timeout",
+        "6s",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = &r["error"];
+    let link = e["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["link"] == format!("amqp:{target}").as_str())
+        .unwrap_or_else(|| panic!("{e:#}"));
+    let msg = link["error"].as_str().unwrap();
+    assert!(
+        msg.contains("PRECONDITION_FAILED - inequivalent arg 'durable'")
+            && msg.contains(&format!("/amq/queue/{target}"))
+            && !msg.contains("RemoteEndedWithError"),
+        "{msg}"
+    );
+    // the Kafka topic nobody writes: the probe waits for it, then says so
+    let (out, r) = probe(&[
+        "--source",
+        &source,
+        "--kafka-topic",
+        &topic,
+        "--amqp-target",
+        &delivered_to,
+        "--count",
+        "5",
+        "--loss-timeout",
+        "3s",
+    ]);
+    assert_eq!(
+        dest(&r, &format!("amqp:{delivered_to}"))["received"],
+        5,
+        "{r:#}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{r:#}");
+    assert!(
+        has(
+            &r,
+            &format!(
+                "kafka:{topic}: topic {topic:?} does not exist yet: nothing was produced to it"
+            )
+        ),
+        "{:#?}",
+        problems(&r)
+    );
+    assert_eq!(pipeline.interrupt(Duration::from_secs(20)), Some(0));
+}
