@@ -146,6 +146,18 @@ fn source_broker(inp: &Inputs) -> Option<Diagnosis> {
                     format!("{name}: {ready} ready, no consumer"),
                 ));
             }
+            Some(_) if q.stalled(STALLED_AFTER) && q.messages_unacknowledged > Some(0) => {
+                let secs = q.undelivered_for_s.unwrap_or(0.0) as u64;
+                let unacked = q.messages_unacknowledged.unwrap_or(0);
+                return Some(Diagnosis::new(
+                    format!(
+                        "queue {name} holds {}; the stream holds {unacked} unacknowledged and took no more for {secs} s: it waits on an output that does not confirm (one retrying a message for ever?){}",
+                        plural(ready, "ready message"),
+                        last_seqs(inp)
+                    ),
+                    format!("{name}: stream waits on an output"),
+                ));
+            }
             Some(c) if q.stalled(STALLED_AFTER) => {
                 let secs = q.undelivered_for_s.unwrap_or(0.0) as u64;
                 return Some(Diagnosis::new(
@@ -176,17 +188,31 @@ fn source_side(inp: &Inputs) -> Option<Diagnosis> {
         format!("seq {}–{}", b.first, b.last)
     };
     let probes = plural(b.count, "probe");
-    // the stream took them (its queue is empty and read) but no output got them
-    let drained = inp
+    // the stream took them (its queue is empty and read) but no output got
+    // them: still held unacknowledged (an output does not confirm), or gone
+    let (drained, unacked) = inp
         .broker
         .and_then(|b| b.source.as_ref())
         .filter(|v| !v.queues.is_empty())
-        .is_some_and(|v| {
-            v.queues
+        .map_or((false, 0), |v| {
+            let all = v
+                .queues
                 .iter()
-                .all(|q| q.messages_ready == Some(0) && q.consumers.unwrap_or(0) > 0)
+                .all(|q| q.messages_ready == Some(0) && q.consumers.unwrap_or(0) > 0);
+            let unacked = v
+                .queues
+                .iter()
+                .filter_map(|q| q.messages_unacknowledged)
+                .sum();
+            (all, unacked)
         });
-    let text = if drained {
+    let text = if drained && unacked > 0 {
+        format!(
+            "no destination received {seqs} ({probes}): the stream took them from {} and holds {unacked} unacknowledged without confirming: it waits on an output that does not confirm (one retrying a message for ever?){}",
+            inp.source,
+            last_seqs(inp)
+        )
+    } else if drained {
         format!(
             "no destination received {seqs} ({probes}), yet the stream took them from {} (0 ready, consumer attached): they were lost inside the stream or its outputs; see its log",
             inp.source
@@ -198,6 +224,24 @@ fn source_side(inp: &Inputs) -> Option<Diagnosis> {
         )
     };
     Some(Diagnosis::new(text.clone(), text))
+}
+
+/// `"; last probe received: kafka:FOO #41, amqp:FOO #42"` (primaries), or
+/// `"; no probe received anywhere"`.
+fn last_seqs(inp: &Inputs) -> String {
+    let t = &inp.stats.tracker;
+    let got: Vec<String> = inp
+        .names
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, r))| *r == Role::Primary)
+        .filter_map(|(i, (n, _))| t.dest(i).highest_seq().map(|h| format!("{n} #{h}")))
+        .collect();
+    if got.is_empty() {
+        "; no probe received anywhere".into()
+    } else {
+        format!("; last probe received: {}", got.join(", "))
+    }
 }
 
 /// `" and EXTERNAL still drains (40 msg/s delivered)"` when the broker view

@@ -276,3 +276,82 @@ fn a_missing_topic_and_a_refused_queue_are_said_in_one_line() {
     );
     assert_eq!(pipeline.interrupt(Duration::from_secs(20)), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_stuck_behind_one_message_is_found_from_the_source() {
+    require_stack();
+    let (source, topic, target) = (unique("dg_src"), unique("dg_t"), unique("dg_q"));
+    queue_with_figures(&source);
+    let _ = proton_drain(
+        &target,
+        0,
+        Duration::from_millis(100),
+        Duration::from_secs(5),
+    );
+    // stall.yaml: the Kafka output refuses anything over 1,000 bytes and
+    // retries it for ever, so the stream waits behind one big message
+    let mut p = Pipeline::start(
+        &root().join("tests/fixtures/stall.yaml"),
+        &[
+            ("SOURCE_ADDRESS", &format!("/amq/queue/{source}")),
+            ("KAFKA_TOPIC", &topic),
+            ("TARGET_ADDRESS", &target),
+        ],
+    );
+    amqp_send(&format!("/amq/queue/{source}"), ["x".repeat(5000)]).await;
+    p.wait_for_log("output failed; retrying", Duration::from_secs(20));
+    let (out, r) = tokio::task::spawn_blocking({
+        let (source, topic, target) = (source.clone(), topic.clone(), target.clone());
+        move || {
+            probe(&[
+                "--source",
+                &format!("/amq/queue/{source}"),
+                "--kafka-topic",
+                &topic,
+                "--amqp-target",
+                &target,
+                "--count",
+                "10",
+                "--loss-timeout",
+                "9s",
+            ])
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{r:#}");
+    assert!(
+        has(
+            &r,
+            &format!(
+                "the stream took them from /amq/queue/{source} and holds 11 unacknowledged without confirming"
+            )
+        ),
+        "{:#?}",
+        problems(&r)
+    );
+    assert!(
+        has(&r, "it waits on an output that does not confirm"),
+        "{:#?}",
+        problems(&r)
+    );
+    // ground truth: rabbitmqctl sees the 10 probes and the big message
+    // taken by the stream (its credit is 64) and not acknowledged
+    let out = Command::new("rabbitmqctl")
+        .args([
+            "-q",
+            "list_queues",
+            "name",
+            "messages_ready",
+            "messages_unacknowledged",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{source}\t")))
+        .unwrap_or("");
+    assert_eq!(line, format!("{source}\t0\t11"), "{text}");
+    assert_eq!(p.interrupt(Duration::from_secs(30)), Some(0));
+}
