@@ -126,8 +126,9 @@ fn source_broker(inp: &Inputs) -> Option<Diagnosis> {
     if let Route::NoQueue { why, .. } = &view.route {
         return Some(Diagnosis::new(
             format!(
-                "{src} routes to no queue ({why}): RabbitMQ accepted {} and dropped them; bind a queue to it or fix the address",
-                plural(st.confirmed, "probe")
+                "{src} routes to no queue: RabbitMQ accepted {} and dropped {} ({why}); bind a queue to it or fix the address",
+                plural(st.confirmed, "probe"),
+                if st.confirmed == 1 { "it" } else { "them" }
             ),
             format!("{src} routes to no queue"),
         ));

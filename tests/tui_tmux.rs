@@ -183,6 +183,29 @@ fn the_demo_at_80x24_shows_latency_inspects_kafka_and_quits_with_a_summary() {
 }
 
 #[test]
+fn an_unroutable_source_is_said_in_the_injector_pane_at_80x24() {
+    require_stack();
+    tmux_required();
+    let key = unique("nowhere");
+    let (target, topic) = (unique("tui_q"), unique("tui_t"));
+    let cmd = format!(
+        "{} --source /exchange/amq.direct/{key} --amqp-target {target} --kafka-topic {topic} --log-file /tmp/streamprobe-unroutable.log; sleep 30",
+        env!("CARGO_BIN_EXE_streamprobe")
+    );
+    let t = Tmux::start(80, 24, &cmd);
+    t.wait("the injector UP", Duration::from_secs(30), |s| {
+        s.contains("injector  UP")
+    });
+    t.keys(&["s"]);
+    // RabbitMQ confirms it, and the broker view says where it went: nowhere
+    let s = t.wait("the diagnosis", Duration::from_secs(20), |s| {
+        s.contains(&format!("/exchange/amq.direct/{key} routes to no queue"))
+    });
+    assert!(s.contains("confirmed 1"), "{s}");
+    t.keys(&["q", "q"]);
+}
+
+#[test]
 fn a_tiny_terminal_gets_a_placeholder_and_q_still_quits() {
     tmux_required();
     let cmd = format!(
