@@ -1023,15 +1023,7 @@ async fn send_request(
             return Err("publisher shutting down".into());
         };
         let body = probe_body(&req.run, seq, opts);
-        let at = Instant::now();
-        let _ = events
-            .send(Event::Sent {
-                run: req.run.clone(),
-                seq,
-                at,
-                intended,
-            })
-            .await;
+        let at = req.mark_sent(seq, intended, events).await;
         match sender.send_batchable(template.message(body)).await {
             Ok(fut) => {
                 let events = events.clone();

@@ -276,6 +276,26 @@ impl SendRequest {
         }
     }
 
+    /// Reports probe `seq` as [`Event::Sent`] now (the instant it returns),
+    /// due at `intended`.
+    pub async fn mark_sent(
+        &self,
+        seq: u64,
+        intended: Option<Instant>,
+        events: &tokio::sync::mpsc::Sender<Event>,
+    ) -> Instant {
+        let at = Instant::now();
+        let _ = events
+            .send(Event::Sent {
+                run: self.run.clone(),
+                seq,
+                at,
+                intended,
+            })
+            .await;
+        at
+    }
+
     /// A request without a rate.
     pub fn unpaced(run: &str, seqs: Range<u64>) -> Self {
         SendRequest {

@@ -462,15 +462,7 @@ async fn produce_request(
             return;
         };
         let payload = crate::amqp::probe_body(&req.run, seq, &opts);
-        let at = Instant::now();
-        let _ = events
-            .send(Event::Sent {
-                run: req.run.clone(),
-                seq,
-                at,
-                intended,
-            })
-            .await;
+        let at = req.mark_sent(seq, intended, events).await;
         let mut record: FutureRecord<'_, (), [u8]> = FutureRecord::to(topic)
             .payload(&payload[..])
             .headers(headers.clone());

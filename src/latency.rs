@@ -163,6 +163,16 @@ pub fn fmt_us(us: u64) -> String {
     }
 }
 
+/// Whole seconds, or minutes and seconds.
+pub fn fmt_secs(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 120 {
+        format!("{s} s")
+    } else {
+        format!("{} min {} s", s / 60, s % 60)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,15 +227,5 @@ mod tests {
         assert_eq!(fmt_us(850), "850µs");
         assert_eq!(fmt_us(12_345), "12.3ms");
         assert_eq!(fmt_us(4_560_000), "4.56s");
-    }
-}
-
-/// Whole seconds, or minutes and seconds.
-pub fn fmt_secs(d: Duration) -> String {
-    let s = d.as_secs();
-    if s < 120 {
-        format!("{s} s")
-    } else {
-        format!("{} min {} s", s / 60, s % 60)
     }
 }

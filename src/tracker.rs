@@ -453,6 +453,9 @@ mod tests {
     #[test]
     fn order_is_judged_per_partition() {
         let (mut t, t0) = tracker(1);
+        for seq in 0..6 {
+            t.record_sent(seq, t0);
+        }
         // seqs 0..6 spread over partitions 0, 1, 2 round robin, consumed
         // partition by partition: in order within each, interleaved overall
         for p in 0..3 {
@@ -472,6 +475,9 @@ mod tests {
         }
         // within partition 2, seq 2 after 5: out of order
         let (mut t2, t0) = tracker(1);
+        for seq in 0..6 {
+            t2.record_sent(seq, t0);
+        }
         t2.record_arrival_in(0, Some(("r1", 5)), Some(2), t0 + ms(10));
         let v = t2.record_arrival_in(0, Some(("r1", 2)), Some(2), t0 + ms(11));
         assert!(matches!(

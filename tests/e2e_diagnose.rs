@@ -26,6 +26,38 @@ fn probe(args: &[&str]) -> (Output, Value) {
     (out, v)
 }
 
+/// `probe` injecting `count` probes into the queue `source` (by
+/// `/amq/queue/`), watching unique destinations, with `loss_timeout`.
+fn probe_queue(source: &str, count: &str, loss_timeout: &str) -> (Output, Value) {
+    probe(&[
+        "--source",
+        &format!("/amq/queue/{source}"),
+        "--kafka-topic",
+        &unique("dg_t"),
+        "--amqp-target",
+        &unique("dg_q"),
+        "--count",
+        count,
+        "--loss-timeout",
+        loss_timeout,
+    ])
+}
+
+/// Two of `queue`'s figures as `rabbitmqctl list_queues` prints them.
+fn rabbitmqctl_queue(queue: &str, a: &str, b: &str) -> (u64, u64) {
+    let out = Command::new("rabbitmqctl")
+        .args(["-q", "list_queues", "name", a, b])
+        .output()
+        .expect("rabbitmqctl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<&str> = text
+        .lines()
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .find(|f| f.first() == Some(&queue))
+        .unwrap_or_else(|| panic!("rabbitmqctl lists no {queue}: {text}"));
+    (f[1].trim().parse().unwrap(), f[2].trim().parse().unwrap())
+}
+
 fn problems(r: &Value) -> Vec<String> {
     r["problems"]
         .as_array()
@@ -114,23 +146,12 @@ fn a_source_that_routes_to_no_queue_is_named() {
 #[test]
 fn a_backlog_without_a_consumer_says_the_stream_is_not_running() {
     require_stack();
-    let (source, topic, target) = (unique("dg_src"), unique("dg_t"), unique("dg_q"));
+    let source = unique("dg_src");
     // the source queue exists (declared durable like a deployment's) but
     // nothing consumes it: no pipeline runs
     queue_with_figures(&source);
-    let (out, r) = probe(&[
-        "--source",
-        &format!("/amq/queue/{source}"),
-        "--kafka-topic",
-        &topic,
-        "--amqp-target",
-        &target,
-        "--count",
-        "20",
-        // RabbitMQ's figures lag the messages by a statistics interval or two
-        "--loss-timeout",
-        "6s",
-    ]);
+    // RabbitMQ's figures lag the messages by a statistics interval or two
+    let (out, r) = probe_queue(&source, "20", "8s");
     assert_eq!(out.status.code(), Some(1), "{r:#}");
     assert!(
         has(
@@ -153,25 +174,14 @@ fn a_backlog_without_a_consumer_says_the_stream_is_not_running() {
 #[test]
 fn a_consumer_with_zero_credit_is_a_stalled_engine() {
     require_stack();
-    let (source, topic, target) = (unique("dg_src"), unique("dg_t"), unique("dg_q"));
+    let source = unique("dg_src");
     queue_with_figures(&source);
     // an AMQP 1.0 receiver (qpid-proton) attached with no credit: what a
     // stalled stream engine looks like from the broker
     let held = Held::attach(&[(&format!("/amq/queue/{source}"), 0)]);
-    let (out, r) = probe(&[
-        "--source",
-        &format!("/amq/queue/{source}"),
-        "--kafka-topic",
-        &topic,
-        "--amqp-target",
-        &target,
-        "--count",
-        "10",
-        // ready messages show after a statistics interval or two; stalled
-        // is said after 3 s of them not moving
-        "--loss-timeout",
-        "9s",
-    ]);
+    // ready messages show after a statistics interval or two; stalled is
+    // said after 3 s of them not moving
+    let (out, r) = probe_queue(&source, "10", "12s");
     assert_eq!(out.status.code(), Some(1), "{r:#}");
     assert!(
         has(
@@ -187,16 +197,10 @@ fn a_consumer_with_zero_credit_is_a_stalled_engine() {
         problems(&r)
     );
     // ground truth: rabbitmqctl sees the 10 still there with 1 consumer
-    let out = Command::new("rabbitmqctl")
-        .args(["-q", "list_queues", "name", "messages_ready", "consumers"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(&format!("{source}\t")))
-        .unwrap_or("");
-    assert_eq!(line, format!("{source}\t10\t1"), "{text}");
+    assert_eq!(
+        rabbitmqctl_queue(&source, "messages_ready", "consumers"),
+        (10, 1)
+    );
     drop(held);
 }
 
@@ -337,21 +341,9 @@ async fn an_output_stuck_behind_one_message_is_found_from_the_source() {
     );
     // ground truth: rabbitmqctl sees the 10 probes and the big message
     // taken by the stream (its credit is 64) and not acknowledged
-    let out = Command::new("rabbitmqctl")
-        .args([
-            "-q",
-            "list_queues",
-            "name",
-            "messages_ready",
-            "messages_unacknowledged",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(&format!("{source}\t")))
-        .unwrap_or("");
-    assert_eq!(line, format!("{source}\t0\t11"), "{text}");
+    assert_eq!(
+        rabbitmqctl_queue(&source, "messages_ready", "messages_unacknowledged"),
+        (0, 11)
+    );
     assert_eq!(p.interrupt(Duration::from_secs(30)), Some(0));
 }
