@@ -1015,10 +1015,9 @@ async fn send_request(
     let template = ProbeTemplate::new(&req.inject);
     let opts = &req.body_options(opts);
     for seq in req.seqs.clone() {
-        let intended = req.due(start, seq);
-        if let Some(due) = intended {
-            tokio::time::sleep_until(due.into()).await;
-        }
+        let Some(intended) = req.wait_due(start, seq).await else {
+            return Ok(());
+        };
         let Ok(permit) = unsettled.clone().acquire_owned().await else {
             return Err("publisher shutting down".into());
         };
@@ -1068,6 +1067,7 @@ async fn send_request(
                     seqs: seq + 1..req.seqs.end,
                     rate: None,
                     inject: req.inject.clone(),
+                    stop: req.stop.clone(),
                 };
                 fail_request(&rest, &error, events).await;
                 return Err(error);

@@ -256,6 +256,9 @@ pub struct SendRequest {
     pub rate: Option<f64>,
     /// Metadata and payload of every probe of this request.
     pub inject: std::sync::Arc<Inject>,
+    /// Cancelled when the run this request belongs to ends (the UI's `r`):
+    /// the publisher sends none of its remaining seqs.
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 impl SendRequest {
@@ -274,6 +277,23 @@ impl SendRequest {
             size: base.size,
             payload: self.inject.payload.clone().or_else(|| base.payload.clone()),
         }
+    }
+
+    /// Waits until probe `seq` is due (with the request taken at `start`)
+    /// and returns when it was due (`Some(None)`: unpaced); `None` when the
+    /// request was stopped before or while waiting ([`Self::stop`]).
+    pub async fn wait_due(&self, start: Instant, seq: u64) -> Option<Option<Instant>> {
+        if self.stop.is_cancelled() {
+            return None;
+        }
+        let intended = self.due(start, seq);
+        if let Some(due) = intended {
+            tokio::select! {
+                _ = self.stop.cancelled() => return None,
+                _ = tokio::time::sleep_until(due.into()) => {}
+            }
+        }
+        Some(intended)
     }
 
     /// Reports probe `seq` as [`Event::Sent`] now (the instant it returns),
@@ -303,6 +323,7 @@ impl SendRequest {
             seqs,
             rate: None,
             inject: Default::default(),
+            stop: Default::default(),
         }
     }
 }

@@ -454,10 +454,9 @@ async fn produce_request(
     // at most this many probes produced and not yet acknowledged
     let unacked = Arc::new(tokio::sync::Semaphore::new(crate::amqp::MAX_UNSETTLED));
     for seq in req.seqs.clone() {
-        let intended = req.due(start, seq);
-        if let Some(due) = intended {
-            tokio::time::sleep_until(due.into()).await;
-        }
+        let Some(intended) = req.wait_due(start, seq).await else {
+            return;
+        };
         let Ok(permit) = unacked.clone().acquire_owned().await else {
             return;
         };

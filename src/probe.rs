@@ -579,6 +579,7 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
     // 2. Send, account, sweep; stop when every probe is resolved.
     let count = args.count;
     let req = SendRequest {
+        stop: Default::default(),
         run: run.clone(),
         seqs: 0..count,
         rate: args.measure.rate(),

@@ -266,6 +266,13 @@ impl Tracker {
         if d.lost_set.remove(seq) {
             d.lost -= 1;
             d.late += 1;
+            // a destination got (part of) the block after all
+            if self
+                .missed_everywhere
+                .is_some_and(|b| (b.first..=b.last).contains(&seq))
+            {
+                self.missed_everywhere = None;
+            }
             return Verdict::Late { latency };
         }
         let max = d.max_seq.entry(partition).or_insert(seq);
@@ -490,6 +497,25 @@ mod tests {
         assert_eq!(
             (t.dest(0).out_of_order, t.dest(0).partitions()),
             (0, vec![0, 1, 2])
+        );
+    }
+
+    #[test]
+    fn a_late_arrival_ends_the_missed_everywhere_block() {
+        let (mut t, t0) = tracker(2);
+        for seq in 0..3 {
+            t.record_sent(seq, t0);
+        }
+        t.sweep(t0 + Duration::from_secs(11));
+        assert_eq!(
+            t.missed_everywhere().map(|b| (b.first, b.last)),
+            Some((0, 2))
+        );
+        t.record_arrival(1, Some(("r1", 1)), t0 + Duration::from_secs(12));
+        assert_eq!(
+            t.missed_everywhere(),
+            None,
+            "seq 1 reached a destination, late"
         );
     }
 

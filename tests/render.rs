@@ -410,9 +410,16 @@ fn filter_pause_clear_and_reset() {
         100,
         "c keeps the figures"
     );
+    let Some(Command::Send(burst)) = app.on_key(key('b')) else {
+        panic!("b sends")
+    };
     assert!(matches!(app.on_key(key('r')), Some(Command::Reset)));
     app.on_event(arrival(1, now, wall(3_001), b"x"));
     app.reset("feedbeef");
+    assert!(
+        burst.stop.is_cancelled(),
+        "r stops what the old run still had to send"
+    );
     assert_eq!(app.stats.run(), "feedbeef");
     assert!(
         app.dests.iter().all(|d| d.recent.is_empty()),
@@ -557,9 +564,23 @@ fn quit_summary_lists_every_destination() {
         "{s}"
     );
     assert!(
-        s.contains("kafka:FOO  received 100 lost 0 late 0 dup 0  p50 "),
+        s.contains("kafka:FOO  received 100 lost 0 pending 0 late 0 dup 0  p50 "),
         "{s}"
     );
     assert!(s.contains("amqp:FOO   received 100"), "{s}");
     assert!(s.contains("streamprobe report /tmp/s.jsonl"), "{s}");
+}
+
+#[test]
+fn the_inspector_wraps_long_values_instead_of_cutting_them() {
+    use ratatui::text::Line;
+    let long = format!("\"payload\": \"{}END\"", "x".repeat(200));
+    let lines = streamprobe::tui::inspector::wrap(Line::from(long.clone()), 60);
+    assert!(lines.len() >= 4, "{lines:?}");
+    assert!(lines.iter().all(|l| l.width() <= 60));
+    let text: String = lines
+        .iter()
+        .map(|l| l.to_string().trim_start().to_owned())
+        .collect();
+    assert_eq!(text, long, "every character is still there");
 }

@@ -397,6 +397,8 @@ pub struct App {
     pub rate: Option<f64>,
     /// Next sequence number to hand to the publisher.
     pub next_seq: u64,
+    /// Stops the sends of the current run's requests when it ends (`r`).
+    pub run_stop: tokio_util::sync::CancellationToken,
     /// What `s`/`b` inject (`--property`, `--annotation`, `--content-type`).
     pub inject: Arc<Inject>,
     /// What each range of this run's seqs was sent with.
@@ -456,6 +458,7 @@ impl App {
             burst: burst.clamp(1, MAX_BURST),
             rate: None,
             next_seq: 0,
+            run_stop: Default::default(),
             inject: Arc::default(),
             injected: Vec::new(),
             trace: BTreeMap::new(),
@@ -494,6 +497,9 @@ impl App {
     /// Starts run `run`: every counter, latency, series and list back to
     /// empty (link statuses stay).
     pub fn reset(&mut self, run: &str) {
+        // what the old run still has to send is not sent
+        self.run_stop.cancel();
+        self.run_stop = Default::default();
         self.stats = RunStats::new(run, self.dests.len(), self.stats.tracker.loss_timeout());
         self.next_seq = 0;
         self.injected.clear();
@@ -645,6 +651,7 @@ impl App {
             seqs: start..self.next_seq,
             rate: self.rate,
             inject,
+            stop: self.run_stop.clone(),
         }
     }
 

@@ -42,7 +42,7 @@ fn heading(text: &str) -> Line<'static> {
 }
 
 fn kv(name: &str, v: String) -> Line<'static> {
-    Line::from(vec![label(format!("{name:<22}")), Span::raw(v)])
+    Line::from(vec![label(format!("{name:<22} ")), Span::raw(v)])
 }
 
 /// A size in bytes as people read it.
@@ -296,7 +296,7 @@ fn trace_lines(app: &App, r: &Recent, out: &mut Vec<Line<'static>>) {
             (None, SeqStatus::NotSent) => Span::raw("not received"),
         };
         out.push(Line::from(vec![
-            label(format!("{:<22}", cut_name(&d.name))),
+            label(format!("{:<22} ", cut_name(&d.name))),
             text,
         ]));
     }
@@ -442,6 +442,42 @@ pub fn lines(app: &App, dest: usize, r: &Recent) -> Vec<Line<'static>> {
     out
 }
 
+/// Splits `line` into lines of at most `width` columns (styles kept;
+/// continuation lines indented by two spaces), so nothing of a long value
+/// is cut off: the inspector scrolls instead.
+pub fn wrap(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
+    use unicode_width::UnicodeWidthChar;
+    if width < 8 || line.width() <= width {
+        return vec![line];
+    }
+    let mut out = Vec::new();
+    let mut cur: Vec<Span<'static>> = Vec::new();
+    let mut used = 0;
+    for span in line.spans {
+        let mut text = String::new();
+        for c in span.content.chars() {
+            let w = c.width().unwrap_or(0);
+            if used + w > width {
+                if !text.is_empty() {
+                    cur.push(Span::styled(std::mem::take(&mut text), span.style));
+                }
+                out.push(Line::from(std::mem::take(&mut cur)));
+                cur.push(Span::raw("  "));
+                used = 2;
+            }
+            text.push(c);
+            used += w;
+        }
+        if !text.is_empty() {
+            cur.push(Span::styled(text, span.style));
+        }
+    }
+    if !cur.is_empty() {
+        out.push(Line::from(cur));
+    }
+    out
+}
+
 /// Draws the inspector over `area` (a margin of one cell).
 pub fn render(f: &mut Frame, app: &App, ins: &Inspector, area: Rect, _now: Instant) {
     let rect = Rect::new(
@@ -468,6 +504,10 @@ pub fn render(f: &mut Frame, app: &App, ins: &Inspector, area: Rect, _now: Insta
         )],
         Some(r) => lines(app, ins.dest, r),
     };
+    let body: Vec<Line> = body
+        .into_iter()
+        .flat_map(|l| wrap(l, inner.width as usize))
+        .collect();
     let h = inner.height as usize;
     let scroll = ins.scroll.min(body.len().saturating_sub(h));
     let shown: Vec<Line> = body.into_iter().skip(scroll).take(h).collect();

@@ -35,7 +35,9 @@ pub fn render_quitting(f: &mut Frame, left: Duration) {
     );
 }
 
-/// The run's summary: sends, then per destination received / lost / dup
+/// The run's summary: sends, then per destination received / lost /
+/// pending (sent, not seen yet when the UI quit: `probe` would count them
+/// lost) / late / dup
 /// and p50 / p99 (`–` without samples); where the session was saved.
 pub fn text(app: &App, saved: Option<&str>) -> String {
     let st = &app.stats;
@@ -74,8 +76,12 @@ pub fn text(app: &App, saved: Option<&str>) -> String {
         };
         let counts = if d.expected {
             format!(
-                "received {} lost {} late {} dup {}",
-                t.delivered, t.lost, t.late, t.duplicates
+                "received {} lost {} pending {} late {} dup {}",
+                t.delivered,
+                t.lost,
+                st.tracker.pending(i),
+                t.late,
+                t.duplicates
             )
         } else {
             format!("received {} dup {}", t.delivered, t.duplicates)
