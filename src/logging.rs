@@ -54,3 +54,11 @@ pub fn to_stderr() {
         .with_writer(|| crate::secrets::Redacting(std::io::stderr()))
         .init();
 }
+
+/// Writes `text` to stdout; a closed pipe (`streamprobe report F | head`)
+/// ends the output quietly instead of panicking, as `cat` does.
+pub fn stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}

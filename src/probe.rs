@@ -424,7 +424,10 @@ fn exit2(json: bool, e: RunError) -> ExitCode {
     }
     if json {
         let v = serde_json::json!({ "passed": false, "error": e });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        crate::logging::stdout(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        ));
     }
     ExitCode::from(2)
 }
@@ -674,14 +677,14 @@ pub async fn main(args: ProbeArgs) -> ExitCode {
     }
     if args.json {
         match serde_json::to_string_pretty(&report) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => crate::logging::stdout(&format!("{s}\n")),
             Err(e) => {
                 eprintln!("streamprobe probe: cannot encode the report: {e}");
                 return ExitCode::from(2);
             }
         }
     } else {
-        print!("{}", report.to_text());
+        crate::logging::stdout(&report.to_text());
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), futures::future::join_all(w.tasks)).await;
     if report.passed {

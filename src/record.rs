@@ -802,11 +802,11 @@ pub fn report_main(path: &Path, json: bool) -> ExitCode {
     }
     if json {
         match serde_json::to_string_pretty(&report) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => crate::logging::stdout(&format!("{s}\n")),
             Err(e) => return fail(format!("cannot encode the report: {e}")),
         }
     } else {
-        print!("{}", report.to_text());
+        crate::logging::stdout(&report.to_text());
     }
     if report.passed {
         ExitCode::SUCCESS

@@ -584,3 +584,21 @@ fn the_inspector_wraps_long_values_instead_of_cutting_them() {
         .collect();
     assert_eq!(text, long, "every character is still there");
 }
+
+#[test]
+fn help_at_80x24_scrolls_and_leaves_the_hints_line() {
+    let mut app = app();
+    let now = Instant::now();
+    app.on_key(key('?'));
+    let screen = draw(&mut app, 80, 24, now);
+    let last = screen.lines().last().unwrap_or("");
+    assert!(last.contains("q quit"), "the hints line stays: {screen}");
+    assert!(screen.contains("j/k scroll"), "{screen}");
+    assert!(screen.contains("p/Space"), "space is listed: {screen}");
+    app.on_key(key('G'));
+    let screen = draw(&mut app, 80, 24, now);
+    assert!(
+        screen.contains("mouse: click focuses a pane"),
+        "G shows the end: {screen}"
+    );
+}

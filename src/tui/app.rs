@@ -422,6 +422,8 @@ pub struct App {
     pub composer: Option<Composer>,
     /// Whether the help overlay is open.
     pub show_help: bool,
+    /// First help line shown (the overlay scrolls on small screens).
+    pub help_scroll: usize,
     /// Where the session is being recorded, once saved (`w`, `--record`).
     pub recording: Option<String>,
     /// A one-line notice for the status line (e.g. where `w` saved).
@@ -471,6 +473,7 @@ impl App {
             broker: None,
             composer: None,
             show_help: false,
+            help_scroll: 0,
             recording: None,
             notice: None,
             compose_body: String::new(),
@@ -766,7 +769,10 @@ impl App {
         let ndest = self.dests.len().max(1);
         match (mode, action) {
             (_, Action::Quit) => self.quit = true,
-            (_, Action::ToggleHelp) => self.show_help = !self.show_help,
+            (_, Action::ToggleHelp) => {
+                self.show_help = !self.show_help;
+                self.help_scroll = 0;
+            }
             (Mode::Help, Action::Back) => self.show_help = false,
             (Mode::Composer, Action::Back) => self.composer = None,
             (Mode::Inspector, Action::Back) => self.inspector = None,
@@ -813,6 +819,19 @@ impl App {
             }
             (_, Action::FocusNext) => self.focus = (self.focus + 1) % ndest,
             (_, Action::FocusPrev) => self.focus = (self.focus + ndest - 1) % ndest,
+            (Mode::Help, a) => {
+                let s = self.help_scroll;
+                self.help_scroll = match a {
+                    Action::Up => s.saturating_sub(1),
+                    Action::Down => s + 1,
+                    Action::PageUp => s.saturating_sub(PAGE),
+                    Action::PageDown => s + PAGE,
+                    Action::Top => 0,
+                    Action::Bottom => usize::MAX / 2,
+                    _ => s,
+                }
+                .min(super::help::lines().len());
+            }
             (Mode::Inspector, a) => {
                 if let Some(i) = self.inspector.as_mut() {
                     i.scroll = match a {

@@ -24,12 +24,14 @@ pub fn lines() -> Vec<Line<'static>> {
         if let Some(t) = title {
             out.push(Line::from(label(format!(" {t}"))));
         }
+        let mut in_section: Vec<&str> = Vec::new();
         for b in keys::BINDINGS.iter().filter(|b| b.modes.contains(&mode)) {
             let id = b.label;
-            if title.is_none() && seen.contains(&id) {
+            if (title.is_none() && seen.contains(&id)) || in_section.contains(&id) {
                 continue;
             }
             seen.push(id);
+            in_section.push(id);
             out.push(Line::from(vec![
                 format!(" {:<7}", b.label).bold(),
                 b.help.into(),
@@ -50,11 +52,30 @@ pub fn lines() -> Vec<Line<'static>> {
     out
 }
 
-/// Draws the overlay, centred in `area` (cut at the bottom on small screens).
-pub fn render(f: &mut Frame, area: Rect) {
-    let body = lines();
+/// Draws the overlay centred in `area` above its last row (the hints line
+/// stays visible), from line `scroll` on: on a screen too short for all of
+/// it, j/k PgUp/PgDn g/G scroll and the title says which lines show.
+pub fn render(f: &mut Frame, area: Rect, scroll: usize) {
+    let all = lines();
+    let area = Rect {
+        height: area.height.saturating_sub(1),
+        ..area
+    };
     let w = 76.min(area.width);
-    let h = (body.len() as u16 + 2).min(area.height);
+    let h = (all.len() as u16 + 2).min(area.height);
+    let rows = h.saturating_sub(2) as usize;
+    let first = scroll.min(all.len().saturating_sub(rows));
+    let title = if rows >= all.len() {
+        " help · Esc close ".to_owned()
+    } else {
+        format!(
+            " help {}–{} of {} · j/k scroll · Esc close ",
+            first + 1,
+            (first + rows).min(all.len()),
+            all.len()
+        )
+    };
+    let body: Vec<Line> = all.into_iter().skip(first).take(rows).collect();
     let rect = Rect::new(
         area.x + (area.width - w) / 2,
         area.y + (area.height - h) / 2,
@@ -63,11 +84,7 @@ pub fn render(f: &mut Frame, area: Rect) {
     );
     f.render_widget(Clear, rect);
     f.render_widget(
-        Paragraph::new(body).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(" help · Esc close "),
-        ),
+        Paragraph::new(body).block(Block::default().borders(Borders::ALL).title(title)),
         rect,
     );
 }

@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::app::{App, LinkStatus};
 use super::layout;
-use super::render::{cell, cut, error_line, label, status_span, value, warn_value};
+use super::render::{cell, cut, error_lines, label, status_span, value, warn_value};
 use crate::latency::fmt_us;
 
 /// The source address, for the diagnosis (the target text after `→ `).
@@ -50,7 +50,7 @@ pub fn render(f: &mut Frame, app: &App, area: Rect, now: Instant) {
     if s.count == 0 {
         cells.push(cell("publish→settle", label("–")));
     } else {
-        cells.push(vec![
+        let group = vec![
             label("publish→settle p50 "),
             value(fmt_us(s.p50)),
             label(" p99 "),
@@ -58,7 +58,18 @@ pub fn render(f: &mut Frame, app: &App, area: Rect, now: Instant) {
             label(" max "),
             value(fmt_us(s.max)),
             label(format!(" n={}", s.count)),
-        ]);
+        ];
+        let width: usize = group.iter().map(Span::width).sum();
+        if width <= inner_w as usize {
+            cells.push(group);
+        } else {
+            // too narrow for one line: separate cells move to the next line
+            // whole, so no number is ever cut
+            cells.push(vec![label("publish→settle p50 "), value(fmt_us(s.p50))]);
+            cells.push(vec![label("p99 "), value(fmt_us(s.p99))]);
+            cells.push(vec![label("max "), value(fmt_us(s.max))]);
+            cells.push(vec![label(format!("n={}", s.count))]);
+        }
     }
     let mut lines = layout::flow(cells, inner_w);
     let problem = match (&inj.status, &st.last_failure) {
@@ -72,9 +83,17 @@ pub fn render(f: &mut Frame, app: &App, area: Rect, now: Instant) {
                 _ => None,
             }),
     };
-    lines.truncate(if problem.is_some() { 2 } else { 3 });
+    // a long problem takes two lines (the counts' first line stays)
+    let problem_lines = problem.as_ref().map_or(0, |p| {
+        if p.chars().count() > inner_w as usize {
+            2
+        } else {
+            1
+        }
+    });
+    lines.truncate(3 - problem_lines);
     if let Some(p) = problem {
-        lines.push(error_line(&p, inner_w));
+        lines.extend(error_lines(&p, inner_w, problem_lines, Color::Red));
     } else if lines.len() < 3 {
         // the source's broker figures, or why there are none
         let figures = app.broker.as_ref().and_then(|b| {

@@ -117,7 +117,7 @@ use Key::{Char as C, Code as K, Ctrl};
 use Mode::*;
 
 const MAIN: &[Mode] = &[Main];
-const ANY_LIST: &[Mode] = &[Main, Inspector];
+const ANY_LIST: &[Mode] = &[Main, Inspector, Help];
 const ALL: &[Mode] = &[Main, Inspector, Help, Filter, Composer];
 
 /// Every key binding, in help-overlay order. The first binding of a mode
@@ -255,7 +255,7 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[C('p'), C(' ')],
         modes: MAIN,
         action: A::TogglePause,
-        label: "p",
+        label: "p/Space",
         help: "pause / resume the lists (counting goes on)",
         hint: Some("pause"),
     },
@@ -293,7 +293,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[C('k'), K(KeyCode::Up)],
-        modes: &[Inspector],
+        modes: &[Inspector, Help],
         action: A::Up,
         label: "k/↑",
         help: "scroll up",
@@ -301,7 +301,7 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         keys: &[C('j'), K(KeyCode::Down)],
-        modes: &[Inspector],
+        modes: &[Inspector, Help],
         action: A::Down,
         label: "j/↓",
         help: "scroll down",

@@ -16,7 +16,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 
 use super::app::{App, LinkStatus};
-use super::render::{cell, cut, error_line, label, status_span, value, warn_value};
+use super::render::{cell, cut, error_lines, label, status_span, value, warn_value};
 use super::{latency_table, layout, message_list, sparklines};
 
 /// Draws pane `i` into `area`.
@@ -77,19 +77,24 @@ pub fn render(f: &mut Frame, app: &App, i: usize, area: Rect, now: Instant) {
         cells.push(vec![label("(only what the output before it fails)")]);
     }
     let counts = layout::flow(cells, w);
-    let diag: Option<Line> = match &d.status {
-        LinkStatus::Down(e) => Some(error_line(&format!("error: {e}"), w)),
-        LinkStatus::Waiting(why) => Some(Line::from(Span::styled(
-            cut(&format!("{why}; reading from when it appears"), w as usize),
-            Style::new().fg(Color::Yellow),
-        ))),
+    // a diagnosis or error: its first line high in the priorities, a
+    // second one (when it is long) after the `10 s` row
+    let diag: Vec<Line> = match &d.status {
+        LinkStatus::Down(e) => error_lines(&format!("error: {e}"), w, 2, Color::Red),
+        LinkStatus::Waiting(why) => error_lines(
+            &format!("{why}; reading from when it appears"),
+            w,
+            2,
+            Color::Yellow,
+        ),
         _ => app
             .diagnoses(now)
             .dests
             .get(i)
             .cloned()
             .flatten()
-            .map(|s| error_line(&s.short, w)),
+            .map(|s| error_lines(&s.short, w, 2, Color::Red))
+            .unwrap_or_default(),
     };
     let lat = latency_table::lines(
         w,
@@ -120,9 +125,10 @@ pub fn render(f: &mut Frame, app: &App, i: usize, area: Rect, now: Instant) {
     };
     let counts_h = take(counts.len() as u16);
     let lat_h = take(2);
-    let diag_h = take(u16::from(diag.is_some()));
+    let diag_h = take(u16::from(!diag.is_empty()));
     let list_min = take(3);
     let recent_h = take(1);
+    let diag2_h = take(u16::from(diag.len() > 1));
     let broker_h = take(u16::from(broker.is_some()));
     let spark_h = take(2);
     let list_h = list_min + take(u16::MAX);
@@ -134,12 +140,16 @@ pub fn render(f: &mut Frame, app: &App, i: usize, area: Rect, now: Instant) {
         r
     };
     let mut head: Vec<Line> = counts.into_iter().take(counts_h as usize).collect();
+    let mut diag = diag.into_iter();
     if diag_h > 0 {
-        head.extend(diag);
+        head.extend(diag.next());
     }
     head.extend(lat.iter().take(lat_h as usize).cloned());
     if recent_h > 0 {
         head.push(lat[2].clone());
+    }
+    if diag2_h > 0 {
+        head.extend(diag.next());
     }
     if broker_h > 0 {
         head.extend(broker);

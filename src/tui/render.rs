@@ -39,7 +39,7 @@ pub fn render(f: &mut Frame, app: &App, now: Instant) {
         composer::render(f, app, c, area);
     }
     if app.show_help {
-        help::render(f, area);
+        help::render(f, area, app.help_scroll);
     }
 }
 
@@ -90,6 +90,27 @@ pub fn cut(text: &str, width: usize) -> String {
 }
 
 /// One line of red text.
+/// `text` over at most `max` lines of `width` columns (the last cut with
+/// `…`), in `color`: errors and diagnoses stay readable in a narrow pane.
+pub fn error_lines(text: &str, width: u16, max: usize, color: Color) -> Vec<Line<'static>> {
+    let w = width.max(1) as usize;
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut rest = &chars[..];
+    while !rest.is_empty() && out.len() < max {
+        let last = out.len() + 1 == max;
+        let piece: String = if last {
+            cut(&rest.iter().collect::<String>(), w)
+        } else {
+            rest.iter().take(w).collect()
+        };
+        rest = &rest[rest.len().min(w)..];
+        out.push(Line::from(Span::styled(piece, Style::new().fg(color))));
+    }
+    out
+}
+
+/// A red line cut to `width` columns with `…`.
 pub fn error_line(text: &str, width: u16) -> Line<'static> {
     Line::from(Span::styled(
         cut(text, width as usize),
