@@ -242,7 +242,8 @@ fn no_samples_show_a_dash_and_a_tiny_terminal_a_placeholder() {
     );
     let screen = draw(&mut app, 40, 10, Instant::now());
     assert!(
-        screen.contains("terminal too small (40×10; need 76×13)"),
+        screen.contains("terminal too small (40×10): need 76×13,")
+            && screen.contains("38×20 stacked · q quits"),
         "{screen}"
     );
     for (w, h) in [(1, 1), (10, 3), (0, 0), (75, 100), (300, 5)] {

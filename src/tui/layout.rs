@@ -48,6 +48,12 @@ pub fn min_size(n: usize) -> (u16, u16) {
     )
 }
 
+/// The smallest terminal that shows `n` destination panes one above the
+/// other (one column).
+pub fn min_size_stacked(n: usize) -> (u16, u16) {
+    (MIN_PANE_W, INJECTOR_H + 1 + MIN_PANE_H * n.max(1) as u16)
+}
+
 /// The regions for `n` destinations in `area`, or `None` when it is too
 /// small (see [`min_size`]).
 pub fn screen(area: Rect, n: usize) -> Option<Screen> {

@@ -18,11 +18,25 @@ pub fn render(f: &mut Frame, app: &App, now: Instant) {
     let area = f.area();
     let Some(screen) = layout::screen(area, app.dests.len()) else {
         let (w, h) = layout::min_size(app.dests.len());
+        let (sw, sh) = layout::min_size_stacked(app.dests.len());
+        let need = if (sw, sh) == (w, h) {
+            format!("{w}×{h}")
+        } else {
+            format!("{w}×{h}, or {sw}×{sh} stacked")
+        };
         f.render_widget(
             Paragraph::new(format!(
-                "terminal too small ({}×{}; need {w}×{h}) — q quits",
-                area.width, area.height
-            )),
+                "terminal too small ({}×{}): need {need} · {}",
+                area.width,
+                area.height,
+                // the composer takes q as text
+                if app.composer.is_some() {
+                    "Esc, then q quits"
+                } else {
+                    "q quits"
+                }
+            ))
+            .wrap(ratatui::widgets::Wrap { trim: true }),
             area,
         );
         return;
