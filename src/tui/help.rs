@@ -33,7 +33,7 @@ pub fn lines() -> Vec<Line<'static>> {
             seen.push(id);
             in_section.push(id);
             out.push(Line::from(vec![
-                format!(" {:<7}", b.label).bold(),
+                format!(" {:<8}", b.label).bold(),
                 b.help.into(),
             ]));
         }
