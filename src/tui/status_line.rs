@@ -27,7 +27,8 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         ));
     }
     if let Some(n) = &app.notice {
-        let text = cut(n, width.saturating_sub(1) / 2);
+        // elided in the middle: a saved file's name is at its end
+        let text = cut_middle(n, width.saturating_sub(1) / 2);
         used += text.chars().count() + 2;
         spans.push(Span::styled(
             format!(" {text} "),
@@ -69,4 +70,19 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         Paragraph::new(Line::from(spans)).style(Style::new().fg(Color::Gray)),
         area,
     );
+}
+
+/// `text` in at most `width` characters, its middle replaced by `…` when
+/// it is longer (`saved to /root/.lo…/session-20261202-0712-ab12.jsonl`).
+pub fn cut_middle(text: &str, width: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= width || width < 5 {
+        return cut(text, width);
+    }
+    let head = width / 3;
+    let tail = width - head - 1;
+    let mut out: String = chars[..head].iter().collect();
+    out.push('…');
+    out.extend(&chars[chars.len() - tail..]);
+    out
 }
