@@ -76,8 +76,14 @@ fn dest<'a>(r: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {name} in {r}"))
 }
 
+/// Whether a problem contains `needle`; when none does, the source's
+/// broker view is printed (what the diagnosis was made from).
 fn has(r: &Value, needle: &str) -> bool {
-    problems(r).iter().any(|p| p.contains(needle))
+    let found = problems(r).iter().any(|p| p.contains(needle));
+    if !found {
+        eprintln!("source: {:#}", r["source"]);
+    }
+    found
 }
 
 /// The management API's JSON for `path` (ground truth beside rabbitmqctl).

@@ -405,18 +405,73 @@ impl Poller {
 /// until `cancel` fires or the receiver is gone. A slow broker delays the
 /// next snapshot instead of piling them up.
 pub async fn run(config: Config, tx: mpsc::Sender<Event>, cancel: CancellationToken) {
-    let mut tick = tokio::time::interval(config.every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut poller = Poller::new(config);
+    // RabbitMQ and Kafka are polled apart, so a slow one (librdkafka's
+    // metadata calls after a Kafka restart take seconds) never makes the
+    // other's figures stale; every part that comes in is merged into the
+    // newest snapshot, which is sent.
+    let kinds = config.dests.clone();
+    let every = config.every;
+    let mut rabbit_only = Poller::new(config.clone());
+    rabbit_only.kafka.clear();
+    let mut kafka_only = Poller::new(config);
+    kafka_only.rabbit = Arc::new(Mutex::new(Rabbit {
+        api: Err(String::new()),
+        history: rabbitmq::History::default(),
+    }));
+    let (part_tx, mut parts) = mpsc::channel::<(bool, BrokerSnapshot)>(4);
+    for (is_rabbit, mut poller) in [(true, rabbit_only), (false, kafka_only)] {
+        let (part_tx, cancel) = (part_tx.clone(), cancel.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let snap = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    s = poller.poll() => s,
+                };
+                if part_tx.send((is_rabbit, snap)).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    drop(part_tx);
+    let mut latest: Option<BrokerSnapshot> = None;
     loop {
-        tokio::select! {
+        let (is_rabbit, part) = tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let snap = tokio::select! {
-            _ = cancel.cancelled() => return,
-            s = poller.poll() => s,
+            p = parts.recv() => match p { Some(p) => p, None => return },
         };
+        let snap = match latest.take() {
+            // the Kafka part alone says nothing about RabbitMQ yet
+            None if !is_rabbit => BrokerSnapshot {
+                rabbitmq_off: None,
+                ..part
+            },
+            None => part,
+            Some(mut cur) => {
+                cur.at = part.at;
+                cur.wall = part.wall;
+                if is_rabbit {
+                    cur.rabbitmq_off = part.rabbitmq_off;
+                    cur.source = part.source;
+                } else {
+                    cur.source_topic = part.source_topic;
+                }
+                for (i, v) in part.dests.into_iter().enumerate() {
+                    let mine = matches!(kinds.get(i), Some(DestKind::Amqp { .. })) == is_rabbit;
+                    if let (true, Some(slot)) = (mine, cur.dests.get_mut(i)) {
+                        *slot = v;
+                    }
+                }
+                cur
+            }
+        };
+        latest = Some(snap.clone());
         if tx.send(Event::Broker(Box::new(snap))).await.is_err() {
             return;
         }
