@@ -563,9 +563,19 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(4);
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run(cfg, tx, cancel.clone()));
-        let Some(Event::Broker(s)) = rx.recv().await else {
-            panic!("a snapshot expected")
-        };
+        // the two parts are polled apart: wait for the merge of both
+        let s = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                let Some(Event::Broker(s)) = rx.recv().await else {
+                    panic!("a snapshot expected")
+                };
+                if s.rabbitmq_off.is_some() && s.dests[0].is_some() {
+                    return s;
+                }
+            }
+        })
+        .await
+        .expect("a snapshot with both parts within 20 s");
         cancel.cancel();
         task.await.unwrap();
         assert_eq!(
