@@ -15,7 +15,10 @@
 //! - per destination: its link is down (the error); a Kafka topic that does
 //!   not exist (the consumer waits for it, or the broker view says so); it stopped
 //!   receiving at seq N while others go on (an output stuck behind one
-//!   message); it misses probes others received (that output is failing).
+//!   message), with what its Kafka topic says meanwhile (no new record:
+//!   nothing is produced there; still growing: records that are not this
+//!   run's probes); it misses probes others received (that output is
+//!   failing).
 
 use std::time::{Duration, Instant};
 
@@ -246,18 +249,61 @@ fn last_seqs(inp: &Inputs) -> String {
 }
 
 /// `" and EXTERNAL still drains (40 msg/s delivered)"` when the broker view
-/// shows the source queue delivering, else empty.
+/// shows the source queue delivering, `" and EXTERNAL is kept empty (0
+/// ready)"` when it is read and holds nothing ready, else empty.
 fn drains(inp: &Inputs) -> String {
-    let rate: f64 = inp.broker.and_then(|b| b.source.as_ref()).map_or(0.0, |v| {
-        v.queues.iter().filter_map(|q| q.rates.deliver_get).sum()
-    });
+    let Some(v) = inp.broker.and_then(|b| b.source.as_ref()) else {
+        return String::new();
+    };
+    let rate: f64 = v.queues.iter().filter_map(|q| q.rates.deliver_get).sum();
+    let empty = !v.queues.is_empty()
+        && v.queues.iter().all(|q| {
+            q.messages_ready == Some(0) && q.consumers.unwrap_or(0) > 0
+        });
     if rate > 0.0 {
         format!(
             " and {} still drains ({rate:.0} msg/s delivered)",
             inp.source
         )
+    } else if empty {
+        format!(
+            " and {} is kept empty (0 ready)",
+            inp.source
+        )
     } else {
         String::new()
+    }
+}
+
+/// While destination `i` has been silent for `silent`: what its Kafka
+/// topic says. `Some((text, true))` when the end offsets have not moved
+/// for (about) that long: nothing is produced there; `Some((text, false))`
+/// when the topic still grows: records arrive, but no probe of this run.
+/// The tolerance is one broker-view round (a snapshot is up to ~2 s old).
+fn topic_note(inp: &Inputs, i: usize, silent: Duration) -> Option<(String, bool)> {
+    let Some(DestBrokerView::Kafka(t)) = inp.broker?.dests.get(i)?.as_ref() else {
+        return None;
+    };
+    let topic = crate::sanitize::preview(t.topic.as_bytes(), 60);
+    let still = t.unchanged_for_s?;
+    let end = t.end_offset_total();
+    if still >= 1.0 && still + 2.0 >= silent.as_secs_f64() {
+        Some((
+            format!(
+                "; topic {topic} has had no new record for {} (end offset {end}): its output produces nothing there (failing with its errors dropped, or stuck behind one message)",
+                fmt_secs(Duration::from_secs_f64(still))
+            ),
+            true,
+        ))
+    } else if t.growth_per_s.is_some_and(|g| g > 0.0) {
+        Some((
+            format!(
+                "; topic {topic} still grows (end offset {end}), so records reach it but none is a probe of this run: does the stream rewrite the bodies, or is this consumer behind?"
+            ),
+            false,
+        ))
+    } else {
+        None
     }
 }
 
@@ -325,19 +371,37 @@ fn destination(inp: &Inputs, i: usize) -> Option<Diagnosis> {
     if let (Some(j), true) = (ahead, silent >= STOPPED_AFTER) {
         let (oj, hj) = (&inp.names[j].0, t.dest(j).highest_seq().unwrap_or(0));
         let secs = fmt_secs(silent);
+        let note = topic_note(inp, i, silent);
+        let (why, idle) = match &note {
+            Some((text, idle)) => (text.as_str(), *idle),
+            None => (
+                ": its output is stuck (behind one message?) or failing",
+                false,
+            ),
+        };
+        let tail = if idle { "; topic idle" } else { "" };
         return Some(match d.highest_seq() {
             Some(h) => Diagnosis::new(
                 format!(
-                    "stopped receiving after seq {h} {secs} ago while {oj} received up to seq {hj}{}: its output is stuck (behind one message?) or failing",
+                    "stopped receiving {secs} ago, after seq {h}, while {oj} received up to seq {hj}{}{why}",
                     drains(inp)
                 ),
-                format!("stuck after #{h} for {secs}; {oj} at #{hj}"),
+                if idle {
+                    format!("stuck after #{h} for {secs}{tail}")
+                } else {
+                    format!("stuck after #{h} for {secs}; {oj} at #{hj}")
+                },
             ),
             None => Diagnosis::new(
                 format!(
-                    "has received nothing for {secs} while {oj} received up to seq {hj}: its output is failing"
+                    "has received nothing for {secs} while {oj} received up to seq {hj}{}{why}",
+                    drains(inp)
                 ),
-                format!("nothing for {secs}; {oj} at #{hj}"),
+                if idle {
+                    format!("nothing for {secs}{tail}")
+                } else {
+                    format!("nothing for {secs}; {oj} at #{hj}")
+                },
             ),
         });
     }

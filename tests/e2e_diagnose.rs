@@ -353,3 +353,82 @@ async fn an_output_stuck_behind_one_message_is_found_from_the_source() {
     );
     assert_eq!(p.interrupt(Duration::from_secs(30)), Some(0));
 }
+
+/// One destination stops while the other goes on: the topic starts
+/// refusing every record (max.message.bytes=10, set with Kafka's own
+/// ConfigCommand) under a stream that drops its Kafka output's failures
+/// (drop_on error: true). The Kafka destination is said to have stopped at
+/// its last seq, with the topic's end offset standing still (ground truth:
+/// Kafka's GetOffsetShell), while the AMQP destination receives every probe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_that_stopped_while_another_goes_on_is_located() {
+    require_stack();
+    let (source, topic, target) = (unique("dg_src"), unique("dg_t"), unique("dg_q"));
+    queue_with_figures(&source);
+    create_topic(&topic, 1, "cleanup.policy=delete");
+    let mut p = Pipeline::start(
+        &root().join("tests/fixtures/drop_failed.yaml"),
+        &[
+            ("SOURCE_ADDRESS", &format!("/amq/queue/{source}")),
+            ("KAFKA_TOPIC", &topic),
+            ("TARGET_ADDRESS", &target),
+        ],
+    );
+    p.wait_for_log("input connected", Duration::from_secs(20));
+    let run = tokio::task::spawn_blocking({
+        let (source, topic, target) = (source.clone(), topic.clone(), target.clone());
+        move || {
+            probe(&[
+                "--source",
+                &format!("/amq/queue/{source}"),
+                "--kafka-topic",
+                &topic,
+                "--amqp-target",
+                &target,
+                "--count",
+                "40",
+                "--rate",
+                "5",
+                "--loss-timeout",
+                "4s",
+            ])
+        }
+    });
+    // after ~2.5 s of the 8 s run, the topic refuses everything
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let alter = Command::new("bash")
+        .arg(root().join("scripts/kafka-tool.sh"))
+        .args([
+            "kafka.admin.ConfigCommand",
+            "--bootstrap-server",
+            "127.0.0.1:9092",
+            "--alter",
+            "--entity-type",
+            "topics",
+            "--entity-name",
+            &topic,
+            "--add-config",
+            "max.message.bytes=10",
+        ])
+        .output()
+        .unwrap();
+    assert!(alter.status.success(), "{alter:?}");
+    let (out, r) = run.await.unwrap();
+    assert_eq!(out.status.code(), Some(1), "{r:#}");
+    let kafka = dest(&r, &format!("kafka:{topic}"));
+    let amqp = dest(&r, &format!("amqp:{target}"));
+    assert_eq!(amqp["received"], 40, "{amqp:#}");
+    let got = kafka["received"].as_u64().unwrap();
+    assert!((1..40).contains(&got), "{kafka:#}");
+    // ground truth: the topic holds exactly what the destination received
+    assert_eq!(kafka_end_offset(&topic), got);
+    let last = got - 1;
+    for needle in [
+        format!(", after seq {last}, while amqp:{target} received up to seq 39"),
+        format!("topic {topic} has had no new record for "),
+        format!("(end offset {got}): its output produces nothing there"),
+    ] {
+        assert!(has(&r, &needle), "{needle}: {:#?}", problems(&r));
+    }
+    assert_eq!(p.interrupt(Duration::from_secs(20)), Some(0));
+}

@@ -83,6 +83,10 @@ pub struct TopicView {
     pub growth: Option<i64>,
     /// `growth` per second of time between the two snapshots.
     pub growth_per_s: Option<f64>,
+    /// Seconds for which the end offsets have not moved, counted from the
+    /// first snapshot that saw them at today's values (so at most the time
+    /// this process has watched the topic); `None` while unknown.
+    pub unchanged_for_s: Option<f64>,
     /// Groups with a committed offset on at least one partition, by name.
     pub groups: Vec<GroupView>,
     /// Groups of the cluster whose offsets were not read (over [`MAX_GROUPS`]).
@@ -109,6 +113,8 @@ pub struct Watcher {
     readers: HashMap<String, Client>,
     /// Previous snapshot per topic: when, and each partition's high watermark.
     prev: HashMap<String, (Instant, BTreeMap<i32, i64>)>,
+    /// Per topic: the high watermarks last seen change, and since when.
+    still: HashMap<String, (BTreeMap<i32, i64>, Instant)>,
 }
 
 impl std::fmt::Debug for Watcher {
@@ -142,6 +148,7 @@ impl Watcher {
             meta: None,
             readers: HashMap::new(),
             prev: HashMap::new(),
+            still: HashMap::new(),
         }
     }
 
@@ -200,6 +207,14 @@ impl Watcher {
                 }
             }
             if v.exists == Some(true) {
+                let since = match self.still.get(&v.topic) {
+                    Some((h, since)) if *h == highs => *since,
+                    _ => {
+                        self.still.insert(v.topic.clone(), (highs.clone(), now));
+                        now
+                    }
+                };
+                v.unchanged_for_s = Some(now.saturating_duration_since(since).as_secs_f64());
                 self.prev.insert(v.topic.clone(), (now, highs));
             }
         }
@@ -220,6 +235,7 @@ impl Watcher {
             partitions: Vec::new(),
             growth: None,
             growth_per_s: None,
+            unchanged_for_s: None,
             groups: Vec::new(),
             groups_not_checked: 0,
             error: None,
@@ -377,6 +393,11 @@ mod tests {
         assert_eq!(v[0].growth_per_s, Some(0.5));
         assert_eq!(v[0].partitions[0].growth, Some(1));
         assert_eq!(v[0].partitions[1].growth, Some(0));
+        assert_eq!(v[0].unchanged_for_s, Some(0.0));
+        // nothing new: the still time counts from the snapshot that saw the change
+        let v = w.views(&topics, t0 + Duration::from_secs(5));
+        assert_eq!((v[0].growth, v[0].unchanged_for_s), (Some(0), Some(3.0)));
+        assert_eq!(v[1].unchanged_for_s, None);
         // the mock cluster has no ListGroups: the offsets stay, the error
         // says what is missing (group lag is tested on real Kafka,
         // tests/e2e_broker.rs)
