@@ -4,10 +4,12 @@
 //! components and the known differences.
 
 pub mod config;
+pub mod http;
 pub mod interp;
 pub mod kafka_input;
 pub mod lint;
 pub mod mapping;
+pub mod metrics;
 pub mod runner;
 pub mod validate;
 
