@@ -71,6 +71,13 @@ fn services_ports_and_stream_mount() {
             .any(|v| v.starts_with("./stream.yaml:/stream.yaml"))
     );
     assert_eq!(strings(&bento["command"]), ["-c", "/stream.yaml"]);
+    // ready means Bento's /ready (every input and output connected)
+    assert!(
+        strings(&bento["healthcheck"]["test"])
+            .iter()
+            .any(|a| a.ends_with(":4195/ready"))
+    );
+    assert!(strings(&bento["ports"]).contains(&"127.0.0.1:4195:4195".to_owned()));
     let conf = c["configs"]["rabbitmq_conf"]["content"].as_str().unwrap();
     assert!(conf.contains("deprecated_features.permit.amqp_address_v1 = true"));
     assert!(conf.contains("loopback_users = none"));
