@@ -290,3 +290,64 @@ fn secret_values_that_break_the_yaml_or_need_escaping_are_never_printed() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `lint` builds nothing: with listeners on the ports a stream names (its
+/// Kafka and AMQP brokers, for an amqp_1 and a kafka input), none sees a
+/// connection attempt. Also `amqps://`, which `pipeline` cannot open, is a
+/// finding of both commands (they used to disagree).
+#[test]
+fn lint_opens_no_connection() {
+    use std::net::TcpListener;
+    let amqp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let kafka = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (a, k) = (
+        amqp.local_addr().unwrap().port(),
+        kafka.local_addr().unwrap().port(),
+    );
+    let dir = std::env::temp_dir().join(format!("lint_nonet_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let outputs = format!(
+        "output:\n  broker:\n    outputs:\n      - kafka: {{addresses: [127.0.0.1:{k}], topic: FOO}}\n      - amqp_1: {{urls: [amqp://127.0.0.1:{a}], target_address: FOO}}\n"
+    );
+    let from_amqp = dir.join("from_amqp.yaml");
+    std::fs::write(
+        &from_amqp,
+        format!("input: {{amqp_1: {{urls: [amqp://127.0.0.1:{a}], source_address: EXTERNAL}}}}\n{outputs}"),
+    )
+    .unwrap();
+    let from_kafka = dir.join("from_kafka.yaml");
+    std::fs::write(
+        &from_kafka,
+        format!("input: {{kafka: {{addresses: [127.0.0.1:{k}], topics: [FOO], consumer_group: g}}}}\n{outputs}"),
+    )
+    .unwrap();
+    for f in [&from_amqp, &from_kafka] {
+        let (code, text) = run("lint", f, &[]);
+        assert_eq!(code, Some(0), "{text}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for (name, l) in [("amqp", &amqp), ("kafka", &kafka)] {
+        l.set_nonblocking(true).unwrap();
+        match l.accept() {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!("lint connected to the {name} listener: {other:?}"),
+        }
+    }
+    let tls = dir.join("tls.yaml");
+    std::fs::write(
+        &tls,
+        "input: {amqp_1: {urls: [\"amqps://localhost:5671\"], source_address: EXTERNAL}}\noutput: {kafka: {addresses: [127.0.0.1:9092], topic: FOO}}\n",
+    )
+    .unwrap();
+    for (cmd, sep, code) in [("lint", ":", 1), ("pipeline", ": ", 2)] {
+        let (status, text) = run(cmd, &tls, &[]);
+        assert_eq!(status, Some(code), "{cmd}: {text}");
+        assert!(
+            text.contains(&format!(
+                "tls.yaml{sep}1:25: stream tls: input.amqp_1.urls[0]: invalid AMQP URL \"amqps://localhost:5671\": scheme `amqps` (TLS) is not supported"
+            )),
+            "{cmd}: {text}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -98,8 +98,9 @@ fn seed_shapes(text: &str) -> Vec<Finding> {
     out
 }
 
-/// Lints one file. Must run inside a tokio runtime (building outputs
-/// checks them the way the runner does).
+/// Lints one file: parses it and runs the runner's check pass
+/// ([`runner::Stream::check_all`]); builds nothing, opens no socket and
+/// spawns no task.
 pub fn lint_file(
     path: &Path,
     api: Option<&std::collections::BTreeMap<String, String>>,
@@ -150,7 +151,7 @@ pub fn lint_file(
                         warning: true,
                     });
                 }
-                for e in runner::Stream::build_all(s).err().unwrap_or_default() {
+                for e in runner::Stream::check_all(s) {
                     let detail = format!("{e:#}");
                     let place = locate_build_error(&raw, &at, &s.id, &detail);
                     let msg = format!("stream {}: {detail}", s.id);

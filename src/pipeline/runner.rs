@@ -164,9 +164,11 @@ pub(crate) fn endpoints(urls: &[String], sasl: &Sasl) -> Vec<AmqpEndpoint> {
 }
 
 /// The endpoints of an amqp_1 component at `path` (e.g. `input.amqp_1`),
-/// checked: at least one URL, each `amqp://` or `amqps://` with a host, and a
-/// non-empty address (`field`). Errors name the path; URLs are shown with
-/// the password hidden.
+/// checked: at least one URL, each `amqp://` with a host, and a non-empty
+/// address (`field`). `amqps://` is refused here, as [`amqp::connect`]
+/// refuses it (no TLS yet), so `lint` and `pipeline` give the same finding
+/// instead of `pipeline` retrying a connection that can never open. Errors
+/// name the path; URLs are shown with the password hidden.
 fn checked_endpoints(
     path: &str,
     urls: &[String],
@@ -181,7 +183,10 @@ fn checked_endpoints(
     for (i, ep) in eps.iter().enumerate() {
         let why = match url::Url::parse(&ep.url) {
             Err(e) => Some(e.to_string()),
-            Ok(u) if !matches!(u.scheme(), "amqp" | "amqps") => {
+            Ok(u) if u.scheme() == "amqps" => Some(
+                "scheme `amqps` (TLS) is not supported by the local runner yet: use amqp://".into(),
+            ),
+            Ok(u) if u.scheme() != "amqp" => {
                 Some(format!("scheme `{}` is not amqp or amqps", u.scheme()))
             }
             Ok(u) if u.host_str().is_none_or(str::is_empty) => Some("no host".into()),
@@ -427,6 +432,61 @@ impl Out {
                     backed_up: Default::default(),
                     dropped: Default::default(),
                 })))
+            }
+        }
+    }
+
+    /// The check pass of an output tree: adds an error to `errors` for every
+    /// component the runner would refuse (the same errors, in the same order,
+    /// as [`Out::build_all`]), without building anything: no Kafka producer,
+    /// no AMQP task, no socket (`lint` uses it).
+    pub fn check_all(conf: &config::Output, path: &str, errors: &mut Vec<anyhow::Error>) {
+        match conf {
+            config::Output::Kafka(k) => {
+                if let Err(e) = KafkaOut::check(k, path) {
+                    errors.push(e);
+                }
+            }
+            config::Output::Amqp1(a) => {
+                if let Err(e) = AmqpOut::check(a, path) {
+                    errors.push(e);
+                }
+            }
+            config::Output::Broker(b) => {
+                if b.copies != 1 {
+                    errors.push(anyhow!(
+                        "{path}.broker.copies: values other than 1 are not supported by the local runner yet"
+                    ));
+                }
+                if b.outputs.is_empty() {
+                    errors.push(anyhow!("{path}.broker.outputs: must not be empty"));
+                }
+                for (i, o) in b.outputs.iter().enumerate() {
+                    Out::check_all(o, &format!("{path}.broker.outputs[{i}]"), errors);
+                }
+            }
+            config::Output::Fallback(list) => {
+                if list.is_empty() {
+                    errors.push(anyhow!(
+                        "{path}.fallback: the list of outputs must not be empty"
+                    ));
+                }
+                for (i, o) in list.iter().enumerate() {
+                    Out::check_all(o, &format!("{path}.fallback[{i}]"), errors);
+                }
+            }
+            config::Output::Retry(r) => {
+                Out::check_all(&r.output, &format!("{path}.retry.output"), errors)
+            }
+            config::Output::DropOn(d) => {
+                for (i, p) in d.error_patterns.iter().enumerate() {
+                    if let Err(e) = regex::Regex::new(p) {
+                        let why = e.to_string();
+                        let why = why.lines().last().unwrap_or_default().trim().to_owned();
+                        errors.push(anyhow!("{path}.drop_on.error_patterns[{i}]: invalid regular expression `{p}`: {why}"));
+                    }
+                }
+                Out::check_all(&d.output, &format!("{path}.drop_on.output"), errors);
             }
         }
     }
@@ -729,6 +789,10 @@ impl DropOn {
     }
 }
 
+/// What [`KafkaOut::check`] derives from the settings: (librdkafka
+/// partitioner, compression codec, bootstrap brokers).
+type KafkaSettings<'a> = (&'static str, &'static str, Vec<&'a str>);
+
 /// The kafka output (rdkafka FutureProducer).
 pub struct KafkaOut {
     producer: FutureProducer<QuietContext>,
@@ -742,7 +806,9 @@ pub struct KafkaOut {
 }
 
 impl KafkaOut {
-    fn new(c: &KafkaOutput, path: &str) -> Result<KafkaOut> {
+    /// The settings the local runner cannot run, named by `path`, without
+    /// building anything: (librdkafka partitioner, compression codec, brokers).
+    fn check<'a>(c: &'a KafkaOutput, path: &str) -> Result<KafkaSettings<'a>> {
         for (field, v) in [("topic", &c.topic), ("key", &c.key)] {
             if v.contains("${!") {
                 bail!(
@@ -778,6 +844,11 @@ impl KafkaOut {
                 "{path}.kafka.max_msg_bytes: the local runner's Kafka client (librdkafka) cannot enforce less than 1000 bytes"
             );
         }
+        Ok((partitioner, compression, brokers))
+    }
+
+    fn new(c: &KafkaOutput, path: &str) -> Result<KafkaOut> {
+        let (partitioner, compression, brokers) = KafkaOut::check(c, path)?;
         let producer: FutureProducer<QuietContext> = ClientConfig::new()
             .set("bootstrap.servers", brokers.join(","))
             .set("client.id", &c.client_id)
@@ -889,6 +960,10 @@ type AmqpRequest = (
     oneshot::Sender<Result<()>>,
 );
 
+/// What [`AmqpOut::check`] derives from the settings: (literal application
+/// properties, endpoints).
+type AmqpSettings = (Vec<(String, String)>, Vec<AmqpEndpoint>);
+
 /// The amqp_1 output: one connection task owns the sender link and sends in
 /// the order messages were submitted; writers wait for the broker's
 /// settlement.
@@ -902,7 +977,10 @@ pub struct AmqpOut {
 }
 
 impl AmqpOut {
-    fn new(c: &Amqp1Output, stream: &str, path: &str) -> Result<AmqpOut> {
+    /// The settings the local runner cannot run, named by `path`, without
+    /// connecting or spawning anything: (literal application properties,
+    /// endpoints).
+    fn check(c: &Amqp1Output, path: &str) -> Result<AmqpSettings> {
         let app_props = match &c.application_properties_map {
             None => Vec::new(),
             Some(text) => literal_map(text).ok_or_else(|| {
@@ -922,6 +1000,11 @@ impl AmqpOut {
             "target_address",
             &c.target_address,
         )?;
+        Ok((app_props, eps))
+    }
+
+    fn new(c: &Amqp1Output, stream: &str, path: &str) -> Result<AmqpOut> {
+        let (app_props, eps) = AmqpOut::check(c, path)?;
         let (tx, rx) = mpsc::channel(c.max_in_flight.max(1));
         tokio::spawn(amqp_output_task(
             eps,
@@ -1279,6 +1362,28 @@ impl Stream {
     /// Errors name the stream and the unsupported or invalid setting.
     pub fn build(s: &config::NamedStream) -> Result<Stream> {
         Stream::build_all(s).map_err(|mut e| e.remove(0))
+    }
+
+    /// The check pass of a stream: every error [`Stream::build_all`] would
+    /// give (the input's, each processor's, each invalid output
+    /// component's), without building, connecting or spawning anything.
+    /// `lint` uses it, and `pipeline` and `--stream` report through lint.
+    pub fn check_all(s: &config::NamedStream) -> Vec<anyhow::Error> {
+        let mut errors = Vec::new();
+        if let Err(e) = check_input(&s.config.input) {
+            errors.push(e);
+        }
+        for (i, p) in s.config.pipeline.processors.iter().enumerate() {
+            match p {
+                config::Processor::Mapping(text) => {
+                    if let Err(e) = Mapping::parse(text) {
+                        errors.push(anyhow!("pipeline.processors[{i}].mapping: {e}"));
+                    }
+                }
+            }
+        }
+        Out::check_all(&s.config.output, "output", &mut errors);
+        errors
     }
 
     /// Like [`Stream::build`], with every error: the input's, each
