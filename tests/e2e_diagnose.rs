@@ -44,6 +44,27 @@ fn probe_queue(source: &str, count: &str, loss_timeout: &str) -> (Output, Value)
 }
 
 /// Two of `queue`'s figures as `rabbitmqctl list_queues` prints them.
+/// `probe` on `/amq/queue/<source>` → Kafka `topic` and AMQP `target`,
+/// with `extra` flags, on a blocking thread (the test goes on meanwhile).
+fn probe_in_background(
+    source: &str,
+    topic: &str,
+    target: &str,
+    extra: &[&str],
+) -> tokio::task::JoinHandle<(Output, Value)> {
+    let mut args: Vec<String> = [
+        "--source".to_owned(),
+        format!("/amq/queue/{source}"),
+        "--kafka-topic".to_owned(),
+        topic.to_owned(),
+        "--amqp-target".to_owned(),
+        target.to_owned(),
+    ]
+    .into();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    tokio::task::spawn_blocking(move || probe(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+}
+
 fn rabbitmqctl_queue(queue: &str, a: &str, b: &str) -> (u64, u64) {
     let out = Command::new("rabbitmqctl")
         .args(["-q", "list_queues", "name", a, b])
@@ -310,23 +331,12 @@ async fn an_output_stuck_behind_one_message_is_found_from_the_source() {
     );
     amqp_send(&format!("/amq/queue/{source}"), ["x".repeat(5000)]).await;
     p.wait_for_log("output failed; retrying", Duration::from_secs(20));
-    let (out, r) = tokio::task::spawn_blocking({
-        let (source, topic, target) = (source.clone(), topic.clone(), target.clone());
-        move || {
-            probe(&[
-                "--source",
-                &format!("/amq/queue/{source}"),
-                "--kafka-topic",
-                &topic,
-                "--amqp-target",
-                &target,
-                "--count",
-                "10",
-                "--loss-timeout",
-                "9s",
-            ])
-        }
-    })
+    let (out, r) = probe_in_background(
+        &source,
+        &topic,
+        &target,
+        &["--count", "10", "--loss-timeout", "9s"],
+    )
     .await
     .unwrap();
     assert_eq!(out.status.code(), Some(1), "{r:#}");
@@ -375,25 +385,12 @@ async fn a_destination_that_stopped_while_another_goes_on_is_located() {
         ],
     );
     p.wait_for_log("input connected", Duration::from_secs(20));
-    let run = tokio::task::spawn_blocking({
-        let (source, topic, target) = (source.clone(), topic.clone(), target.clone());
-        move || {
-            probe(&[
-                "--source",
-                &format!("/amq/queue/{source}"),
-                "--kafka-topic",
-                &topic,
-                "--amqp-target",
-                &target,
-                "--count",
-                "40",
-                "--rate",
-                "5",
-                "--loss-timeout",
-                "4s",
-            ])
-        }
-    });
+    let run = probe_in_background(
+        &source,
+        &topic,
+        &target,
+        &["--count", "40", "--rate", "5", "--loss-timeout", "4s"],
+    );
     // after ~2.5 s of the 8 s run, the topic refuses everything
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let alter = Command::new("bash")
