@@ -231,10 +231,9 @@ impl Plan {
         let streams = config::load(path, None).map_err(|e| {
             // lint's findings carry the file's own line:col for every
             // invalid component (the parser's are of the substituted text)
-            let located: Vec<String> = crate::pipeline::lint::lint_file(path, None)
+            let located: Vec<String> = crate::pipeline::check::errors(path, None)
                 .iter()
-                .filter(|f| !f.warning)
-                .map(|f| crate::pipeline::lint::format(path, f))
+                .map(|f| crate::pipeline::finding::format(path, f))
                 .collect();
             if located.is_empty() {
                 anyhow!("--stream {e}")
@@ -331,7 +330,7 @@ pub fn check_topic(topic: &str) -> Result<()> {
 
 /// The first endpoint of an amqp_1 component (the one the runner tries first).
 fn endpoint(urls: &[String], sasl: &config::Sasl) -> Option<AmqpEndpoint> {
-    crate::pipeline::runner::endpoints(urls, sasl)
+    sasl.endpoints(urls)
         .into_iter()
         .next()
 }

@@ -3,67 +3,113 @@
 //! Behaviour follows ../shared/BENTO.md; see the README for the supported
 //! components and the known differences.
 
+pub mod build;
+pub mod check;
 pub mod config;
+pub mod connect;
+pub mod finding;
 pub mod http;
+pub mod input;
 pub mod interp;
-pub mod kafka_input;
-pub mod lint;
-pub mod mapping;
+pub mod message;
 pub mod metrics;
-pub mod runner;
-pub mod validate;
+pub mod output;
+pub mod processor;
+pub mod stream;
 
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::PipelineArgs;
+use finding::Finding;
 
-/// Loads every file, builds every stream, runs them until Ctrl-C/SIGTERM,
-/// drains, and returns the exit code: 0 after a clean stop, 2 for a config
-/// error (printed as `file: line:col: message`).
-pub async fn main(args: PipelineArgs) -> ExitCode {
-    let api = match args
-        .api_config
-        .as_deref()
-        .map(config::load_api_config)
+/// The `--api-config` map, or the message naming the flag and the problem.
+fn api_config(path: Option<&Path>) -> Result<Option<BTreeMap<String, String>>, String> {
+    path.map(config::load_api_config)
         .transpose()
-    {
+        .map_err(|e| format!("--api-config {e}"))
+}
+
+/// A finding for every stream id already defined by an earlier file
+/// (`ids` maps each id seen so far to its file); `pipeline` refuses to run
+/// two streams of one id, as Bento's streams mode does.
+fn duplicate_ids(
+    file: &Path,
+    streams: &[config::NamedStream],
+    ids: &mut HashMap<String, PathBuf>,
+) -> Vec<Finding> {
+    let mut found = Vec::new();
+    for n in streams {
+        if let Some(first) = ids.insert(n.id.clone(), file.to_owned()) {
+            found.push(Finding::error(
+                vec![],
+                format!(
+                    "stream id {:?} is already defined by {}: `streamprobe pipeline` refuses to run both (a stream's id is its file name, or its key under `streams:`)",
+                    n.id,
+                    first.display()
+                ),
+            ));
+        }
+    }
+    found
+}
+
+/// Checks every file (the same [`check::file`] pass as `lint`), then
+/// builds every stream, runs them until Ctrl-C/SIGTERM, drains, and
+/// returns the exit code: 0 after a clean stop, 2 for a config error
+/// (each printed as `file: line:col: message`, secrets redacted).
+pub async fn main(args: PipelineArgs) -> ExitCode {
+    let api = match api_config(args.api_config.as_deref()) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("streamprobe pipeline: --api-config {e}");
+            eprintln!("streamprobe pipeline: {e}");
             return ExitCode::from(2);
         }
     };
     let mut named = Vec::new();
+    let mut ids = HashMap::new();
     for f in &args.files {
-        match config::load(f, api.as_ref()) {
-            Ok(s) => named.extend(s),
-            Err(e) => {
-                report_errors(f, api.as_ref(), &e.to_string());
-                return ExitCode::from(2);
+        let mut errors = check::errors(f, api.as_ref());
+        let loaded = if errors.is_empty() {
+            match config::load(f, api.as_ref()) {
+                Ok(s) => s,
+                Err(e) => {
+                    errors.push(Finding::error(vec![], e.message));
+                    Vec::new()
+                }
             }
-        }
-    }
-    let mut ids = std::collections::HashMap::new();
-    let mut streams = Vec::new();
-    for n in &named {
-        if let Some(first) = ids.insert(n.id.clone(), n.file.clone()) {
-            eprintln!(
-                "streamprobe pipeline: {}: stream id {:?} is already defined by {} (a stream's id is its file name, or its key under `streams:`; rename one)",
-                n.file.display(),
-                n.id,
-                first.display()
-            );
+        } else {
+            Vec::new()
+        };
+        errors.extend(duplicate_ids(f, &loaded, &mut ids));
+        if !errors.is_empty() {
+            for x in &errors {
+                eprintln!("streamprobe pipeline: {}", finding::format_for_pipeline(f, x));
+            }
             return ExitCode::from(2);
         }
-        match runner::Stream::build(n) {
+        named.extend(loaded);
+    }
+    // Bento's streams mode (a `streams:` map or several files) labels
+    // every metric with its stream
+    let streams_mode = args.files.len() > 1
+        || named
+            .iter()
+            .any(|n| n.file.file_stem().is_none_or(|s| s.to_string_lossy() != n.id));
+    let metrics = Arc::new(metrics::Metrics::new(streams_mode));
+    let mut streams = Vec::new();
+    for n in &named {
+        match build::stream(n, metrics.clone()) {
             Ok(s) => streams.push(s),
             Err(e) => {
-                let fallback = format!("{}: stream {}: {e:#}", n.file.display(), n.id);
-                report_errors(&n.file, api.as_ref(), &fallback);
+                let e = Finding::error(vec![], format!("stream {}: {e:#}", n.id));
+                eprintln!("streamprobe pipeline: {}", finding::format_for_pipeline(&n.file, &e));
                 return ExitCode::from(2);
             }
         }
@@ -131,49 +177,31 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `streamprobe lint FILE...`: prints every finding as
-/// `file:line:col: message`; exit 0 when there are no errors (warnings
-/// allowed), 1 otherwise.
-pub async fn lint_main(
-    files: Vec<std::path::PathBuf>,
-    api_config: Option<std::path::PathBuf>,
-) -> ExitCode {
-    let api = match api_config
-        .as_deref()
-        .map(config::load_api_config)
-        .transpose()
-    {
+/// `streamprobe lint FILE...`: prints every finding of [`check::file`]
+/// as `file:line:col: [warning: ]message`; exit 0 when there are no errors
+/// (warnings allowed), 1 otherwise. Builds nothing and opens no socket.
+pub async fn lint_main(files: Vec<PathBuf>, api_config_file: Option<PathBuf>) -> ExitCode {
+    let api = match api_config(api_config_file.as_deref()) {
         Ok(a) => a,
         Err(e) => {
-            println!("--api-config {e}");
+            println!("{e}");
             return ExitCode::from(1);
         }
     };
     let mut errors = 0;
     // stream ids must be unique across the files run together
-    let mut ids = std::collections::HashMap::new();
+    let mut ids = HashMap::new();
     for f in &files {
-        let mut findings = lint::lint_file(f, api.as_ref());
-        for n in config::load(f, api.as_ref()).unwrap_or_default() {
-            if let Some(first) = ids.insert(n.id.clone(), f.clone()) {
-                findings.push(lint::Finding {
-                    at: None,
-                    message: format!(
-                        "stream id {:?} is already defined by {}: `streamprobe pipeline` refuses to run both (a stream's id is its file name, or its key under `streams:`)",
-                        n.id,
-                        first.display()
-                    ),
-                    warning: false,
-                });
-            }
-        }
+        let mut findings = check::file(f, api.as_ref());
+        let loaded = config::load(f, api.as_ref()).unwrap_or_default();
+        findings.extend(duplicate_ids(f, &loaded, &mut ids));
         for x in &findings {
-            println!("{}", lint::format(f, x));
-            if !x.warning {
+            println!("{}", finding::format(f, x));
+            if x.is_error() {
                 errors += 1;
             }
         }
-        if findings.iter().all(|x| x.warning) {
+        if !findings.iter().any(Finding::is_error) {
             println!("{}: ok", f.display());
         }
     }
@@ -181,28 +209,6 @@ pub async fn lint_main(
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    }
-}
-
-/// Prints every error lint finds in `file` (each invalid component with
-/// its line:col, in every stream of the file), or `fallback` when lint has
-/// none to give; values of Tyk references redacted.
-fn report_errors(
-    file: &std::path::Path,
-    api: Option<&std::collections::BTreeMap<String, String>>,
-    fallback: &str,
-) {
-    let errors: Vec<lint::Finding> = lint::lint_file(file, api)
-        .into_iter()
-        .filter(|x| !x.warning)
-        .collect();
-    if errors.is_empty() {
-        eprintln!("streamprobe pipeline: {}", crate::secrets::redact(fallback));
-    }
-    for x in errors {
-        let at = x.at.map(|(l, c)| format!("{l}:{c}: ")).unwrap_or_default();
-        let msg = crate::secrets::redact(&x.message);
-        eprintln!("streamprobe pipeline: {}: {at}{msg}", file.display());
     }
 }
 

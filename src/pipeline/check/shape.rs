@@ -1,4 +1,5 @@
-//! Every problem of a stream definition, each with its place in the file.
+//! The shape check: every component that does not deserialise, each with
+//! its place in the file.
 //!
 //! Deserialising a whole stream stops at the first error. `lint` instead
 //! checks each component on its own (the input, each processor, each output
@@ -15,58 +16,8 @@ use serde_yaml_ng::{Mapping, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
-use super::config;
-
-/// One step of a path into a YAML document.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-/// Renders a path as serde_yaml_ng does in its errors: `output.broker.outputs[1].kafka`.
-pub fn display(path: &[Seg]) -> String {
-    let mut s = String::new();
-    for seg in path {
-        match seg {
-            Seg::Key(k) => {
-                if !s.is_empty() {
-                    s.push('.');
-                }
-                s.push_str(k);
-            }
-            Seg::Index(i) => s.push_str(&format!("[{i}]")),
-        }
-    }
-    s
-}
-
-/// The path at the start of a message such as
-/// `output.broker.outputs[1].kafka.topic: must not be empty`, if any.
-pub fn leading_path(msg: &str) -> Option<Vec<Seg>> {
-    let (head, _) = msg.split_once(": ")?;
-    if head.is_empty()
-        || !head
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.[]-".contains(c))
-    {
-        return None;
-    }
-    let mut path = Vec::new();
-    for part in head.split('.') {
-        let (key, rest) = part.split_once('[').unwrap_or((part, ""));
-        if !key.is_empty() {
-            path.push(Seg::Key(key.to_owned()));
-        }
-        for idx in rest.split('[') {
-            let i = idx.trim_end_matches(']');
-            if !i.is_empty() {
-                path.push(Seg::Index(i.parse().ok()?));
-            }
-        }
-    }
-    Some(path)
-}
+use crate::pipeline::config;
+use crate::pipeline::finding::{Seg, join};
 
 /// One problem: where (a path) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,12 +186,6 @@ fn check<T: DeserializeOwned>(v: &Value, base: &[Seg]) -> Option<Problem> {
     Some(Problem { path, message })
 }
 
-fn with(base: &[Seg], more: &[&str]) -> Vec<Seg> {
-    let mut p = base.to_vec();
-    p.extend(more.iter().map(|k| Seg::Key((*k).to_owned())));
-    p
-}
-
 /// `m` with `key` replaced by `placeholder` (a valid value), and the old value.
 fn split(m: &Mapping, key: &str, placeholder: Value) -> (Value, Option<Value>) {
     let mut m = m.clone();
@@ -264,10 +209,10 @@ fn output(v: &Value, path: &[Seg], out: &mut Vec<Problem>) {
     match wrapper {
         Some(("broker", Value::Mapping(m))) => {
             let (own, children) = split(m, "outputs", Value::Sequence(vec![]));
-            out.extend(check::<config::Broker>(&own, &with(path, &["broker"])));
+            out.extend(check::<config::Broker>(&own, &join(path, &["broker"])));
             if let Some(Value::Sequence(list)) = children {
                 for (i, c) in list.iter().enumerate() {
-                    let mut p = with(path, &["broker", "outputs"]);
+                    let mut p = join(path, &["broker", "outputs"]);
                     p.push(Seg::Index(i));
                     output(c, &p, out);
                 }
@@ -275,21 +220,21 @@ fn output(v: &Value, path: &[Seg], out: &mut Vec<Problem>) {
         }
         Some(("fallback", Value::Sequence(list))) => {
             for (i, c) in list.iter().enumerate() {
-                let mut p = with(path, &["fallback"]);
+                let mut p = join(path, &["fallback"]);
                 p.push(Seg::Index(i));
                 output(c, &p, out);
             }
         }
         Some((k @ ("retry" | "drop_on"), Value::Mapping(m))) => {
             let (own, child) = split(m, "output", no_output());
-            let p = with(path, &[k]);
+            let p = join(path, &[k]);
             out.extend(if k == "retry" {
                 check::<config::Retry>(&own, &p)
             } else {
                 check::<config::DropOn>(&own, &p)
             });
             if let Some(c) = child {
-                output(&c, &with(&p, &["output"]), out);
+                output(&c, &join(&p, &["output"]), out);
             }
         }
         _ => out.extend(check::<config::Output>(v, path)),
@@ -335,17 +280,17 @@ pub fn stream(v: &Value, base: &[Seg]) -> Vec<Problem> {
         });
     out.extend(check::<config::StreamConfig>(&Value::Mapping(own), base));
     if let Some(input) = m.get("input") {
-        out.extend(check::<config::Input>(input, &with(base, &["input"])));
+        out.extend(check::<config::Input>(input, &join(base, &["input"])));
     }
     if let Some(Value::Sequence(list)) = processors {
         for (i, p) in list.iter().enumerate() {
-            let mut path = with(base, &["pipeline", "processors"]);
+            let mut path = join(base, &["pipeline", "processors"]);
             path.push(Seg::Index(i));
             out.extend(check::<config::Processor>(p, &path));
         }
     }
     if let Some(o) = m.get("output") {
-        output(o, &with(base, &["output"]), &mut out);
+        output(o, &join(base, &["output"]), &mut out);
     }
     out
 }
@@ -399,7 +344,7 @@ output:
         let at = positions(BROKEN).unwrap();
         let found: Vec<(String, Option<(usize, usize)>)> = file(&doc)
             .iter()
-            .map(|p| (display(&p.path), locate(&at, &p.path)))
+            .map(|p| (crate::pipeline::finding::display(&p.path), locate(&at, &p.path)))
             .collect();
         let expect = [
             ("input.amqp_1.source_adress", (4, 5)),
@@ -421,28 +366,12 @@ output:
     }
 
     #[test]
-    fn paths_at_the_start_of_messages() {
-        assert_eq!(
-            leading_path("output.broker.outputs[1].kafka.topic: must not be empty"),
-            Some(vec![
-                Seg::Key("output".into()),
-                Seg::Key("broker".into()),
-                Seg::Key("outputs".into()),
-                Seg::Index(1),
-                Seg::Key("kafka".into()),
-                Seg::Key("topic".into()),
-            ])
-        );
-        assert_eq!(leading_path("cannot read: no such file"), None);
-    }
-
-    #[test]
     fn a_valid_stream_has_no_problems() {
         let text = std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stream.yaml"),
         )
         .unwrap();
-        let text = super::super::interp::interpolate(&text, |_| None).unwrap();
+        let text = crate::pipeline::interp::interpolate(&text, |_| None).unwrap();
         let doc: Value = serde_yaml_ng::from_str(&text).unwrap();
         assert_eq!(file(&doc), vec![]);
     }

@@ -22,10 +22,11 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::config::KafkaInput;
-use super::mapping::Mapping;
-use super::runner::{Counters, Msg, Out, broker_list, retry_forever};
 use crate::kafka::QuietContext;
+use crate::pipeline::config::{KafkaInput, broker_list};
+use crate::pipeline::message::{Counters, Msg};
+use crate::pipeline::output::{Out, retry_forever, submit};
+use crate::pipeline::processor::mapping::Mapping;
 
 #[derive(Default)]
 struct Partition {
@@ -103,8 +104,8 @@ pub async fn run(
     id: &str,
     input: &KafkaInput,
     processors: &[Mapping],
-    output: &Arc<Out>,
-    c: &Arc<Counters>,
+    output: &Out,
+    c: &Counters,
     cancel: CancellationToken,
     drain: Duration,
 ) {
@@ -170,7 +171,7 @@ pub async fn run(
                     st.next = st.next.max(o + 1);
                     let msg = Arc::new(msg);
                     let first = tokio::select! {
-                        d = output.submit(msg.clone()) => d,
+                        d = submit(output, msg.clone()) => d,
                         _ = cancel.cancelled() => { c.abandoned.fetch_add(1, Ordering::Relaxed); break; }
                     };
                     // A failed message is submitted again until it succeeds;

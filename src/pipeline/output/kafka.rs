@@ -1,0 +1,162 @@
+//! The `kafka` output: an rdkafka `FutureProducer`, metadata as record
+//! headers, retries under the output's own policy (Bento's kafka output:
+//! `max_retries` + `backoff`, then the error goes up the tree).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{Result, anyhow, bail};
+use futures::future::BoxFuture;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::sync::Semaphore;
+
+use super::{Output, RetryPolicy};
+use crate::kafka::QuietContext;
+use crate::pipeline::config::{KafkaOutput, MetadataFilter, broker_list};
+use crate::pipeline::message::{Completion, Msg};
+
+/// The running kafka output.
+pub struct KafkaOut {
+    producer: FutureProducer<QuietContext>,
+    topic: String,
+    key: Option<String>,
+    static_headers: BTreeMap<String, String>,
+    filter: MetadataFilter,
+    in_flight: Arc<Semaphore>,
+    policy: RetryPolicy,
+}
+
+/// Builds a checked kafka output (the producer connects lazily). Errors
+/// when librdkafka refuses the settings.
+pub fn build(c: &KafkaOutput) -> Result<KafkaOut> {
+    let partitioner = c
+        .librdkafka_partitioner()
+        .ok_or_else(|| anyhow!("partitioner not supported (unchecked config)"))?;
+    let producer: FutureProducer<QuietContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker_list(&c.addresses).join(","))
+        .set("client.id", &c.client_id)
+        .set("acks", if c.ack_replicas { "all" } else { "1" })
+        .set("compression.codec", c.compression_codec())
+        .set("partitioner", partitioner)
+        .set(
+            "message.timeout.ms",
+            c.timeout.0.as_millis().max(1).to_string(),
+        )
+        .set("message.max.bytes", c.max_msg_bytes.to_string())
+        .set("linger.ms", "0")
+        .set("socket.nagle.disable", "true")
+        .set("enable.idempotence", "false")
+        .set("log_level", "3")
+        .create_with_context(QuietContext::new(format!("kafka:{}", c.topic)))
+        .map_err(|e| anyhow!("invalid producer settings: {e}"))?;
+    Ok(KafkaOut {
+        producer,
+        topic: c.topic.clone(),
+        key: (!c.key.is_empty()).then(|| c.key.clone()),
+        static_headers: c.static_headers.clone(),
+        filter: c.metadata.clone(),
+        in_flight: Arc::new(Semaphore::new(c.max_in_flight.max(1))),
+        policy: RetryPolicy {
+            max_retries: c.max_retries,
+            initial: c.backoff.initial_interval.0,
+            max: c.backoff.max_interval.0,
+            max_elapsed: c.backoff.max_elapsed_time.0,
+        },
+    })
+}
+
+impl KafkaOut {
+    /// Hands one attempt to librdkafka (in call order); the future resolves
+    /// with the broker's acknowledgement.
+    fn enqueue(
+        &self,
+        msg: &Msg,
+    ) -> std::result::Result<rdkafka::producer::DeliveryFuture, KafkaError> {
+        let mut headers = OwnedHeaders::new();
+        let mut any_header = false;
+        for (k, v) in msg.meta.iter().filter(|(k, _)| self.filter.keeps(k)) {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            });
+            any_header = true;
+        }
+        for (k, v) in &self.static_headers {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            });
+            any_header = true;
+        }
+        let mut record = FutureRecord::<str, [u8]>::to(&self.topic).payload(&msg.body[..]);
+        if let Some(k) = &self.key {
+            record = record.key(k.as_str());
+        }
+        if any_header {
+            record = record.headers(headers);
+        }
+        self.producer.send_result(record).map_err(|(e, _)| e)
+    }
+}
+
+impl Output for KafkaOut {
+    /// Produces `msg` (metadata → record headers, static headers added),
+    /// retrying under the output's policy; the completion fails after
+    /// `max_retries` attempts or `max_elapsed_time`, as Bento's kafka output.
+    fn submit(self: Arc<Self>, msg: Arc<Msg>) -> BoxFuture<'static, Completion> {
+        Box::pin(async move {
+            let permit = match self.in_flight.clone().acquire_owned().await {
+                Ok(p) => p,
+                Err(_) => {
+                    let done: Completion = Box::pin(async { Err(anyhow!("kafka output closed")) });
+                    return done;
+                }
+            };
+            let first = self.enqueue(&msg);
+            let done: Completion = Box::pin(async move {
+                let _permit = permit;
+                let mut attempts = self.policy.start();
+                let mut attempt = first;
+                loop {
+                    let error = match attempt {
+                        Ok(fut) => match fut.await {
+                            Ok(Ok(_)) => return Ok(()),
+                            Ok(Err((e, _))) => e.to_string(),
+                            Err(_) => "producer dropped the message".to_owned(),
+                        },
+                        Err(e) => e.to_string(),
+                    };
+                    let Some(wait) = attempts.failed() else {
+                        bail!(
+                            "kafka topic {}: {error} (gave up after {} attempts in {:.1?})",
+                            self.topic,
+                            attempts.count(),
+                            attempts.elapsed()
+                        );
+                    };
+                    tracing::warn!(topic = %self.topic, %error, attempt = attempts.count(), retry_in = ?wait, "kafka output: send failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt = self.enqueue(&msg);
+                }
+            });
+            done
+        })
+    }
+
+    fn has_capacity(&self) -> bool {
+        self.in_flight.available_permits() > 0
+    }
+
+    fn ready(self: Arc<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let _ = self.in_flight.acquire().await;
+        })
+    }
+
+    fn label(&self) -> String {
+        format!("kafka:{}", self.topic)
+    }
+}

@@ -1,0 +1,34 @@
+//! A built stream: its input, processors and output tree, run until
+//! cancelled.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::config;
+use super::input;
+use super::message::Counters;
+use super::output::Out;
+use super::processor::mapping::Mapping;
+
+/// A runnable stream (see [`super::build::stream`]).
+pub struct Stream {
+    pub id: String,
+    pub(super) input: config::Input,
+    pub(super) processors: Vec<Mapping>,
+    pub(super) output: Out,
+    pub counters: Arc<Counters>,
+}
+
+impl Stream {
+    /// Runs until `cancel` fires, then stops taking input and waits up to
+    /// `drain` for in-flight messages to be confirmed and settled.
+    pub async fn run(self, cancel: CancellationToken, drain: Duration) {
+        let (id, procs, out, c) = (&self.id, &self.processors, &self.output, &self.counters);
+        match &self.input {
+            config::Input::Amqp1(i) => input::amqp_1::run(id, i, procs, out, c, cancel, drain).await,
+            config::Input::Kafka(k) => input::kafka::run(id, k, procs, out, c, cancel, drain).await,
+        }
+    }
+}
