@@ -335,6 +335,12 @@ pub struct PipelineArgs {
     /// `$api_config.KEY` in a stream file takes KEY's value from it.
     #[arg(long, env = "STREAMPROBE_API_CONFIG", value_name = "FILE")]
     pub api_config: Option<PathBuf>,
+    /// Where to serve Bento's HTTP endpoints (`/ping`, `/ready`,
+    /// `/metrics`), as IP:PORT, or `off`. Default 127.0.0.1:4195 (Bento's
+    /// port); when that default is taken (another runner), the runner warns
+    /// and goes on without them, while an address given here must be free.
+    #[arg(long, env = "STREAMPROBE_HTTP_ADDRESS", value_name = "ADDR")]
+    pub http_address: Option<String>,
 }
 
 #[cfg(test)]

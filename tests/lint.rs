@@ -351,3 +351,42 @@ fn lint_opens_no_connection() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `lint` and `pipeline` run the same check: on every fixture that lint
+/// rejects, pipeline refuses to start (exit 2) with exactly the same
+/// errors, each at the same line:column with the same text.
+#[test]
+fn lint_and_pipeline_report_identical_findings_for_every_broken_file() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut broken = 0;
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    for f in files {
+        let shown = f.display().to_string();
+        let (lint_code, lint_text) = run("lint", &f, &[]);
+        if lint_code == Some(0) {
+            continue;
+        }
+        broken += 1;
+        let from_lint: std::collections::BTreeSet<String> = lint_text
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("{shown}:")))
+            .filter(|l| !l.split_once(": ").is_some_and(|(_, t)| t.starts_with("warning:")))
+            .map(str::to_owned)
+            .collect();
+        let (code, text) = run("pipeline", &f, &[]);
+        assert_eq!(code, Some(2), "pipeline {shown}: {text}");
+        let from_pipeline: std::collections::BTreeSet<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("streamprobe pipeline: {shown}: ")))
+            .map(str::to_owned)
+            .collect();
+        assert!(!from_lint.is_empty(), "lint {shown} failed without a finding: {lint_text}");
+        assert_eq!(from_lint, from_pipeline, "{shown}\nlint:\n{lint_text}\npipeline:\n{text}");
+    }
+    assert!(broken >= 3, "only {broken} broken fixtures found");
+}

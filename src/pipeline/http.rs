@@ -43,7 +43,8 @@ async fn metrics(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     )
 }
 
-/// Binds `address` (an error names it: in use, not an address) and serves
+/// Binds `address` (`HOST:PORT`; an error names it: in use, not an
+/// address, unknown host) and serves
 /// the three endpoints until `cancel`; returns the bound address (port 0
 /// picks a free one).
 pub async fn serve(
@@ -51,10 +52,10 @@ pub async fn serve(
     metrics_: Arc<Metrics>,
     cancel: CancellationToken,
 ) -> Result<SocketAddr> {
-    let addr: SocketAddr = address
-        .parse()
-        .with_context(|| format!("--http-address {address:?}: not an IP:port address (or `off`)"))?;
-    let listener = tokio::net::TcpListener::bind(addr)
+    if address.rsplit_once(':').is_none_or(|(_, p)| p.parse::<u16>().is_err()) {
+        anyhow::bail!("--http-address {address:?}: expected HOST:PORT (e.g. 127.0.0.1:4195) or `off`");
+    }
+    let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("--http-address {address}: cannot listen"))?;
     let bound = listener.local_addr()?;

@@ -17,7 +17,8 @@
 //! client has no type for); its `_sum` / `_count` are the same either way.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
@@ -100,6 +101,55 @@ impl Counter {
     }
 }
 
+/// What a registered component is.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind<'a> {
+    /// An input, named for `/ready` (`amqp_1 EXTERNAL`).
+    Input(&'a str),
+    /// An output; `Some(name)` for one that holds a connection (`kafka
+    /// FOO`), `None` for one that only routes (broker, fallback, retry,
+    /// drop_on), which has counters but no readiness of its own.
+    Output(Option<&'a str>),
+    /// A processor (`processor_received` / `_sent` / `_error`).
+    Processor,
+}
+
+/// How one input or output reports its connection: counts
+/// `<side>_connection_up` when it comes up (once per transition),
+/// `_lost` when an up connection goes away, `_failed` for every attempt or
+/// check that fails while it is down; `/ready` follows the last report.
+#[derive(Clone)]
+pub struct LinkState {
+    metrics: Arc<Metrics>,
+    id: ComponentId,
+    side: Side,
+    up: Arc<AtomicBool>,
+}
+
+impl LinkState {
+    /// The connection is up (again).
+    pub fn up(&self) {
+        if !self.up.swap(true, AtomicOrdering::Relaxed) {
+            self.metrics.connection(self.side, &self.id, Connection::Up);
+        }
+    }
+
+    /// A connection attempt failed, or an up connection was lost.
+    pub fn down(&self) {
+        let event = if self.up.swap(false, AtomicOrdering::Relaxed) {
+            Connection::Lost
+        } else {
+            Connection::Failed
+        };
+        self.metrics.connection(self.side, &self.id, event);
+    }
+
+    /// Adds `n` to one of this component's counters.
+    pub fn add(&self, counter: Counter, n: u64) {
+        self.metrics.add(counter, &self.id, n);
+    }
+}
+
 /// What a component is, for `/ready`'s 503 body.
 #[derive(Debug, Clone)]
 struct Link {
@@ -170,29 +220,34 @@ impl Metrics {
     }
 
     /// Declares a component: its series appear at 0 at once (as Bento's
-    /// components register theirs when built), and an input or output
-    /// (`side` given) counts as not ready until its first [`Connection::Up`].
-    /// `name` is how `/ready` names it (`kafka FOO`).
-    pub fn register(&self, id: &ComponentId, side: Option<Side>, name: &str) {
+    /// components register theirs when built). An input, and an output
+    /// that holds a connection ([`Kind::Output`] with a name), count as not
+    /// ready until their first [`Connection::Up`]; `/ready` names them by
+    /// that name (`kafka FOO`).
+    pub fn register(&self, id: &ComponentId, kind: Kind<'_>) {
         let v = self.values(id);
-        let which: &[Counter] = match side {
-            Some(Side::Input) => &[Counter::InputReceived],
-            Some(Side::Output) => &[Counter::OutputSent, Counter::OutputError],
-            None => &[
-                Counter::ProcessorReceived,
-                Counter::ProcessorSent,
-                Counter::ProcessorError,
-            ],
+        let (which, side, link): (&[Counter], Option<Side>, Option<&str>) = match kind {
+            Kind::Input(name) => (&[Counter::InputReceived], Some(Side::Input), Some(name)),
+            Kind::Output(name) => (&[Counter::OutputSent, Counter::OutputError], Some(Side::Output), name),
+            Kind::Processor => (
+                &[
+                    Counter::ProcessorReceived,
+                    Counter::ProcessorSent,
+                    Counter::ProcessorError,
+                ],
+                None,
+                None,
+            ),
         };
         for c in which {
             self.counters[c].with_label_values(&v);
         }
-        if let Some(side) = side {
+        if side == Some(Side::Output) {
+            self.latency.with_label_values(&v);
+        }
+        if let (Some(side), Some(name)) = (side, link) {
             for event in ["up", "lost", "failed"] {
                 self.connections[&(side, event)].with_label_values(&v);
-            }
-            if side == Side::Output {
-                self.latency.with_label_values(&v);
             }
             self.links.lock().expect("metrics lock").insert(
                 (side, id.clone()),
@@ -201,6 +256,17 @@ impl Metrics {
                     connected: false,
                 },
             );
+        }
+    }
+
+    /// The handle through which the connected component `id` reports its
+    /// connection (register it first).
+    pub fn link(self: &Arc<Self>, side: Side, id: ComponentId) -> LinkState {
+        LinkState {
+            metrics: self.clone(),
+            id,
+            side,
+            up: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -290,8 +356,8 @@ mod tests {
     fn series_appear_at_zero_and_count_with_bentos_names_and_labels() {
         let m = Metrics::new(false);
         let (input, out) = (id("root.input"), id("root.output.broker.outputs.0"));
-        m.register(&input, Some(Side::Input), "amqp_1 EXTERNAL");
-        m.register(&out, Some(Side::Output), "kafka FOO");
+        m.register(&input, Kind::Input("amqp_1 EXTERNAL"));
+        m.register(&out, Kind::Output(Some("kafka FOO")));
         let text = m.encode();
         assert!(text.contains("input_received{label=\"\",path=\"root.input\"} 0\n"), "{text}");
         assert!(text.contains(
@@ -313,9 +379,9 @@ mod tests {
     fn ready_only_when_every_input_and_output_is_up() {
         let m = Metrics::new(true);
         let (input, out) = (id("root.input"), id("root.output"));
-        m.register(&input, Some(Side::Input), "amqp_1 EXTERNAL");
-        m.register(&out, Some(Side::Output), "kafka FOO");
-        m.register(&id("root.pipeline.processors.0"), None, "mapping");
+        m.register(&input, Kind::Input("amqp_1 EXTERNAL"));
+        m.register(&out, Kind::Output(Some("kafka FOO")));
+        m.register(&id("root.pipeline.processors.0"), Kind::Processor);
         assert_eq!(m.readiness().unwrap_err().len(), 2);
         m.connection(Side::Input, &input, Connection::Up);
         assert_eq!(

@@ -115,6 +115,19 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
         }
     }
     let cancel = CancellationToken::new();
+    let address = args.http_address.as_deref().unwrap_or(http::DEFAULT_ADDRESS);
+    if address != "off" {
+        match http::serve(address, metrics.clone(), cancel.clone()).await {
+            Ok(at) => tracing::info!("serving /ping /ready /metrics on http://{at}"),
+            Err(e) if args.http_address.is_none() => {
+                tracing::warn!("{e:#}; running without /ping /ready /metrics (choose another with --http-address)")
+            }
+            Err(e) => {
+                eprintln!("streamprobe pipeline: {e:#}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let drain = Duration::from_secs_f64(args.drain_timeout);
     let mut tasks = Vec::new();
     for s in streams {

@@ -9,15 +9,18 @@ use tokio_util::sync::CancellationToken;
 use super::config;
 use super::input;
 use super::message::Counters;
+use super::metrics::LinkState;
 use super::output::Out;
-use super::processor::mapping::Mapping;
+use super::processor::Processors;
 
 /// A runnable stream (see [`super::build::stream`]).
 pub struct Stream {
     pub id: String,
     pub(super) input: config::Input,
-    pub(super) processors: Vec<Mapping>,
+    pub(super) processors: Processors,
     pub(super) output: Out,
+    /// How the input reports its connection and `input_received`.
+    pub(super) input_link: LinkState,
     pub counters: Arc<Counters>,
 }
 
@@ -25,10 +28,9 @@ impl Stream {
     /// Runs until `cancel` fires, then stops taking input and waits up to
     /// `drain` for in-flight messages to be confirmed and settled.
     pub async fn run(self, cancel: CancellationToken, drain: Duration) {
-        let (id, procs, out, c) = (&self.id, &self.processors, &self.output, &self.counters);
         match &self.input {
-            config::Input::Amqp1(i) => input::amqp_1::run(id, i, procs, out, c, cancel, drain).await,
-            config::Input::Kafka(k) => input::kafka::run(id, k, procs, out, c, cancel, drain).await,
+            config::Input::Amqp1(i) => input::amqp_1::run(&self, i, cancel, drain).await,
+            config::Input::Kafka(k) => input::kafka::run(&self, k, cancel, drain).await,
         }
     }
 }

@@ -24,8 +24,9 @@ use crate::amqp;
 use crate::pipeline::config::Amqp1Input;
 use crate::pipeline::connect::connect_any;
 use crate::pipeline::message::{Counters, Msg};
-use crate::pipeline::output::{Out, submit};
-use crate::pipeline::processor::mapping::Mapping;
+use crate::pipeline::metrics::Counter;
+use crate::pipeline::output::submit;
+use crate::pipeline::stream::Stream;
 use crate::retry::Backoff;
 
 /// Process start, for rate-limited logging.
@@ -161,19 +162,12 @@ async fn finished(inflight: &mut JoinSet<Settlement>) -> Vec<Settlement> {
 /// taking input and waits up to `drain` for in-flight messages to be
 /// confirmed and settled. Reconnects with backoff when the link is lost
 /// (what was in flight is left unsettled: the broker redelivers it).
-pub async fn run(
-    id: &str,
-    input: &Amqp1Input,
-    processors: &[Mapping],
-    output: &Out,
-    c: &Counters,
-    cancel: CancellationToken,
-    drain: Duration,
-) {
+pub async fn run(s: &Stream, input: &Amqp1Input, cancel: CancellationToken, drain: Duration) {
+    let (id, output, c, link) = (s.id.as_str(), &s.output, &*s.counters, &s.input_link);
     let eps = input.sasl.endpoints(&input.urls);
     let credit = input.credit.max(1);
     let mut backoff = Backoff::reconnect();
-        loop {
+    loop {
         let attempt = async {
             connect_any(&eps, &format!("streamprobe-pipeline-{}-input", id))
                 .await?
@@ -185,6 +179,7 @@ pub async fn run(
             r = attempt => match r {
                 Ok(v) => v,
                 Err(e) => {
+                    link.down();
                     let wait = backoff.next_delay();
                     tracing::warn!(stream = %id, error = %format!("{e:#}"), retry_in = ?wait, "input cannot connect");
                     tokio::select! { _ = cancel.cancelled() => return, _ = tokio::time::sleep(wait) => continue }
@@ -192,6 +187,7 @@ pub async fn run(
             }
         };
         backoff.reset();
+        link.up();
         tracing::info!(stream = %id, source = %input.source_address, credit, "input connected");
         let mut inflight: JoinSet<Settlement> = JoinSet::new();
         let mut window = amqp::CreditWindow::new();
@@ -215,14 +211,13 @@ pub async fn run(
                     Ok(delivery) => {
                         window.received();
                         c.received.fetch_add(1, Ordering::Relaxed);
+                        link.add(Counter::InputReceived, 1);
                         let (info, message) = delivery.into_parts();
                         let mut msg = Msg {
                             meta: input_metadata(&message, input.read_header),
                             body: amqp::body_bytes(&message.body).unwrap_or_default(),
                         };
-                        for p in processors {
-                            p.apply(&mut msg.meta);
-                        }
+                        s.processors.apply(&mut msg);
                         // Submit in input order (this waits for a
                         // max_in_flight slot); confirm concurrently.
                         let done = tokio::select! {
@@ -264,6 +259,7 @@ pub async fn run(
                 return;
             }
             Some(e) => {
+                link.down();
                 tracing::warn!(stream = %id, error = %e, in_flight = inflight.len(), "input link lost; in-flight deliveries will be redelivered by the broker");
                 c.abandoned
                     .fetch_add(inflight.len() as u64, Ordering::Relaxed);

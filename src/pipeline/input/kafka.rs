@@ -24,9 +24,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::kafka::QuietContext;
 use crate::pipeline::config::{KafkaInput, broker_list};
-use crate::pipeline::message::{Counters, Msg};
-use crate::pipeline::output::{Out, retry_forever, submit};
-use crate::pipeline::processor::mapping::Mapping;
+use crate::pipeline::message::Msg;
+use crate::pipeline::connect;
+use crate::pipeline::metrics::Counter;
+use crate::pipeline::output::{retry_forever, submit};
+use crate::pipeline::stream::Stream;
 
 #[derive(Default)]
 struct Partition {
@@ -100,15 +102,8 @@ fn metadata(
 
 /// Runs the kafka input of stream `id` until `cancel` fires, then waits up
 /// to `drain` for in-flight messages and commits what was confirmed.
-pub async fn run(
-    id: &str,
-    input: &KafkaInput,
-    processors: &[Mapping],
-    output: &Out,
-    c: &Counters,
-    cancel: CancellationToken,
-    drain: Duration,
-) {
+pub async fn run(s: &Stream, input: &KafkaInput, cancel: CancellationToken, drain: Duration) {
+    let (id, output, c, link) = (s.id.as_str(), &s.output, &*s.counters, &s.input_link);
     let brokers = broker_list(&input.addresses);
     let consumer: StreamConsumer<QuietContext> = match ClientConfig::new()
         .set("bootstrap.servers", brokers.join(","))
@@ -130,15 +125,27 @@ pub async fn run(
     {
         Ok(c) => c,
         Err(e) => {
+            link.down();
             tracing::error!(stream = %id, error = %e, "kafka input: invalid consumer settings");
             return;
         }
     };
+    let consumer = Arc::new(consumer);
     let topics: Vec<&str> = input.topics.iter().map(String::as_str).collect();
     if let Err(e) = consumer.subscribe(&topics) {
+        link.down();
         tracing::error!(stream = %id, error = %e, "kafka input: cannot subscribe");
         return;
     }
+    let watching = cancel.child_token();
+    let watcher = tokio::spawn(connect::watch_kafka(
+        {
+            let consumer = consumer.clone();
+            Arc::new(move |t| consumer.fetch_metadata(None, t).is_ok())
+        },
+        link.clone(),
+        watching.clone(),
+    ));
     tracing::info!(stream = %id, topics = ?input.topics, group = %input.consumer_group, "input connected (kafka)");
     let limit = input.checkpoint_limit.max(1);
     let mut parts: HashMap<(String, i32), Partition> = HashMap::new();
@@ -160,12 +167,11 @@ pub async fn run(
             m = consumer.recv(), if inflight.len() < limit => match m {
                 Ok(m) => {
                     c.received.fetch_add(1, Ordering::Relaxed);
+                    link.add(Counter::InputReceived, 1);
                     let (t, p, o) = (m.topic().to_owned(), m.partition(), m.offset());
                     let mut msg = Msg { body: m.payload().unwrap_or_default().to_vec(), meta: metadata(&m) };
                     drop(m);
-                    for proc in processors {
-                        proc.apply(&mut msg.meta);
-                    }
+                    s.processors.apply(&mut msg);
                     let st = parts.entry((t.clone(), p)).or_insert_with(|| Partition { committed: -1, ..Default::default() });
                     st.pending.insert(o);
                     st.next = st.next.max(o + 1);
@@ -210,6 +216,8 @@ pub async fn run(
     // The last confirmed positions, committed synchronously (never past an
     // unconfirmed message), then the consumer closed, both off the runtime
     // and bounded in time.
+    watching.cancel();
+    let _ = watcher.await;
     let sid = id.to_owned();
     let closing = tokio::task::spawn_blocking(move || {
         commit(&consumer, &mut parts, &sid, CommitMode::Sync);

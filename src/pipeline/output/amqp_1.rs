@@ -18,6 +18,7 @@ use crate::amqp::{AmqpEndpoint, AmqpSession};
 use crate::pipeline::config::{Amqp1Output, MetadataFilter};
 use crate::pipeline::connect::connect_any;
 use crate::pipeline::message::{Completion, Msg};
+use crate::pipeline::metrics::LinkState;
 use crate::retry::Backoff;
 
 type AmqpRequest = (
@@ -35,15 +36,17 @@ pub struct AmqpOut {
     tx: mpsc::Sender<AmqpRequest>,
 }
 
-/// Builds a checked amqp_1 output and spawns its connection task (which
-/// connects on the first message); `name` names its AMQP container and link.
-pub fn build(c: &Amqp1Output, name: String) -> AmqpOut {
+/// Builds a checked amqp_1 output and spawns its connection task, which
+/// connects at once and reports its connection through `link`; `name`
+/// names its AMQP container and link.
+pub fn build(c: &Amqp1Output, name: String, link: LinkState) -> AmqpOut {
     let (tx, rx) = mpsc::channel(c.max_in_flight.max(1));
     tokio::spawn(amqp_output_task(
         c.sasl.endpoints(&c.urls),
         c.target_address.clone(),
         name,
         rx,
+        link,
     ));
     AmqpOut {
         target: c.target_address.clone(),
@@ -124,31 +127,42 @@ impl Output for AmqpOut {
     }
 }
 
-/// The amqp_1 output's connection task, as Bento's amqp_1 output behaves: a
-/// message that cannot be sent (no connection, link lost before the broker
-/// settled it) is resent, after reconnecting with backoff (0.5 s → 1 s), for
-/// ever, so connection errors never reach `fan_out`, `fallback` or `retry`;
-/// while it waits, the `max_in_flight` slots fill up and writers block (back
-/// pressure, which `drop_on.back_pressure` can turn into an error). Only a
-/// broker's definite refusal (settled other than Accepted) fails a message.
+/// The amqp_1 output's connection task, as Bento's amqp_1 output behaves: it
+/// connects at start (so `/ready` can tell), and a message that cannot be
+/// sent (no connection, link lost before the broker settled it) is resent,
+/// after reconnecting with backoff (0.5 s → 1 s), for ever, so connection
+/// errors never reach `fan_out`, `fallback` or `retry`; while it waits, the
+/// `max_in_flight` slots fill up and writers block (back pressure, which
+/// `drop_on.back_pressure` can turn into an error). Only a broker's definite
+/// refusal (settled other than Accepted) fails a message. The connection is
+/// reported through `link`; a connection that closes while idle is noticed
+/// within [`IDLE_CHECK`].
 async fn amqp_output_task(
     eps: Vec<AmqpEndpoint>,
     target: String,
     name: String,
     mut rx: mpsc::Receiver<AmqpRequest>,
+    link: LinkState,
 ) {
     let (resend_tx, mut resend_rx) = mpsc::unbounded_channel::<AmqpRequest>();
-    let mut link: Option<(AmqpSession, fe2o3_amqp::Sender)> = None;
-    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(1), 1.5, 0.5);
-    let close = |link: Option<(AmqpSession, fe2o3_amqp::Sender)>| {
-        if let Some((s, snd)) = link {
-            tokio::spawn(async move {
-                let _ = tokio::time::timeout(Duration::from_secs(1), snd.close()).await;
-                s.close().await;
-            });
-        }
+    let mut conn = Connection {
+        eps,
+        target,
+        name,
+        link,
+        open: None,
+        backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(1), 1.5, 0.5),
     };
+    let mut idle = tokio::time::interval(IDLE_CHECK);
     loop {
+        if conn.open.is_none() && !conn.connect().await {
+            // Down: wait out the backoff, unless the output is done.
+            tokio::time::sleep(conn.backoff.next_delay()).await;
+            if rx.is_closed() && rx.is_empty() && resend_rx.is_empty() {
+                break;
+            }
+            continue;
+        }
         let (message, reply) = tokio::select! {
             biased;
             Some(r) = resend_rx.recv() => r,
@@ -156,35 +170,92 @@ async fn amqp_output_task(
                 Some(r) => r,
                 None => break,
             },
-        };
-        loop {
-            if link.is_none() {
-                let attempt = async {
-                    connect_any(&eps, &format!("streamprobe-pipeline-{name}"))
-                        .await?
-                        .with_sender(&format!("{name}-sender"), &target)
-                        .await
-                };
-                match attempt.await {
-                    Ok(l) => {
-                        tracing::info!(target = %target, "amqp_1 output connected");
-                        link = Some(l);
-                    }
-                    Err(e) => {
-                        let wait = backoff.next_delay();
-                        tracing::warn!(target = %target, error = %format!("{e:#}"), retry_in = ?wait, "amqp_1 output cannot connect; the message waits");
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
+            _ = idle.tick() => {
+                if conn.open.as_ref().is_some_and(|(s, _)| s.connection.is_closed()) {
+                    tracing::warn!(target = %conn.target, "amqp_1 output connection closed; reconnecting");
+                    conn.lost();
                 }
+                continue;
             }
-            let Some((_, sender)) = link.as_mut() else {
+        };
+        conn.send(message, reply, &resend_tx).await;
+    }
+    conn.close();
+}
+
+/// How often an idle amqp_1 output checks that its connection is still open.
+const IDLE_CHECK: Duration = Duration::from_millis(500);
+
+/// The amqp_1 output's connection state.
+struct Connection {
+    eps: Vec<AmqpEndpoint>,
+    target: String,
+    name: String,
+    link: LinkState,
+    open: Option<(AmqpSession, fe2o3_amqp::Sender)>,
+    backoff: Backoff,
+}
+
+impl Connection {
+    /// One attempt to connect and attach; reports the outcome.
+    async fn connect(&mut self) -> bool {
+        let attempt = async {
+            connect_any(&self.eps, &format!("streamprobe-pipeline-{}", self.name))
+                .await?
+                .with_sender(&format!("{}-sender", self.name), &self.target)
+                .await
+        };
+        match attempt.await {
+            Ok(l) => {
+                tracing::info!(target = %self.target, "amqp_1 output connected");
+                self.link.up();
+                self.open = Some(l);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(target = %self.target, error = %format!("{e:#}"), "amqp_1 output cannot connect; messages wait");
+                self.link.down();
+                false
+            }
+        }
+    }
+
+    /// Drops the connection (lost), closing it in the background.
+    fn lost(&mut self) {
+        self.link.down();
+        self.close();
+    }
+
+    fn close(&mut self) {
+        if let Some((s, snd)) = self.open.take() {
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(1), snd.close()).await;
+                s.close().await;
+            });
+        }
+    }
+
+    /// Sends one message, reconnecting with backoff until the link takes
+    /// it; its settlement is awaited in the background (resent through
+    /// `resend` when the link goes before the broker settled it).
+    async fn send(
+        &mut self,
+        message: Message<fe2o3_amqp::types::messaging::Data>,
+        reply: oneshot::Sender<Result<()>>,
+        resend: &mpsc::UnboundedSender<AmqpRequest>,
+    ) {
+        loop {
+            if self.open.is_none() && !self.connect().await {
+                tokio::time::sleep(self.backoff.next_delay()).await;
+                continue;
+            }
+            let Some((_, sender)) = self.open.as_mut() else {
                 continue;
             };
             match sender.send_batchable(message.clone()).await {
                 Ok(fut) => {
-                    backoff.reset();
-                    let (target, resend) = (target.clone(), resend_tx.clone());
+                    self.backoff.reset();
+                    let (target, resend) = (self.target.clone(), resend.clone());
                     tokio::spawn(async move {
                         match fut.await {
                             Ok(Outcome::Accepted(_)) => {
@@ -201,16 +272,15 @@ async fn amqp_output_task(
                             }
                         }
                     });
-                    break;
+                    return;
                 }
                 Err(e) => {
-                    let wait = backoff.next_delay();
-                    tracing::warn!(target = %target, error = %e, retry_in = ?wait, "amqp_1 output link lost; reconnecting to resend");
-                    close(link.take());
+                    let wait = self.backoff.next_delay();
+                    tracing::warn!(target = %self.target, error = %e, retry_in = ?wait, "amqp_1 output link lost; reconnecting to resend");
+                    self.lost();
                     tokio::time::sleep(wait).await;
                 }
             }
         }
     }
-    close(link.take());
 }

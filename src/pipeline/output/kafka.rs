@@ -10,13 +10,15 @@ use futures::future::BoxFuture;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio::sync::Semaphore;
 
 use super::{Output, RetryPolicy};
 use crate::kafka::QuietContext;
 use crate::pipeline::config::{KafkaOutput, MetadataFilter, broker_list};
+use crate::pipeline::connect;
 use crate::pipeline::message::{Completion, Msg};
+use crate::pipeline::metrics::LinkState;
 
 /// The running kafka output.
 pub struct KafkaOut {
@@ -27,11 +29,14 @@ pub struct KafkaOut {
     filter: MetadataFilter,
     in_flight: Arc<Semaphore>,
     policy: RetryPolicy,
+    /// Stops the connection watcher when the output is dropped.
+    _watch: tokio_util::sync::DropGuard,
 }
 
-/// Builds a checked kafka output (the producer connects lazily). Errors
-/// when librdkafka refuses the settings.
-pub fn build(c: &KafkaOutput) -> Result<KafkaOut> {
+/// Builds a checked kafka output: librdkafka connects in the background,
+/// and a watcher reports the connection through `link`
+/// ([`connect::watch_kafka`]). Errors when librdkafka refuses the settings.
+pub fn build(c: &KafkaOutput, link: LinkState) -> Result<KafkaOut> {
     let partitioner = c
         .librdkafka_partitioner()
         .ok_or_else(|| anyhow!("partitioner not supported (unchecked config)"))?;
@@ -52,6 +57,15 @@ pub fn build(c: &KafkaOutput) -> Result<KafkaOut> {
         .set("log_level", "3")
         .create_with_context(QuietContext::new(format!("kafka:{}", c.topic)))
         .map_err(|e| anyhow!("invalid producer settings: {e}"))?;
+    let watch = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(connect::watch_kafka(
+        {
+            let producer = producer.clone();
+            Arc::new(move |t| producer.client().fetch_metadata(None, t).is_ok())
+        },
+        link,
+        watch.clone(),
+    ));
     Ok(KafkaOut {
         producer,
         topic: c.topic.clone(),
@@ -65,6 +79,7 @@ pub fn build(c: &KafkaOutput) -> Result<KafkaOut> {
             max: c.backoff.max_interval.0,
             max_elapsed: c.backoff.max_elapsed_time.0,
         },
+        _watch: watch.drop_guard(),
     })
 }
 
