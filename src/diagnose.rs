@@ -257,19 +257,16 @@ fn drains(inp: &Inputs) -> String {
     };
     let rate: f64 = v.queues.iter().filter_map(|q| q.rates.deliver_get).sum();
     let empty = !v.queues.is_empty()
-        && v.queues.iter().all(|q| {
-            q.messages_ready == Some(0) && q.consumers.unwrap_or(0) > 0
-        });
+        && v.queues
+            .iter()
+            .all(|q| q.messages_ready == Some(0) && q.consumers.unwrap_or(0) > 0);
     if rate > 0.0 {
         format!(
             " and {} still drains ({rate:.0} msg/s delivered)",
             inp.source
         )
     } else if empty {
-        format!(
-            " and {} is kept empty (0 ready)",
-            inp.source
-        )
+        format!(" and {} is kept empty (0 ready)", inp.source)
     } else {
         String::new()
     }

@@ -21,6 +21,7 @@ use crate::amqp::AmqpEndpoint;
 use crate::cli::Endpoints;
 use crate::event::{BodyOptions, Event, SendRequest};
 use crate::pipeline::config::{self, Output};
+use crate::secrets::Secrets;
 use crate::{amqp, kafka};
 
 /// Capacity of the event channel; workers wait (backpressure) when it is full.
@@ -179,10 +180,11 @@ impl Plan {
     /// Errors: the file cannot be read or parsed, or its first stream has
     /// no kafka/amqp_1 output; or an endpoint is wrong in a way known
     /// before any connection ([`Plan::check`]).
-    pub fn from_args(e: &Endpoints) -> Result<Plan> {
+    /// Resolved reference values are registered in `secrets`.
+    pub fn from_args(e: &Endpoints, secrets: &Secrets) -> Result<Plan> {
         let plan = match &e.stream {
             None => Plan::from_flags(e),
-            Some(path) => Plan::from_stream(path)?,
+            Some(path) => Plan::from_stream(path, secrets)?,
         };
         plan.check()?;
         Ok(plan)
@@ -227,13 +229,17 @@ impl Plan {
     }
 
     /// Discovers the plan from a stream file (see the module docs).
-    pub fn from_stream(path: &Path) -> Result<Plan> {
-        let streams = config::load(path, None).map_err(|e| {
+    pub fn from_stream(path: &Path, secrets: &Secrets) -> Result<Plan> {
+        let refs = config::Refs {
+            api_config: None,
+            secrets: secrets.clone(),
+        };
+        let streams = config::load(path, &refs).map_err(|e| {
             // lint's findings carry the file's own line:col for every
             // invalid component (the parser's are of the substituted text)
-            let located: Vec<String> = crate::pipeline::check::errors(path, None)
+            let located: Vec<String> = crate::pipeline::check::errors(path, &refs)
                 .iter()
-                .map(|f| crate::pipeline::finding::format(path, f))
+                .map(|f| crate::pipeline::finding::format(path, f, secrets))
                 .collect();
             if located.is_empty() {
                 anyhow!("--stream {e}")
@@ -330,9 +336,7 @@ pub fn check_topic(topic: &str) -> Result<()> {
 
 /// The first endpoint of an amqp_1 component (the one the runner tries first).
 fn endpoint(urls: &[String], sasl: &config::Sasl) -> Option<AmqpEndpoint> {
-    sasl.endpoints(urls)
-        .into_iter()
-        .next()
+    sasl.endpoints(urls).into_iter().next()
 }
 
 /// Bento's `addresses`: a list whose items may hold comma-separated lists.
@@ -478,7 +482,7 @@ mod tests {
             let mut v = vec!["streamprobe"];
             v.extend_from_slice(args);
             let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(v).unwrap();
-            Plan::from_args(&cli.ui.endpoints)
+            Plan::from_args(&cli.ui.endpoints, &Secrets::new())
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         };
@@ -522,7 +526,7 @@ mod tests {
              output:\n  broker:\n    outputs:\n      - fallback:\n          - kafka: {addresses: [k:9092], topic: FOO}\n          - amqp_1: {urls: [amqp://h:5672], target_address: KAFKA_DLQ}\n      - amqp_1: {urls: [amqp://h:5672], target_address: FOO}\n",
         )
         .unwrap();
-        let p = Plan::from_stream(&f).unwrap();
+        let p = Plan::from_stream(&f, &Secrets::new()).unwrap();
         let Source::Amqp { endpoint, address } = &p.source else {
             panic!("amqp source expected")
         };

@@ -7,6 +7,8 @@ use anyhow::{Context, Result};
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
+use crate::secrets::Secrets;
+
 fn filter() -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
 }
@@ -22,11 +24,12 @@ pub fn default_log_file() -> PathBuf {
     base.join("streamprobe").join("streamprobe.log")
 }
 
-/// Logs to `path` (appending; parent folders created). Keep the guard alive
+/// Logs to `path` (appending; parent folders created), every line
+/// redacted by `secrets`. Keep the guard alive
 /// until exit so buffered lines are flushed.
 ///
 /// Errors: the folder cannot be created or the file cannot be opened.
-pub fn to_file(path: &Path) -> Result<WorkerGuard> {
+pub fn to_file(path: &Path, secrets: &Secrets) -> Result<WorkerGuard> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create log folder {}", dir.display()))?;
@@ -36,7 +39,7 @@ pub fn to_file(path: &Path) -> Result<WorkerGuard> {
         .append(true)
         .open(path)
         .with_context(|| format!("cannot open log file {}", path.display()))?;
-    let (writer, guard) = tracing_appender::non_blocking(crate::secrets::Redacting(file));
+    let (writer, guard) = tracing_appender::non_blocking(secrets.writer(file));
     tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_ansi(false)
@@ -45,13 +48,16 @@ pub fn to_file(path: &Path) -> Result<WorkerGuard> {
     Ok(guard)
 }
 
-/// Logs to stderr (headless commands).
-pub fn to_stderr() {
+/// Logs to stderr (headless commands), every line redacted by `secrets`.
+pub fn to_stderr(secrets: &Secrets) {
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(|| crate::secrets::Redacting(std::io::stderr()))
+        .with_writer({
+            let secrets = secrets.clone();
+            move || secrets.writer(std::io::stderr())
+        })
         .init();
 }
 

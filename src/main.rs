@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use streamprobe::cli::{Cli, Command};
+use streamprobe::secrets::Secrets;
 use streamprobe::{logging, pipeline, probe, tui};
 
 /// Stack size of the runtime's threads, bytes.
@@ -45,13 +46,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Values of Tyk references, filled by config loading and hidden by
+    // every log line and printed message (one list for the whole process).
+    let secrets = Secrets::new();
     let code = match cli.command {
         None => {
             if let Err(e) = cli.ui.measure.body_options() {
                 eprintln!("streamprobe: {e}");
                 return ExitCode::from(2);
             }
-            if let Err(e) = streamprobe::links::Plan::from_args(&cli.ui.endpoints) {
+            if let Err(e) = streamprobe::links::Plan::from_args(&cli.ui.endpoints, &secrets) {
                 eprintln!("streamprobe: {e:#}");
                 return ExitCode::from(2);
             }
@@ -75,8 +79,8 @@ fn main() -> ExitCode {
                 .log_file
                 .clone()
                 .unwrap_or_else(logging::default_log_file);
-            match logging::to_file(&path) {
-                Ok(_guard) => match rt.block_on(tui::run(cli.ui)) {
+            match logging::to_file(&path, &secrets) {
+                Ok(_guard) => match rt.block_on(tui::run(cli.ui, &secrets)) {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         eprintln!("streamprobe: {e:#}");
@@ -91,7 +95,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Probe(args)) => {
             let _guard = match &args.log_file {
-                Some(path) => match logging::to_file(path) {
+                Some(path) => match logging::to_file(path, &secrets) {
                     Ok(g) => Some(g),
                     Err(e) => {
                         eprintln!("streamprobe probe: {e:#}");
@@ -100,15 +104,15 @@ fn main() -> ExitCode {
                 },
                 None => None,
             };
-            rt.block_on(probe::main(args))
+            rt.block_on(probe::main(args, &secrets))
         }
         Some(Command::Lint { files, api_config }) => {
-            rt.block_on(pipeline::lint_main(files, api_config))
+            rt.block_on(pipeline::lint_main(files, api_config, &secrets))
         }
         Some(Command::Report { file, json }) => streamprobe::record::report_main(&file, json),
         Some(Command::Pipeline(args)) => {
-            logging::to_stderr();
-            rt.block_on(pipeline::main(args))
+            logging::to_stderr(&secrets);
+            rt.block_on(pipeline::main(args, &secrets))
         }
     };
     // librdkafka's close may block on an unreachable cluster: do not wait

@@ -13,6 +13,7 @@ use crate::event::{Event, Link, LinkStatus, SendRequest};
 use crate::latency::{Summary, fmt_us};
 use crate::links::{self, Role};
 use crate::record::{Recorder, SessionHeader};
+use crate::secrets::Secrets;
 use crate::stats::RunStats;
 use crate::tracker::Verdict;
 
@@ -464,13 +465,13 @@ fn fold(
 /// Runs the probe and returns the exit code (0 pass, 1 fail, 2 config or
 /// connection error). The report goes to stdout; errors and progress (only
 /// when stderr is a terminal) to stderr.
-pub async fn main(args: ProbeArgs) -> ExitCode {
+pub async fn main(args: ProbeArgs, secrets: &Secrets) -> ExitCode {
     let json = args.json;
     let body = match args.measure.body_options() {
         Ok(b) => b,
         Err(e) => return exit2(json, RunError::config(e)),
     };
-    let plan = match links::Plan::from_args(&args.endpoints) {
+    let plan = match links::Plan::from_args(&args.endpoints, secrets) {
         Ok(p) => p,
         Err(e) => return exit2(json, RunError::config(format!("{e:#}"))),
     };

@@ -75,7 +75,10 @@ async fn metrics_count_every_message_and_ready_follows_kafka() {
             ("STREAMPROBE_HTTP_ADDRESS", "127.0.0.1:0"),
         ],
     );
-    pipeline.wait_for_log("serving /ping /ready /metrics on http://", Duration::from_secs(5));
+    pipeline.wait_for_log(
+        "serving /ping /ready /metrics on http://",
+        Duration::from_secs(5),
+    );
     let log = pipeline.log_text();
     let base = log
         .split("serving /ping /ready /metrics on ")
@@ -103,13 +106,28 @@ async fn metrics_count_every_message_and_ready_follows_kafka() {
 
     let before = get(&format!("{base}/metrics")).1;
     let received0 = series(&before, "input_received", "root.input");
-    let sent0: Vec<u64> = OUTPUTS.iter().map(|p| series(&before, "output_sent", p)).collect();
-    assert!(before.contains("# TYPE output_latency_ns histogram"), "{before}");
+    let sent0: Vec<u64> = OUTPUTS
+        .iter()
+        .map(|p| series(&before, "output_sent", p))
+        .collect();
+    assert!(
+        before.contains("# TYPE output_latency_ns histogram"),
+        "{before}"
+    );
 
     amqp_send_pipelined(&source, (0..N).map(|i| format!("m{i}"))).await;
     let recs = kcat_wait(&dest, N as usize, Duration::from_secs(60));
-    let msgs = proton_drain(&dest, N as usize, Duration::from_secs(2), Duration::from_secs(60));
-    assert_eq!((recs.len() as u64, msgs.len() as u64), (N, N), "kcat / proton counts");
+    let msgs = proton_drain(
+        &dest,
+        N as usize,
+        Duration::from_secs(2),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        (recs.len() as u64, msgs.len() as u64),
+        (N, N),
+        "kcat / proton counts"
+    );
     // The last confirmation is counted once the output's completion ran.
     let start = Instant::now();
     let after = loop {
@@ -123,9 +141,17 @@ async fn metrics_count_every_message_and_ready_follows_kafka() {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert_eq!(series(&after, "input_received", "root.input") - received0, N, "{after}");
+    assert_eq!(
+        series(&after, "input_received", "root.input") - received0,
+        N,
+        "{after}"
+    );
     for (p, s0) in OUTPUTS.iter().zip(&sent0) {
-        assert_eq!(series(&after, "output_sent", p) - s0, N, "output_sent of {p}:\n{after}");
+        assert_eq!(
+            series(&after, "output_sent", p) - s0,
+            N,
+            "output_sent of {p}:\n{after}"
+        );
         assert_eq!(series(&after, "output_error", p), 0, "output_error of {p}");
     }
     assert_eq!(
@@ -134,7 +160,11 @@ async fn metrics_count_every_message_and_ready_follows_kafka() {
         "{after}"
     );
     assert_eq!(
-        series(&after, "output_latency_ns_count", "root.output.broker.outputs.0"),
+        series(
+            &after,
+            "output_latency_ns_count",
+            "root.output.broker.outputs.0"
+        ),
         N
     );
     assert_eq!(kafka_end_offset(&dest), N, "Kafka's own end offset");
@@ -146,9 +176,13 @@ async fn metrics_count_every_message_and_ready_follows_kafka() {
     let (_, body) = ready(Duration::from_secs(10), 503);
     let took = stopped.elapsed();
     drop(back);
-    assert!(took <= Duration::from_secs(2), "/ready turned 503 only after {took:?}");
     assert!(
-        body.contains("output not connected: kafka ") && body.contains("root.output.broker.outputs.0"),
+        took <= Duration::from_secs(2),
+        "/ready turned 503 only after {took:?}"
+    );
+    assert!(
+        body.contains("output not connected: kafka ")
+            && body.contains("root.output.broker.outputs.0"),
         "{body}"
     );
     assert!(!body.contains("amqp_1"), "only Kafka is down: {body}");
@@ -156,7 +190,21 @@ async fn metrics_count_every_message_and_ready_follows_kafka() {
     let (_, body) = ready(Duration::from_secs(60), 200);
     assert_eq!(body, "OK");
     let text = get(&format!("{base}/metrics")).1;
-    assert!(series(&text, "output_connection_lost", "root.output.broker.outputs.0") >= 1, "{text}");
-    assert!(series(&text, "output_connection_up", "root.output.broker.outputs.0") >= 2, "{text}");
+    assert!(
+        series(
+            &text,
+            "output_connection_lost",
+            "root.output.broker.outputs.0"
+        ) >= 1,
+        "{text}"
+    );
+    assert!(
+        series(
+            &text,
+            "output_connection_up",
+            "root.output.broker.outputs.0"
+        ) >= 2,
+        "{text}"
+    );
     assert_eq!(pipeline.interrupt(Duration::from_secs(20)), Some(0));
 }

@@ -375,7 +375,10 @@ fn lint_and_pipeline_report_identical_findings_for_every_broken_file() {
         let from_lint: std::collections::BTreeSet<String> = lint_text
             .lines()
             .filter_map(|l| l.strip_prefix(&format!("{shown}:")))
-            .filter(|l| !l.split_once(": ").is_some_and(|(_, t)| t.starts_with("warning:")))
+            .filter(|l| {
+                !l.split_once(": ")
+                    .is_some_and(|(_, t)| t.starts_with("warning:"))
+            })
             .map(str::to_owned)
             .collect();
         let (code, text) = run("pipeline", &f, &[]);
@@ -385,8 +388,14 @@ fn lint_and_pipeline_report_identical_findings_for_every_broken_file() {
             .filter_map(|l| l.strip_prefix(&format!("streamprobe pipeline: {shown}: ")))
             .map(str::to_owned)
             .collect();
-        assert!(!from_lint.is_empty(), "lint {shown} failed without a finding: {lint_text}");
-        assert_eq!(from_lint, from_pipeline, "{shown}\nlint:\n{lint_text}\npipeline:\n{text}");
+        assert!(
+            !from_lint.is_empty(),
+            "lint {shown} failed without a finding: {lint_text}"
+        );
+        assert_eq!(
+            from_lint, from_pipeline,
+            "{shown}\nlint:\n{lint_text}\npipeline:\n{text}"
+        );
     }
     assert!(broken >= 3, "only {broken} broken fixtures found");
 }

@@ -138,5 +138,9 @@ pub fn output(conf: &config::Output, ctx: &Ctx, path: &[Seg]) -> Result<Out> {
             output(&d.output, ctx, &join(path, &["drop_on", "output"]))?,
         )),
     };
-    Ok(Arc::new(output::measured::wrap(out, id, ctx.metrics.clone())))
+    Ok(Arc::new(output::measured::wrap(
+        out,
+        id,
+        ctx.metrics.clone(),
+    )))
 }

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use anyhow::{Result, anyhow};
 
-use crate::amqp::{self, AmqpEndpoint, AmqpSession};
 use super::metrics::LinkState;
+use crate::amqp::{self, AmqpEndpoint, AmqpSession};
 
 /// Connects to the first endpoint that answers (Bento: "the first URL to
 /// successfully connect is used"); the error lists every endpoint's.
@@ -47,8 +47,8 @@ pub async fn watch_kafka(
         }
         let check = check.clone();
         let answered = tokio::task::spawn_blocking(move || check(KAFKA_CHECK_TIMEOUT))
-        .await
-        .unwrap_or(false);
+            .await
+            .unwrap_or(false);
         if answered { link.up() } else { link.down() }
     }
 }

@@ -5,6 +5,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::secrets::Secrets;
+
 /// One step of a path into a YAML document.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Seg {
@@ -133,11 +135,11 @@ impl Finding {
 }
 
 /// A finding as `lint` prints it: `file:line:col: [warning: ]text`
-/// (line:col omitted when unknown), secrets redacted.
-pub fn format(file: &Path, f: &Finding) -> String {
+/// (line:col omitted when unknown), redacted by `secrets`.
+pub fn format(file: &Path, f: &Finding, secrets: &Secrets) -> String {
     let kind = if f.is_error() { "" } else { "warning: " };
     let text = f.text();
-    let text = crate::secrets::redact(&text);
+    let text = secrets.redact(&text);
     match f.span {
         Some((l, c)) => format!("{}:{l}:{c}: {kind}{text}", file.display()),
         None => format!("{}: {kind}{text}", file.display()),
@@ -145,10 +147,13 @@ pub fn format(file: &Path, f: &Finding) -> String {
 }
 
 /// A finding as `pipeline` prints it: `file: line:col: text` (the form it
-/// has always used), secrets redacted.
-pub fn format_for_pipeline(file: &Path, f: &Finding) -> String {
-    let at = f.span.map(|(l, c)| format!("{l}:{c}: ")).unwrap_or_default();
-    format!("{}: {at}{}", file.display(), crate::secrets::redact(&f.text()))
+/// has always used), redacted by `secrets`.
+pub fn format_for_pipeline(file: &Path, f: &Finding, secrets: &Secrets) -> String {
+    let at = f
+        .span
+        .map(|(l, c)| format!("{l}:{c}: "))
+        .unwrap_or_default();
+    format!("{}: {at}{}", file.display(), secrets.redact(&f.text()))
 }
 
 #[cfg(test)]

@@ -52,8 +52,13 @@ pub async fn serve(
     metrics_: Arc<Metrics>,
     cancel: CancellationToken,
 ) -> Result<SocketAddr> {
-    if address.rsplit_once(':').is_none_or(|(_, p)| p.parse::<u16>().is_err()) {
-        anyhow::bail!("--http-address {address:?}: expected HOST:PORT (e.g. 127.0.0.1:4195) or `off`");
+    if address
+        .rsplit_once(':')
+        .is_none_or(|(_, p)| p.parse::<u16>().is_err())
+    {
+        anyhow::bail!(
+            "--http-address {address:?}: expected HOST:PORT (e.g. 127.0.0.1:4195) or `off`"
+        );
     }
     let listener = tokio::net::TcpListener::bind(address)
         .await

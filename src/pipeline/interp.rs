@@ -158,11 +158,13 @@ impl fmt::Display for BadRef {
 /// `$api_config.KEY` → KEY of the API definition's config data, which the
 /// local runner takes from `--api-config FILE` (`api`; `None` when not
 /// given). Names are `[A-Za-z0-9_]+`. Every unresolvable reference is
-/// reported; resolved values are never part of an error.
+/// reported; resolved values are never part of an error, and each is
+/// registered in `secrets` so that no message shows it.
 pub fn tyk_refs(
     text: &str,
     env: impl Fn(&str) -> Option<String>,
     api: Option<&std::collections::BTreeMap<String, String>>,
+    secrets: &crate::secrets::Secrets,
 ) -> Result<String, Vec<BadRef>> {
     let mut out = String::with_capacity(text.len());
     let mut bad = Vec::new();
@@ -197,8 +199,8 @@ pub fn tyk_refs(
         match value {
             Ok(v) => {
                 let escaped = escape_newlines(&v);
-                crate::secrets::register(&v, reference);
-                crate::secrets::register(&escaped, reference);
+                secrets.register(&v, reference);
+                secrets.register(&escaped, reference);
                 out.push_str(&escaped)
             }
             Err(why) => bad.push(BadRef {
@@ -273,16 +275,17 @@ mod tests {
             std::collections::BTreeMap::from([("amqp_password".to_owned(), "s3cret".to_owned())]);
         let t = "password: $api_config.amqp_password\nuser: $secret_env.HOST\n";
         assert_eq!(
-            tyk_refs(t, env, Some(&api)).unwrap(),
+            tyk_refs(t, env, Some(&api), &Default::default()).unwrap(),
             "password: s3cret\nuser: rabbit\n"
         );
-        let e = tyk_refs(t, env, None).unwrap_err();
+        let e = tyk_refs(t, env, None, &Default::default()).unwrap_err();
         assert_eq!((e[0].line, e[0].column), (1, 11));
         assert!(e[0].to_string().contains("needs --api-config"), "{}", e[0]);
         let e = tyk_refs(
             "a: $secret_env.NOPE\nb: $api_config.missing",
             env,
             Some(&api),
+            &Default::default(),
         )
         .unwrap_err();
         assert_eq!(e.len(), 2);

@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 /// Where a component sits, as Bento labels its metrics.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -182,10 +184,15 @@ impl Metrics {
         let counter = |name: &str| {
             let c = IntCounterVec::new(Opts::new(name, "Bento Counter metric"), labels)
                 .expect("a valid metric name");
-            registry.register(Box::new(c.clone())).expect("registered once");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("registered once");
             c
         };
-        let counters = Counter::ALL.iter().map(|&c| (c, counter(c.name()))).collect();
+        let counters = Counter::ALL
+            .iter()
+            .map(|&c| (c, counter(c.name())))
+            .collect();
         let mut connections = BTreeMap::new();
         for side in [Side::Input, Side::Output] {
             for event in ["up", "lost", "failed"] {
@@ -228,7 +235,11 @@ impl Metrics {
         let v = self.values(id);
         let (which, side, link): (&[Counter], Option<Side>, Option<&str>) = match kind {
             Kind::Input(name) => (&[Counter::InputReceived], Some(Side::Input), Some(name)),
-            Kind::Output(name) => (&[Counter::OutputSent, Counter::OutputError], Some(Side::Output), name),
+            Kind::Output(name) => (
+                &[Counter::OutputSent, Counter::OutputError],
+                Some(Side::Output),
+                name,
+            ),
             Kind::Processor => (
                 &[
                     Counter::ProcessorReceived,
@@ -359,10 +370,11 @@ mod tests {
         m.register(&input, Kind::Input("amqp_1 EXTERNAL"));
         m.register(&out, Kind::Output(Some("kafka FOO")));
         let text = m.encode();
-        assert!(text.contains("input_received{label=\"\",path=\"root.input\"} 0\n"), "{text}");
-        assert!(text.contains(
-            "output_sent{label=\"\",path=\"root.output.broker.outputs.0\"} 0\n"
-        ));
+        assert!(
+            text.contains("input_received{label=\"\",path=\"root.input\"} 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("output_sent{label=\"\",path=\"root.output.broker.outputs.0\"} 0\n"));
         m.add(Counter::InputReceived, &input, 1000);
         m.add(Counter::OutputSent, &out, 3);
         m.latency(&out, Duration::from_millis(2));
@@ -386,15 +398,20 @@ mod tests {
         m.connection(Side::Input, &input, Connection::Up);
         assert_eq!(
             m.readiness(),
-            Err(vec!["stream s: output not connected: kafka FOO (root.output)".to_owned()])
+            Err(vec![
+                "stream s: output not connected: kafka FOO (root.output)".to_owned()
+            ])
         );
         m.connection(Side::Output, &out, Connection::Up);
         assert_eq!(m.readiness(), Ok(()));
         m.connection(Side::Output, &out, Connection::Lost);
         assert!(m.readiness().is_err());
         let text = m.encode();
-        assert!(text.contains(
-            "output_connection_lost{label=\"\",path=\"root.output\",stream=\"s\"} 1\n"
-        ), "{text}");
+        assert!(
+            text.contains(
+                "output_connection_lost{label=\"\",path=\"root.output\",stream=\"s\"} 1\n"
+            ),
+            "{text}"
+        );
     }
 }

@@ -17,7 +17,7 @@ pub mod output;
 pub mod processor;
 pub mod stream;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -27,13 +27,20 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::PipelineArgs;
+use crate::secrets::Secrets;
 use finding::Finding;
 
-/// The `--api-config` map, or the message naming the flag and the problem.
-fn api_config(path: Option<&Path>) -> Result<Option<BTreeMap<String, String>>, String> {
-    path.map(config::load_api_config)
+/// The references' context: the `--api-config` map (if given) and
+/// `secrets`, or the message naming the flag and the problem.
+fn refs(path: Option<&Path>, secrets: &Secrets) -> Result<config::Refs, String> {
+    let api_config = path
+        .map(config::load_api_config)
         .transpose()
-        .map_err(|e| format!("--api-config {e}"))
+        .map_err(|e| format!("--api-config {e}"))?;
+    Ok(config::Refs {
+        api_config,
+        secrets: secrets.clone(),
+    })
 }
 
 /// A finding for every stream id already defined by an earlier file
@@ -64,8 +71,8 @@ fn duplicate_ids(
 /// builds every stream, runs them until Ctrl-C/SIGTERM, drains, and
 /// returns the exit code: 0 after a clean stop, 2 for a config error
 /// (each printed as `file: line:col: message`, secrets redacted).
-pub async fn main(args: PipelineArgs) -> ExitCode {
-    let api = match api_config(args.api_config.as_deref()) {
+pub async fn main(args: PipelineArgs, secrets: &Secrets) -> ExitCode {
+    let refs = match refs(args.api_config.as_deref(), secrets) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("streamprobe pipeline: {e}");
@@ -75,9 +82,9 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
     let mut named = Vec::new();
     let mut ids = HashMap::new();
     for f in &args.files {
-        let mut errors = check::errors(f, api.as_ref());
+        let mut errors = check::errors(f, &refs);
         let loaded = if errors.is_empty() {
-            match config::load(f, api.as_ref()) {
+            match config::load(f, &refs) {
                 Ok(s) => s,
                 Err(e) => {
                     errors.push(Finding::error(vec![], e.message));
@@ -90,7 +97,10 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
         errors.extend(duplicate_ids(f, &loaded, &mut ids));
         if !errors.is_empty() {
             for x in &errors {
-                eprintln!("streamprobe pipeline: {}", finding::format_for_pipeline(f, x));
+                eprintln!(
+                    "streamprobe pipeline: {}",
+                    finding::format_for_pipeline(f, x, secrets)
+                );
             }
             return ExitCode::from(2);
         }
@@ -99,9 +109,11 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
     // Bento's streams mode (a `streams:` map or several files) labels
     // every metric with its stream
     let streams_mode = args.files.len() > 1
-        || named
-            .iter()
-            .any(|n| n.file.file_stem().is_none_or(|s| s.to_string_lossy() != n.id));
+        || named.iter().any(|n| {
+            n.file
+                .file_stem()
+                .is_none_or(|s| s.to_string_lossy() != n.id)
+        });
     let metrics = Arc::new(metrics::Metrics::new(streams_mode));
     let mut streams = Vec::new();
     for n in &named {
@@ -109,18 +121,26 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
             Ok(s) => streams.push(s),
             Err(e) => {
                 let e = Finding::error(vec![], format!("stream {}: {e:#}", n.id));
-                eprintln!("streamprobe pipeline: {}", finding::format_for_pipeline(&n.file, &e));
+                eprintln!(
+                    "streamprobe pipeline: {}",
+                    finding::format_for_pipeline(&n.file, &e, secrets)
+                );
                 return ExitCode::from(2);
             }
         }
     }
     let cancel = CancellationToken::new();
-    let address = args.http_address.as_deref().unwrap_or(http::DEFAULT_ADDRESS);
+    let address = args
+        .http_address
+        .as_deref()
+        .unwrap_or(http::DEFAULT_ADDRESS);
     if address != "off" {
         match http::serve(address, metrics.clone(), cancel.clone()).await {
             Ok(at) => tracing::info!("serving /ping /ready /metrics on http://{at}"),
             Err(e) if args.http_address.is_none() => {
-                tracing::warn!("{e:#}; running without /ping /ready /metrics (choose another with --http-address)")
+                tracing::warn!(
+                    "{e:#}; running without /ping /ready /metrics (choose another with --http-address)"
+                )
             }
             Err(e) => {
                 eprintln!("streamprobe pipeline: {e:#}");
@@ -193,8 +213,12 @@ pub async fn main(args: PipelineArgs) -> ExitCode {
 /// `streamprobe lint FILE...`: prints every finding of [`check::file`]
 /// as `file:line:col: [warning: ]message`; exit 0 when there are no errors
 /// (warnings allowed), 1 otherwise. Builds nothing and opens no socket.
-pub async fn lint_main(files: Vec<PathBuf>, api_config_file: Option<PathBuf>) -> ExitCode {
-    let api = match api_config(api_config_file.as_deref()) {
+pub async fn lint_main(
+    files: Vec<PathBuf>,
+    api_config_file: Option<PathBuf>,
+    secrets: &Secrets,
+) -> ExitCode {
+    let refs = match refs(api_config_file.as_deref(), secrets) {
         Ok(a) => a,
         Err(e) => {
             println!("{e}");
@@ -205,11 +229,11 @@ pub async fn lint_main(files: Vec<PathBuf>, api_config_file: Option<PathBuf>) ->
     // stream ids must be unique across the files run together
     let mut ids = HashMap::new();
     for f in &files {
-        let mut findings = check::file(f, api.as_ref());
-        let loaded = config::load(f, api.as_ref()).unwrap_or_default();
+        let mut findings = check::file(f, &refs);
+        let loaded = config::load(f, &refs).unwrap_or_default();
         findings.extend(duplicate_ids(f, &loaded, &mut ids));
         for x in &findings {
-            println!("{}", finding::format(f, x));
+            println!("{}", finding::format(f, x, secrets));
             if x.is_error() {
                 errors += 1;
             }

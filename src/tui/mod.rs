@@ -34,6 +34,7 @@ use crate::cli::UiArgs;
 use crate::envelope;
 use crate::links::{self, Workers};
 use crate::record::{Recorder, SessionHeader};
+use crate::secrets::Secrets;
 use app::{App, Command};
 
 /// Frame period: about 30 frames per second.
@@ -141,9 +142,9 @@ impl Recording {
 ///
 /// Errors: `--message-file` unreadable, `--record` not creatable, or a
 /// terminal error.
-pub async fn run(args: UiArgs) -> Result<()> {
+pub async fn run(args: UiArgs, secrets: &Secrets) -> Result<()> {
     let run_id = envelope::new_run_id();
-    let plan = links::Plan::from_args(&args.endpoints)?;
+    let plan = links::Plan::from_args(&args.endpoints, secrets)?;
     let body = args.measure.body_options().map_err(anyhow::Error::msg)?;
     let compose_body = match &args.message_file {
         None => String::new(),

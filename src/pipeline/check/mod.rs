@@ -11,10 +11,10 @@
 pub mod seed;
 pub mod shape;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
-use super::config;
+use super::config::{self, Refs};
 use super::finding::{Finding, Seg};
 use super::interp;
 
@@ -23,14 +23,14 @@ use super::interp;
 /// component checks of each stream and warnings for ignored sections.
 /// Environment variables come from the process; `api` is the
 /// `--api-config` map.
-pub fn file(path: &Path, api: Option<&BTreeMap<String, String>>) -> Vec<Finding> {
+pub fn file(path: &Path, refs: &Refs) -> Vec<Finding> {
     let raw = match config::read(path) {
         Ok(t) => t,
         Err(e) => return vec![Finding::error(vec![], format!("cannot read: {e}"))],
     };
     let mut findings = seed::seed_shapes(&raw);
-    match config::parse_text_with(path, &raw, |k| std::env::var(k).ok(), api) {
-        Err(_) if every_problem(path, &raw, api, &mut findings) => {}
+    match config::parse_text_with(path, &raw, |k| std::env::var(k).ok(), refs) {
+        Err(_) if every_problem(path, &raw, refs, &mut findings) => {}
         Err(e) => {
             // "L:C: message" at the front of the message, when serde knew it;
             // several located problems come joined by "; " (one per variable)
@@ -79,21 +79,19 @@ pub fn file(path: &Path, api: Option<&BTreeMap<String, String>>) -> Vec<Finding>
 }
 
 /// Only the errors of [`file`].
-pub fn errors(path: &Path, api: Option<&BTreeMap<String, String>>) -> Vec<Finding> {
-    file(path, api).into_iter().filter(Finding::is_error).collect()
+pub fn errors(path: &Path, refs: &Refs) -> Vec<Finding> {
+    file(path, refs)
+        .into_iter()
+        .filter(Finding::is_error)
+        .collect()
 }
 
 /// Adds a finding for every invalid component of every stream in the file
 /// (see [`validate`]); false when that finds nothing to say (the file fails
 /// before components: a variable, YAML syntax, the top-level shape), so the
 /// parser's own error is the one to report.
-fn every_problem(
-    path: &Path,
-    raw: &str,
-    api: Option<&std::collections::BTreeMap<String, String>>,
-    findings: &mut Vec<Finding>,
-) -> bool {
-    let Ok(text) = config::interpolated(path, raw, |k| std::env::var(k).ok(), api) else {
+fn every_problem(path: &Path, raw: &str, refs: &Refs, findings: &mut Vec<Finding>) -> bool {
+    let Ok(text) = config::interpolated(path, raw, |k| std::env::var(k).ok(), refs) else {
         return false;
     };
     // the file with references masked: the file's own positions
@@ -106,7 +104,9 @@ fn every_problem(
             // variables substituted, and at the mapping for a repeated key)
             let dups = shape::duplicate_keys(&masked);
             for (path, at) in &dups {
-                findings.push(Finding::error(path.clone(), "key repeated in its mapping").at(Some(*at)));
+                findings.push(
+                    Finding::error(path.clone(), "key repeated in its mapping").at(Some(*at)),
+                );
             }
             if !dups.is_empty() {
                 return true;
@@ -127,9 +127,13 @@ fn every_problem(
             findings.push(
                 Finding::error(
                     vec![],
-                    format!("the value substituted for `{reference}` breaks the YAML here ({what}):"),
+                    format!(
+                        "the value substituted for `{reference}` breaks the YAML here ({what}):"
+                    ),
                 )
-                .with_hint(format!("quote the reference (\"{reference}\") or change the value"))
+                .with_hint(format!(
+                    "quote the reference (\"{reference}\") or change the value"
+                ))
                 .at(Some((line, col))),
             );
             return true;

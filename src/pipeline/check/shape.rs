@@ -344,7 +344,12 @@ output:
         let at = positions(BROKEN).unwrap();
         let found: Vec<(String, Option<(usize, usize)>)> = file(&doc)
             .iter()
-            .map(|p| (crate::pipeline::finding::display(&p.path), locate(&at, &p.path)))
+            .map(|p| {
+                (
+                    crate::pipeline::finding::display(&p.path),
+                    locate(&at, &p.path),
+                )
+            })
             .collect();
         let expect = [
             ("input.amqp_1.source_adress", (4, 5)),

@@ -211,5 +211,4 @@ mod tests {
             assert!(parse_go_duration(bad).is_err(), "{bad:?} accepted");
         }
     }
-
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::finding::{Finding, Seg, index, join};
 use super::interp;
 use crate::amqp;
+use crate::secrets::Secrets;
 
 mod common;
 mod input;
@@ -124,7 +125,10 @@ fn check_amqp_endpoints(
         }
     }
     if address.trim().is_empty() {
-        return Err(Box::new(Finding::error(join(base, &[field]), "must not be empty")));
+        return Err(Box::new(Finding::error(
+            join(base, &[field]),
+            "must not be empty",
+        )));
     }
     Ok(())
 }
@@ -157,12 +161,22 @@ pub struct NamedStream {
 
 /// A config file that could not be used: the file and what is wrong, with
 /// line:column where known.
-/// Displayed as `file: message` with Tyk reference values redacted.
+/// Displayed as `file: message`; the message was redacted when made.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {}", file.display(), crate::secrets::redact(message))]
+#[error("{}: {}", file.display(), message)]
 pub struct ConfigError {
     pub file: PathBuf,
     pub message: String,
+}
+
+/// What Tyk's references in a stream file resolve against, and the list
+/// their values are registered in (so that no message shows them).
+#[derive(Debug, Clone, Default)]
+pub struct Refs {
+    /// The `--api-config` map (`$api_config.KEY`); `None` when not given.
+    pub api_config: Option<BTreeMap<String, String>>,
+    /// Where every resolved value is registered.
+    pub secrets: Secrets,
 }
 
 fn stream_id(path: &Path) -> String {
@@ -184,22 +198,23 @@ pub fn parse_text(
     raw: &str,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<NamedStream>, ConfigError> {
-    parse_text_with(path, raw, lookup, None)
+    parse_text_with(path, raw, lookup, &Refs::default())
 }
 
 /// [`parse_text`] with Tyk's references resolved first
-/// ([`interp::tyk_refs`]; `api` is the `--api-config` map).
+/// ([`interp::tyk_refs`] against `refs`). Errors are redacted with
+/// `refs.secrets` (a serde error may quote a resolved value).
 pub fn parse_text_with(
     path: &Path,
     raw: &str,
     lookup: impl Fn(&str) -> Option<String>,
-    api: Option<&BTreeMap<String, String>>,
+    refs: &Refs,
 ) -> Result<Vec<NamedStream>, ConfigError> {
     let err = |message: String| ConfigError {
         file: path.to_owned(),
-        message,
+        message: refs.secrets.redact(&message).into_owned(),
     };
-    let text = interpolated(path, raw, lookup, api)?;
+    let text = interpolated(path, raw, lookup, refs)?;
     let value: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(&text).map_err(|e| err(yaml_error(&e)))?;
     let map = value
@@ -252,7 +267,7 @@ pub fn interpolated(
     path: &Path,
     raw: &str,
     lookup: impl Fn(&str) -> Option<String>,
-    api: Option<&BTreeMap<String, String>>,
+    refs: &Refs,
 ) -> Result<String, ConfigError> {
     fn err<E: std::fmt::Display>(path: &Path, m: Vec<E>) -> ConfigError {
         ConfigError {
@@ -264,7 +279,8 @@ pub fn interpolated(
                 .join("; "),
         }
     }
-    let text = interp::tyk_refs(raw, &lookup, api).map_err(|m| err(path, m))?;
+    let text = interp::tyk_refs(raw, &lookup, refs.api_config.as_ref(), &refs.secrets)
+        .map_err(|m| err(path, m))?;
     interp::interpolate(&text, lookup).map_err(|m| err(path, m))
 }
 
@@ -279,16 +295,13 @@ pub fn read(path: &Path) -> std::io::Result<String> {
 }
 
 /// Reads and parses a stream file with the process environment and the
-/// optional `--api-config` map.
-pub fn load(
-    path: &Path,
-    api: Option<&BTreeMap<String, String>>,
-) -> Result<Vec<NamedStream>, ConfigError> {
+/// Tyk references resolved against `refs`.
+pub fn load(path: &Path, refs: &Refs) -> Result<Vec<NamedStream>, ConfigError> {
     let raw = read(path).map_err(|e| ConfigError {
         file: path.to_owned(),
         message: format!("cannot read: {e}"),
     })?;
-    parse_text_with(path, &raw, |k| std::env::var(k).ok(), api)
+    parse_text_with(path, &raw, |k| std::env::var(k).ok(), refs)
 }
 
 /// Reads `--api-config FILE`: a YAML (or JSON) map of string keys to

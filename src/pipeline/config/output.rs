@@ -357,7 +357,10 @@ impl KafkaOutput {
             )));
         }
         if self.topic.trim().is_empty() {
-            return Err(Box::new(Finding::error(join(&base, &["topic"]), "must not be empty")));
+            return Err(Box::new(Finding::error(
+                join(&base, &["topic"]),
+                "must not be empty",
+            )));
         }
         if self.max_msg_bytes < 1000 {
             return Err(Box::new(Finding::error(
@@ -478,6 +481,9 @@ mod tests {
     #[test]
     fn enum_values_in_bento_names() {
         assert_eq!(snake(Partitioner::RoundRobin), "round_robin");
-        assert_eq!(snake(Pattern::FanOutSequentialFailFast), "fan_out_sequential_fail_fast");
+        assert_eq!(
+            snake(Pattern::FanOutSequentialFailFast),
+            "fan_out_sequential_fail_fast"
+        );
     }
 }

@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::kafka::QuietContext;
 use crate::pipeline::config::{KafkaInput, broker_list};
-use crate::pipeline::message::Msg;
 use crate::pipeline::connect;
+use crate::pipeline::message::Msg;
 use crate::pipeline::metrics::Counter;
 use crate::pipeline::output::{retry_forever, submit};
 use crate::pipeline::stream::Stream;

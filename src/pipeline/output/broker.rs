@@ -94,9 +94,10 @@ impl Output for Broker {
                     for c in self.outs() {
                         parts.push(submit(c, msg.clone()).await);
                     }
-                    let done: Completion = Box::pin(async move {
-                        futures::future::try_join_all(parts).await.map(|_| ())
-                    });
+                    let done: Completion =
+                        Box::pin(
+                            async move { futures::future::try_join_all(parts).await.map(|_| ()) },
+                        );
                     done
                 }
                 Pattern::FanOutSequentialFailFast => {

@@ -167,8 +167,7 @@ impl Attempts {
         let wait = self.backoff.next_delay();
         let p = &self.policy;
         let out_of_count = p.max_retries > 0 && self.failed > p.max_retries;
-        let out_of_time =
-            !p.max_elapsed.is_zero() && self.start.elapsed() + wait > p.max_elapsed;
+        let out_of_time = !p.max_elapsed.is_zero() && self.start.elapsed() + wait > p.max_elapsed;
         (!(out_of_count || out_of_time)).then_some(wait)
     }
 
