@@ -27,7 +27,7 @@ use crate::envelope::Probe;
 use crate::event::{
     Arrival, BODY_KEEP, BodyOptions, Detail, Event, Inject, Link, Proto, SendRequest,
 };
-use crate::retry::Backoff;
+use crate::retry::{self, Backoff, Down, Next, Reconnect};
 use crate::sanitize;
 
 /// How long one connect + attach attempt may take before it counts as failed.
@@ -876,13 +876,6 @@ impl ProbeTemplate {
     }
 }
 
-async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> bool {
-    tokio::select! {
-        _ = cancel.cancelled() => false,
-        _ = tokio::time::sleep(d) => true,
-    }
-}
-
 /// The probe publisher: keeps a sender link to `address` and sends each
 /// [`SendRequest`] pipelined (`send_batchable`, at most [`MAX_UNSETTLED`]
 /// unsettled), reporting `Sent` before each transfer and `Confirmed`/`Failed`
@@ -893,56 +886,100 @@ pub async fn run_publisher(
     ep: AmqpEndpoint,
     address: String,
     body: BodyOptions,
-    mut requests: mpsc::Receiver<SendRequest>,
+    requests: mpsc::Receiver<SendRequest>,
     events: mpsc::Sender<Event>,
     cancel: CancellationToken,
 ) {
-    let link = Link::Injector;
-    let mut backoff = Backoff::reconnect();
-    let unsettled = Arc::new(Semaphore::new(MAX_UNSETTLED));
-    let mut last_error: String;
-    while !cancel.is_cancelled() {
-        let attempt = async {
-            connect(
-                &ep,
-                &format!("streamprobe-publisher-{}", std::process::id()),
-            )
-            .await?
-            .with_sender("streamprobe-publisher", &address)
-            .await
-        };
-        let (s, mut sender) = tokio::select! {
-            _ = cancel.cancelled() => break,
-            r = attempt => match r {
-                Ok(v) => v,
-                Err(e) => {
-                    last_error = format!("{e:#}");
-                    tracing::warn!(error = %last_error, "publisher connect failed");
-                    let _ = events.send(down_or_refused(link, &e)).await;
-                    let wait = backoff.next_delay();
-                    // Fail what the user asks for while we are down.
-                    let deadline = tokio::time::Instant::now() + wait;
-                    loop {
-                        tokio::select! {
-                            _ = cancel.cancelled() => break,
-                            _ = tokio::time::sleep_until(deadline) => break,
-                            Some(req) = requests.recv() => fail_request(&req, &last_error, &events).await,
-                        }
-                    }
-                    continue;
+    let mut link = Publisher {
+        ep,
+        address,
+        body,
+        requests,
+        events,
+        cancel: cancel.clone(),
+        unsettled: Arc::new(Semaphore::new(MAX_UNSETTLED)),
+        last_error: String::new(),
+    };
+    retry::keep(&mut link, Backoff::reconnect(), &cancel).await;
+}
+
+/// The probe publisher's link, kept up by [`retry::keep`].
+struct Publisher {
+    ep: AmqpEndpoint,
+    address: String,
+    body: BodyOptions,
+    requests: mpsc::Receiver<SendRequest>,
+    events: mpsc::Sender<Event>,
+    cancel: CancellationToken,
+    unsettled: Arc<Semaphore>,
+    /// Why the link is down, for requests failed meanwhile.
+    last_error: String,
+}
+
+impl Reconnect for Publisher {
+    type Conn = (AmqpSession, Sender);
+
+    async fn connect(&mut self) -> Result<Self::Conn> {
+        connect(
+            &self.ep,
+            &format!("streamprobe-publisher-{}", std::process::id()),
+        )
+        .await?
+        .with_sender("streamprobe-publisher", &self.address)
+        .await
+    }
+
+    async fn up(&mut self) {
+        tracing::info!(address = %self.address, "publisher attached");
+        let _ = self
+            .events
+            .send(Event::Up {
+                link: Link::Injector,
+            })
+            .await;
+    }
+
+    async fn down(&mut self, why: Down<'_>) -> Next {
+        let link = Link::Injector;
+        let event = match why {
+            Down::Failed(e) => {
+                self.last_error = format!("{e:#}");
+                tracing::warn!(error = %self.last_error, "publisher connect failed");
+                down_or_refused(link, e)
+            }
+            Down::Lost(e) => {
+                self.last_error = e.to_owned();
+                tracing::warn!(error = %e, "publisher link lost");
+                Event::Down {
+                    link,
+                    error: e.to_owned(),
                 }
             }
         };
-        backoff.reset();
-        tracing::info!(address = %address, "publisher attached");
-        let _ = events.send(Event::Up { link }).await;
+        let _ = self.events.send(event).await;
+        Next::Backoff
+    }
+
+    /// Fails what the user asks for while the link is down, so the counts
+    /// stay true.
+    async fn wait(&mut self, delay: Duration) {
+        let deadline = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return,
+                Some(req) = self.requests.recv() => fail_request(&req, &self.last_error, &self.events).await,
+            }
+        }
+    }
+
+    async fn session(&mut self, (s, mut sender): Self::Conn) -> Result<(), String> {
         let err = loop {
             tokio::select! {
-                _ = cancel.cancelled() => break None,
+                _ = self.cancel.cancelled() => break None,
                 e = sender.on_detach() => break Some(format!("link detached: {e}")),
-                req = requests.recv() => {
+                req = self.requests.recv() => {
                     let Some(req) = req else { break None };
-                    if let Err(e) = send_request(&mut sender, &req, &body, &events, &unsettled).await {
+                    if let Err(e) = send_request(&mut sender, &req, &self.body, &self.events, &self.unsettled).await {
                         break Some(e);
                     }
                 }
@@ -950,16 +987,7 @@ pub async fn run_publisher(
         };
         let _ = tokio::time::timeout(Duration::from_secs(1), sender.close()).await;
         s.close().await;
-        match err {
-            None => break,
-            Some(e) => {
-                tracing::warn!(error = %e, "publisher link lost");
-                let _ = events.send(Event::Down { link, error: e }).await;
-                if !sleep_or_cancel(backoff.next_delay(), &cancel).await {
-                    break;
-                }
-            }
-        }
+        err.map_or(Ok(()), Err)
     }
 }
 
@@ -1088,33 +1116,65 @@ pub async fn run_consumer(
     events: mpsc::Sender<Event>,
     cancel: CancellationToken,
 ) {
-    let link = Link::Dest(dest);
-    let mut backoff = Backoff::reconnect();
-    while !cancel.is_cancelled() {
-        let attempt = async {
-            connect(
-                &ep,
-                &format!("streamprobe-consumer-{}-{dest}", std::process::id()),
-            )
-            .await?
-            .with_receiver(&format!("streamprobe-consumer-{dest}"), &address)
-            .await
-        };
-        let (s, mut receiver) = tokio::select! {
-            _ = cancel.cancelled() => break,
-            r = attempt => match r {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::warn!(dest, error = %format!("{e:#}"), "consumer connect failed");
-                    let _ = events.send(down_or_refused(link, &e)).await;
-                    if !sleep_or_cancel(backoff.next_delay(), &cancel).await { break; }
-                    continue;
+    let mut link = Consumer {
+        ep,
+        address,
+        dest,
+        events,
+        cancel: cancel.clone(),
+    };
+    retry::keep(&mut link, Backoff::reconnect(), &cancel).await;
+}
+
+/// A destination consumer's link, kept up by [`retry::keep`].
+struct Consumer {
+    ep: AmqpEndpoint,
+    address: String,
+    dest: usize,
+    events: mpsc::Sender<Event>,
+    cancel: CancellationToken,
+}
+
+impl Reconnect for Consumer {
+    type Conn = (AmqpSession, Receiver);
+
+    async fn connect(&mut self) -> Result<Self::Conn> {
+        let dest = self.dest;
+        connect(
+            &self.ep,
+            &format!("streamprobe-consumer-{}-{dest}", std::process::id()),
+        )
+        .await?
+        .with_receiver(&format!("streamprobe-consumer-{dest}"), &self.address)
+        .await
+    }
+
+    async fn up(&mut self) {
+        tracing::info!(dest = self.dest, address = %self.address, "consumer attached");
+        let link = Link::Dest(self.dest);
+        let _ = self.events.send(Event::Up { link }).await;
+    }
+
+    async fn down(&mut self, why: Down<'_>) -> Next {
+        let (dest, link) = (self.dest, Link::Dest(self.dest));
+        let event = match why {
+            Down::Failed(e) => {
+                tracing::warn!(dest, error = %format!("{e:#}"), "consumer connect failed");
+                down_or_refused(link, e)
+            }
+            Down::Lost(e) => {
+                tracing::warn!(dest, error = %e, "consumer link lost");
+                Event::Down {
+                    link,
+                    error: e.to_owned(),
                 }
             }
         };
-        backoff.reset();
-        tracing::info!(dest, address = %address, "consumer attached");
-        let _ = events.send(Event::Up { link }).await;
+        let _ = self.events.send(event).await;
+        Next::Backoff
+    }
+
+    async fn session(&mut self, (s, mut receiver): Self::Conn) -> Result<(), String> {
         let mut credit = CreditWindow::new();
         // Accepted in batches (one disposition per run of consecutive
         // deliveries): flushed at 64, or once no delivery came for 2 ms.
@@ -1124,14 +1184,14 @@ pub async fn run_consumer(
                 break Some(format!("{e:#}"));
             }
             if unaccepted.len() >= 64 {
-                accept_all(&receiver, &mut unaccepted, dest).await;
+                accept_all(&receiver, &mut unaccepted, self.dest).await;
             }
             let delivery = tokio::select! {
                 biased;
-                _ = cancel.cancelled() => break None,
+                _ = self.cancel.cancelled() => break None,
                 d = receiver.recv::<Body<Value>>() => d,
                 _ = tokio::time::sleep(Duration::from_millis(2)), if !unaccepted.is_empty() => {
-                    accept_all(&receiver, &mut unaccepted, dest).await;
+                    accept_all(&receiver, &mut unaccepted, self.dest).await;
                     continue;
                 }
             };
@@ -1140,28 +1200,19 @@ pub async fn run_consumer(
                     credit.received();
                     let at = Instant::now();
                     let wall = Utc::now();
-                    let arrival = amqp_arrival(dest, at, wall, delivery.message());
+                    let arrival = amqp_arrival(self.dest, at, wall, delivery.message());
                     unaccepted.push((&delivery).into());
-                    let _ = events.send(Event::Arrived(arrival)).await;
+                    let _ = self.events.send(Event::Arrived(arrival)).await;
                 }
                 Err(e) => break Some(format!("receive failed: {e}")),
             }
         };
         if err.is_none() {
-            accept_all(&receiver, &mut unaccepted, dest).await;
+            accept_all(&receiver, &mut unaccepted, self.dest).await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), receiver.close()).await;
         s.close().await;
-        match err {
-            None => break,
-            Some(e) => {
-                tracing::warn!(dest, error = %e, "consumer link lost");
-                let _ = events.send(Event::Down { link, error: e }).await;
-                if !sleep_or_cancel(backoff.next_delay(), &cancel).await {
-                    break;
-                }
-            }
-        }
+        err.map_or(Ok(()), Err)
     }
 }
 

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::amqp::PREVIEW_CHARS;
 use crate::envelope::Probe;
 use crate::event::{Arrival, BODY_KEEP, Detail, Event, KafkaPos, Link, Proto, TimestampType};
-use crate::retry::Backoff;
+use crate::retry::{self, Backoff, Down, Next, Reconnect};
 use crate::sanitize;
 
 /// A librdkafka client context that keeps logs readable: librdkafka reports
@@ -182,102 +182,157 @@ pub async fn run_consumer(
             return;
         }
     };
-    let started = Instant::now();
-    let since_ms = Utc::now().timestamp_millis();
-    let mut backoff = Backoff::reconnect();
-    // Phase 1: find the partitions and where to start.
-    loop {
-        let t = topic.clone();
-        let r = tokio::select! {
-            _ = cancel.cancelled() => { close_in_background(consumer); return; }
-            r = blocking(&consumer, move |c| plan_assignment(c, &t, since_ms)) => r,
-        };
-        let (error, waiting) = match r {
-            Some(Ok(Some(tpl))) => match consumer.assign(&tpl) {
-                Ok(()) => break,
-                Err(e) => (format!("cannot assign partitions of {topic}: {e}"), false),
+    let mut link = KafkaConsumer {
+        consumer,
+        brokers,
+        topic,
+        dest,
+        events,
+        cancel: cancel.clone(),
+        started: Instant::now(),
+        since_ms: Utc::now().timestamp_millis(),
+    };
+    retry::keep(&mut link, Backoff::reconnect(), &cancel).await;
+    close_in_background(link.consumer);
+}
+
+/// The topic a consumer waits for does not exist yet (not a failure: it is
+/// retried soon, reported as [`Event::Waiting`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct NotYet(String);
+
+/// A Kafka destination consumer, kept up by [`retry::keep`]: a connection
+/// is the assignment of every partition at its end; after that librdkafka
+/// reconnects by itself and a health check reports up/down.
+struct KafkaConsumer {
+    consumer: Arc<ProbeConsumer>,
+    brokers: String,
+    topic: String,
+    dest: usize,
+    events: mpsc::Sender<Event>,
+    cancel: CancellationToken,
+    started: Instant,
+    since_ms: i64,
+}
+
+impl Reconnect for KafkaConsumer {
+    type Conn = ();
+
+    async fn connect(&mut self) -> anyhow::Result<()> {
+        let (t, since_ms) = (self.topic.clone(), self.since_ms);
+        match blocking(&self.consumer, move |c| plan_assignment(c, &t, since_ms)).await {
+            Some(Ok(Some(tpl))) => self
+                .consumer
+                .assign(&tpl)
+                .map_err(|e| anyhow::anyhow!("cannot assign partitions of {}: {e}", self.topic)),
+            Some(Ok(None)) => {
+                Err(NotYet(format!("topic {:?} does not exist yet", self.topic)).into())
+            }
+            Some(Err(e)) => Err(anyhow::anyhow!(
+                "cannot reach Kafka at {}: {e}",
+                self.brokers
+            )),
+            None => Err(anyhow::anyhow!("metadata task failed")),
+        }
+    }
+
+    async fn up(&mut self) {
+        tracing::info!(dest = self.dest, topic = %self.topic, since_ms = self.since_ms, "kafka consumer assigned");
+        let link = Link::Dest(self.dest);
+        let _ = self.events.send(Event::Up { link }).await;
+    }
+
+    async fn down(&mut self, why: Down<'_>) -> Next {
+        let (dest, link, elapsed) = (self.dest, Link::Dest(self.dest), self.started.elapsed());
+        let (event, next) = match why {
+            Down::Failed(e) => match e.downcast_ref::<NotYet>() {
+                Some(NotYet(reason)) => {
+                    tracing::debug!(dest, error = %reason, ?elapsed, "kafka consumer waiting for the topic");
+                    // poll for the topic quickly: the first records may come any moment
+                    (
+                        Event::Waiting {
+                            link,
+                            reason: reason.clone(),
+                        },
+                        Next::Soon,
+                    )
+                }
+                None => {
+                    let error = format!("{e:#}");
+                    tracing::warn!(dest, %error, ?elapsed, "kafka consumer not ready");
+                    (Event::Down { link, error }, Next::Backoff)
+                }
             },
-            Some(Ok(None)) => (format!("topic {topic:?} does not exist yet"), true),
-            Some(Err(e)) => (format!("cannot reach Kafka at {brokers}: {e}"), false),
-            None => ("metadata task failed".to_owned(), false),
+            Down::Lost(e) => (
+                Event::Down {
+                    link,
+                    error: e.to_owned(),
+                },
+                Next::Backoff,
+            ),
         };
-        if waiting {
-            tracing::debug!(dest, %error, elapsed = ?started.elapsed(), "kafka consumer waiting for the topic");
-        } else {
-            tracing::warn!(dest, %error, elapsed = ?started.elapsed(), "kafka consumer not ready");
-        }
-        let ev = if waiting {
-            Event::Waiting {
-                link,
-                reason: error,
-            }
-        } else {
-            Event::Down { link, error }
-        };
-        let _ = events.send(ev).await;
-        if waiting {
-            // poll for the topic quickly: the first records may come any moment
-            backoff.reset();
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => { close_in_background(consumer); return; }
-            _ = tokio::time::sleep(backoff.next_delay()) => {}
-        }
+        let _ = self.events.send(event).await;
+        next
     }
-    tracing::info!(dest, topic = %topic, since_ms, "kafka consumer assigned");
-    let _ = events.send(Event::Up { link }).await;
-    let mut up = true;
-    let mut health = tokio::time::interval(HEALTH_EVERY);
-    health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut probe: Option<tokio::task::JoinHandle<Result<(), String>>> = None;
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => break,
-            _ = health.tick(), if probe.is_none() => {
-                let c = consumer.clone();
-                let t = topic.clone();
-                probe = Some(tokio::task::spawn_blocking(move || {
-                    c.fetch_metadata(Some(&t), META_TIMEOUT).map(|_| ()).map_err(|e| e.to_string())
-                }));
-            }
-            r = async { probe.as_mut().expect("guarded by is_some").await }, if probe.is_some() => {
-                probe = None;
-                match r {
-                    Ok(Ok(())) if !up => {
-                        up = true;
-                        let _ = events.send(Event::Up { link }).await;
-                    }
-                    Ok(Err(e)) if up => {
-                        up = false;
-                        let _ = events.send(Event::Down { link, error: format!("Kafka at {brokers} not answering: {e}") }).await;
-                    }
-                    _ => {}
+
+    /// Receives until `cancel`, reporting up/down from a periodic metadata
+    /// request and from receive errors (librdkafka reconnects by itself).
+    async fn session(&mut self, (): ()) -> Result<(), String> {
+        let link = Link::Dest(self.dest);
+        let mut up = true;
+        let mut health = tokio::time::interval(HEALTH_EVERY);
+        health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut probe: Option<tokio::task::JoinHandle<Result<(), String>>> = None;
+        loop {
+            tokio::select! {
+                _ = self.cancel.cancelled() => break,
+                _ = health.tick(), if probe.is_none() => {
+                    let c = self.consumer.clone();
+                    let t = self.topic.clone();
+                    probe = Some(tokio::task::spawn_blocking(move || {
+                        c.fetch_metadata(Some(&t), META_TIMEOUT).map(|_| ()).map_err(|e| e.to_string())
+                    }));
                 }
-            }
-            m = consumer.recv() => match m {
-                Ok(msg) => {
-                    let at = Instant::now();
-                    let arrival = kafka_arrival(dest, at, &msg);
-                    if !up {
-                        up = true;
-                        let _ = events.send(Event::Up { link }).await;
+                r = async { probe.as_mut().expect("guarded by is_some").await }, if probe.is_some() => {
+                    probe = None;
+                    match r {
+                        Ok(Ok(())) if !up => {
+                            up = true;
+                            let _ = self.events.send(Event::Up { link }).await;
+                        }
+                        Ok(Err(e)) if up => {
+                            up = false;
+                            let _ = self.events.send(Event::Down { link, error: format!("Kafka at {} not answering: {e}", self.brokers) }).await;
+                        }
+                        _ => {}
                     }
-                    let _ = events.send(Event::Arrived(arrival)).await;
                 }
-                Err(e) => {
-                    tracing::warn!(dest, error = %e, "kafka receive error");
-                    if up {
-                        up = false;
-                        let _ = events.send(Event::Down { link, error: e.to_string() }).await;
+                m = self.consumer.recv() => match m {
+                    Ok(msg) => {
+                        let at = Instant::now();
+                        let arrival = kafka_arrival(self.dest, at, &msg);
+                        if !up {
+                            up = true;
+                            let _ = self.events.send(Event::Up { link }).await;
+                        }
+                        let _ = self.events.send(Event::Arrived(arrival)).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(dest = self.dest, error = %e, "kafka receive error");
+                        if up {
+                            up = false;
+                            let _ = self.events.send(Event::Down { link, error: e.to_string() }).await;
+                        }
                     }
                 }
             }
         }
+        if let Some(p) = probe {
+            p.abort();
+        }
+        Ok(())
     }
-    if let Some(p) = probe {
-        p.abort();
-    }
-    close_in_background(consumer);
 }
 
 /// The arrival of one record at destination `dest`, with its [`Detail`]
@@ -366,68 +421,125 @@ pub async fn run_publisher(
     brokers: String,
     topic: String,
     body: crate::event::BodyOptions,
-    mut requests: mpsc::Receiver<crate::event::SendRequest>,
+    requests: mpsc::Receiver<crate::event::SendRequest>,
     events: mpsc::Sender<Event>,
     cancel: CancellationToken,
 ) {
-    let link = Link::Injector;
     let producer = match new_producer(&brokers, &format!("injector kafka:{topic}")) {
         Ok(p) => Arc::new(p),
         Err(e) => {
             let error = format!("invalid Kafka client config: {e}");
-            let _ = events.send(Event::Down { link, error }).await;
+            let _ = events
+                .send(Event::Down {
+                    link: Link::Injector,
+                    error,
+                })
+                .await;
             return;
         }
     };
-    let mut backoff = Backoff::reconnect();
-    loop {
-        let p = producer.clone();
-        let t = topic.clone();
-        let answer = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = tokio::task::spawn_blocking(move || {
-                use rdkafka::producer::Producer as _;
-                p.client().fetch_metadata(Some(&t), META_TIMEOUT).map(|_| ())
-            }) => r,
-        };
+    let mut link = KafkaInjector {
+        producer,
+        brokers,
+        topic,
+        body,
+        requests,
+        events,
+        cancel: cancel.clone(),
+        last_error: String::new(),
+    };
+    retry::keep(&mut link, Backoff::reconnect(), &cancel).await;
+}
+
+/// The Kafka injector, kept up by [`retry::keep`]: it is connected once the
+/// cluster answers a metadata request for the topic.
+struct KafkaInjector {
+    producer: Arc<ProbeProducer>,
+    brokers: String,
+    topic: String,
+    body: crate::event::BodyOptions,
+    requests: mpsc::Receiver<crate::event::SendRequest>,
+    events: mpsc::Sender<Event>,
+    cancel: CancellationToken,
+    last_error: String,
+}
+
+impl Reconnect for KafkaInjector {
+    type Conn = ();
+
+    async fn connect(&mut self) -> anyhow::Result<()> {
+        let (p, t) = (self.producer.clone(), self.topic.clone());
+        let answer = tokio::task::spawn_blocking(move || {
+            use rdkafka::producer::Producer as _;
+            p.client()
+                .fetch_metadata(Some(&t), META_TIMEOUT)
+                .map(|_| ())
+        })
+        .await;
         match answer {
-            Ok(Ok(())) => break,
-            Ok(Err(e)) => {
-                let error = format!("cannot reach Kafka at {brokers}: {e}");
-                let _ = events
-                    .send(Event::Down {
-                        link,
-                        error: error.clone(),
-                    })
-                    .await;
-                // what the user asks for while we are down fails at once
-                let deadline = tokio::time::Instant::now() + backoff.next_delay();
-                loop {
-                    tokio::select! {
-                        _ = cancel.cancelled() => return,
-                        _ = tokio::time::sleep_until(deadline) => break,
-                        Some(req) = requests.recv() => {
-                            for seq in req.seqs.clone() {
-                                let error = format!("not connected: {error}");
-                                let _ = events.send(Event::Failed { run: req.run.clone(), seq, error }).await;
-                            }
-                        }
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(anyhow::anyhow!(
+                "cannot reach Kafka at {}: {e}",
+                self.brokers
+            )),
+            Err(e) => Err(anyhow::anyhow!("metadata task failed: {e}")),
+        }
+    }
+
+    async fn up(&mut self) {
+        tracing::info!(topic = %self.topic, "kafka injector ready");
+        let _ = self
+            .events
+            .send(Event::Up {
+                link: Link::Injector,
+            })
+            .await;
+    }
+
+    async fn down(&mut self, why: Down<'_>) -> Next {
+        self.last_error = match why {
+            Down::Failed(e) => format!("{e:#}"),
+            Down::Lost(e) => e.to_owned(),
+        };
+        let error = self.last_error.clone();
+        let _ = self
+            .events
+            .send(Event::Down {
+                link: Link::Injector,
+                error,
+            })
+            .await;
+        Next::Backoff
+    }
+
+    /// What the user asks for while the cluster is unreachable fails at once.
+    async fn wait(&mut self, delay: Duration) {
+        let deadline = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return,
+                Some(req) = self.requests.recv() => {
+                    for seq in req.seqs.clone() {
+                        let error = format!("not connected: {}", self.last_error);
+                        let _ = self.events.send(Event::Failed { run: req.run.clone(), seq, error }).await;
                     }
                 }
             }
-            Err(_) => return,
         }
     }
-    tracing::info!(topic = %topic, "kafka injector ready");
-    let _ = events.send(Event::Up { link }).await;
-    loop {
-        let req = tokio::select! {
-            _ = cancel.cancelled() => break,
-            r = requests.recv() => match r { Some(r) => r, None => break },
-        };
-        tokio::select! {
-            _ = cancel.cancelled() => break,
-            _ = produce_request(&producer, &topic, &req, &body, &events) => {}
+
+    /// Produces every request until `cancel` or the requests end
+    /// (librdkafka reconnects by itself).
+    async fn session(&mut self, (): ()) -> Result<(), String> {
+        loop {
+            let req = tokio::select! {
+                _ = self.cancel.cancelled() => return Ok(()),
+                r = self.requests.recv() => match r { Some(r) => r, None => return Ok(()) },
+            };
+            tokio::select! {
+                _ = self.cancel.cancelled() => return Ok(()),
+                _ = produce_request(&self.producer, &self.topic, &req, &self.body, &self.events) => {}
+            }
         }
     }
 }

@@ -27,7 +27,7 @@ use crate::pipeline::message::{Counters, Msg};
 use crate::pipeline::metrics::Counter;
 use crate::pipeline::output::submit;
 use crate::pipeline::stream::Stream;
-use crate::retry::Backoff;
+use crate::retry::{self, Backoff, Down, Next, Reconnect};
 
 /// Process start, for rate-limited logging.
 static START: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
@@ -158,52 +158,83 @@ async fn finished(inflight: &mut JoinSet<Settlement>) -> Vec<Settlement> {
     batch
 }
 
-/// Runs the amqp_1 input of stream `id` until `cancel` fires, then stops
+/// Runs the amqp_1 input of stream `s` until `cancel` fires, then stops
 /// taking input and waits up to `drain` for in-flight messages to be
-/// confirmed and settled. Reconnects with backoff when the link is lost
-/// (what was in flight is left unsettled: the broker redelivers it).
+/// confirmed and settled. Reconnects with backoff ([`retry::keep`]) when
+/// the link is lost (what was in flight is left unsettled: the broker
+/// redelivers it).
 pub async fn run(s: &Stream, input: &Amqp1Input, cancel: CancellationToken, drain: Duration) {
-    let (id, output, c, link) = (s.id.as_str(), &s.output, &*s.counters, &s.input_link);
-    let eps = input.sasl.endpoints(&input.urls);
-    let credit = input.credit.max(1);
-    let mut backoff = Backoff::reconnect();
-    loop {
-        let attempt = async {
-            connect_any(&eps, &format!("streamprobe-pipeline-{}-input", id))
-                .await?
-                .with_receiver(&format!("{}-input", id), &input.source_address)
-                .await
-        };
-        let (session, mut receiver) = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = attempt => match r {
-                Ok(v) => v,
-                Err(e) => {
-                    link.down();
-                    let wait = backoff.next_delay();
-                    tracing::warn!(stream = %id, error = %format!("{e:#}"), retry_in = ?wait, "input cannot connect");
-                    tokio::select! { _ = cancel.cancelled() => return, _ = tokio::time::sleep(wait) => continue }
-                }
+    let mut link = Link {
+        s,
+        input,
+        eps: input.sasl.endpoints(&input.urls),
+        credit: input.credit.max(1),
+        cancel: cancel.clone(),
+        drain,
+    };
+    retry::keep(&mut link, Backoff::reconnect(), &cancel).await;
+}
+
+/// The input's link, kept up by [`retry::keep`].
+struct Link<'a> {
+    s: &'a Stream,
+    input: &'a Amqp1Input,
+    eps: Vec<amqp::AmqpEndpoint>,
+    credit: u32,
+    cancel: CancellationToken,
+    drain: Duration,
+}
+
+impl Reconnect for Link<'_> {
+    type Conn = (amqp::AmqpSession, fe2o3_amqp::Receiver);
+
+    async fn connect(&mut self) -> Result<Self::Conn> {
+        let id = &self.s.id;
+        connect_any(&self.eps, &format!("streamprobe-pipeline-{id}-input"))
+            .await?
+            .with_receiver(&format!("{id}-input"), &self.input.source_address)
+            .await
+    }
+
+    async fn up(&mut self) {
+        self.s.input_link.up();
+        tracing::info!(stream = %self.s.id, source = %self.input.source_address, credit = self.credit, "input connected");
+    }
+
+    async fn down(&mut self, why: Down<'_>) -> Next {
+        self.s.input_link.down();
+        match why {
+            Down::Failed(e) => {
+                tracing::warn!(stream = %self.s.id, error = %format!("{e:#}"), "input cannot connect")
             }
-        };
-        backoff.reset();
-        link.up();
-        tracing::info!(stream = %id, source = %input.source_address, credit, "input connected");
+            Down::Lost(e) => {
+                tracing::warn!(stream = %self.s.id, error = %e, "input link lost; in-flight deliveries will be redelivered by the broker")
+            }
+        }
+        Next::Backoff
+    }
+
+    /// Reads, submits and settles until `cancel` (then drains: `Ok`) or
+    /// until the link fails (`Err`; in-flight deliveries are left
+    /// unsettled, so the broker redelivers them).
+    async fn session(&mut self, (session, mut receiver): Self::Conn) -> Result<(), String> {
+        let (s, id) = (self.s, self.s.id.as_str());
+        let (output, c, link) = (&s.output, &*s.counters, &s.input_link);
         let mut inflight: JoinSet<Settlement> = JoinSet::new();
         let mut window = amqp::CreditWindow::new();
         let lost = loop {
             // Grant a new window once the last one is used up and at
             // most half the credit is in flight (Bento's `credit` caps
             // unsettled deliveries).
-            let free = credit.saturating_sub(inflight.len() as u32);
-            if window.outstanding() == 0 && free >= credit.div_ceil(2) {
+            let free = self.credit.saturating_sub(inflight.len() as u32);
+            if window.outstanding() == 0 && free >= self.credit.div_ceil(2) {
                 if let Err(e) = window.grant(&mut receiver, free).await {
                     break Some(format!("{e:#}"));
                 }
             }
             tokio::select! {
                 biased;
-                _ = cancel.cancelled() => break None,
+                _ = self.cancel.cancelled() => break None,
                 batch = finished(&mut inflight), if !inflight.is_empty() => {
                     settle_all(id, c, &receiver, batch).await;
                 }
@@ -214,7 +245,7 @@ pub async fn run(s: &Stream, input: &Amqp1Input, cancel: CancellationToken, drai
                         link.add(Counter::InputReceived, 1);
                         let (info, message) = delivery.into_parts();
                         let mut msg = Msg {
-                            meta: input_metadata(&message, input.read_header),
+                            meta: input_metadata(&message, self.input.read_header),
                             body: amqp::body_bytes(&message.body).unwrap_or_default(),
                         };
                         s.processors.apply(&mut msg);
@@ -224,7 +255,7 @@ pub async fn run(s: &Stream, input: &Amqp1Input, cancel: CancellationToken, drai
                             d = submit(output, Arc::new(msg)) => d,
                             // Never submitted: left unsettled, so the
                             // broker redelivers it after we detach.
-                            _ = cancel.cancelled() => {
+                            _ = self.cancel.cancelled() => {
                                 c.abandoned.fetch_add(1, Ordering::Relaxed);
                                 break None;
                             }
@@ -235,40 +266,33 @@ pub async fn run(s: &Stream, input: &Amqp1Input, cancel: CancellationToken, drai
                 }
             }
         };
-        match lost {
-            None => {
-                // Draining: no new input; finish what is in flight.
-                let n = inflight.len();
-                tracing::info!(stream = %id, in_flight = n, never_submitted = c.abandoned.load(Ordering::Relaxed), "draining (never_submitted: taken from the input while the output could not take them; left unsettled)");
-                let deadline = tokio::time::Instant::now() + drain;
-                while !inflight.is_empty() {
-                    match tokio::time::timeout_at(deadline, inflight.join_next()).await {
-                        Ok(Some(Ok(r))) => settle(id, c, &receiver, r).await,
-                        Ok(_) => {}
-                        Err(_) => {
-                            tracing::warn!(stream = %id, left = inflight.len(), "drain time over; leaving the rest unsettled (the broker redelivers them)");
-                            c.abandoned
-                                .fetch_add(inflight.len() as u64, Ordering::Relaxed);
-                            inflight.abort_all();
-                            break;
-                        }
+        let Some(e) = lost else {
+            // Draining: no new input; finish what is in flight.
+            let n = inflight.len();
+            tracing::info!(stream = %id, in_flight = n, never_submitted = c.abandoned.load(Ordering::Relaxed), "draining (never_submitted: taken from the input while the output could not take them; left unsettled)");
+            let deadline = tokio::time::Instant::now() + self.drain;
+            while !inflight.is_empty() {
+                match tokio::time::timeout_at(deadline, inflight.join_next()).await {
+                    Ok(Some(Ok(r))) => settle(id, c, &receiver, r).await,
+                    Ok(_) => {}
+                    Err(_) => {
+                        tracing::warn!(stream = %id, left = inflight.len(), "drain time over; leaving the rest unsettled (the broker redelivers them)");
+                        c.abandoned
+                            .fetch_add(inflight.len() as u64, Ordering::Relaxed);
+                        inflight.abort_all();
+                        break;
                     }
                 }
-                let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close()).await;
-                session.close().await;
-                return;
             }
-            Some(e) => {
-                link.down();
-                tracing::warn!(stream = %id, error = %e, in_flight = inflight.len(), "input link lost; in-flight deliveries will be redelivered by the broker");
-                c.abandoned
-                    .fetch_add(inflight.len() as u64, Ordering::Relaxed);
-                inflight.abort_all();
-                let _ = tokio::time::timeout(Duration::from_secs(1), receiver.close()).await;
-                session.close().await;
-                let wait = backoff.next_delay();
-                tokio::select! { _ = cancel.cancelled() => return, _ = tokio::time::sleep(wait) => {} }
-            }
-        }
+            let _ = tokio::time::timeout(Duration::from_secs(2), receiver.close()).await;
+            session.close().await;
+            return Ok(());
+        };
+        let n = inflight.len();
+        c.abandoned.fetch_add(n as u64, Ordering::Relaxed);
+        inflight.abort_all();
+        let _ = tokio::time::timeout(Duration::from_secs(1), receiver.close()).await;
+        session.close().await;
+        Err(format!("{e} ({n} in flight)"))
     }
 }

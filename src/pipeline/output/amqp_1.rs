@@ -12,6 +12,7 @@ use fe2o3_amqp::types::messaging::{Message, MessageAnnotations, Outcome};
 use fe2o3_amqp::types::primitives::{Binary, Symbol, Value};
 use futures::future::BoxFuture;
 use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use super::Output;
 use crate::amqp::{AmqpEndpoint, AmqpSession};
@@ -19,7 +20,7 @@ use crate::pipeline::config::{Amqp1Output, MetadataFilter};
 use crate::pipeline::connect::connect_any;
 use crate::pipeline::message::{Completion, Msg};
 use crate::pipeline::metrics::LinkState;
-use crate::retry::Backoff;
+use crate::retry::{self, Backoff, Down, Next, Reconnect};
 
 type AmqpRequest = (
     Message<fe2o3_amqp::types::messaging::Data>,
@@ -130,132 +131,124 @@ impl Output for AmqpOut {
 /// The amqp_1 output's connection task, as Bento's amqp_1 output behaves: it
 /// connects at start (so `/ready` can tell), and a message that cannot be
 /// sent (no connection, link lost before the broker settled it) is resent,
-/// after reconnecting with backoff (0.5 s → 1 s), for ever, so connection
-/// errors never reach `fan_out`, `fallback` or `retry`; while it waits, the
-/// `max_in_flight` slots fill up and writers block (back pressure, which
-/// `drop_on.back_pressure` can turn into an error). Only a broker's definite
-/// refusal (settled other than Accepted) fails a message. The connection is
-/// reported through `link`; a connection that closes while idle is noticed
-/// within [`IDLE_CHECK`].
+/// after reconnecting with backoff (0.5 s → 1 s, [`retry::keep`]), for
+/// ever, so connection errors never reach `fan_out`, `fallback` or `retry`;
+/// while it waits, the `max_in_flight` slots fill up and writers block (back
+/// pressure, which `drop_on.back_pressure` can turn into an error). Only a
+/// broker's definite refusal (settled other than Accepted) fails a message.
+/// The connection is reported through `state`; one that closes while idle
+/// is noticed within [`IDLE_CHECK`]. Ends when the output is dropped.
 async fn amqp_output_task(
     eps: Vec<AmqpEndpoint>,
     target: String,
     name: String,
-    mut rx: mpsc::Receiver<AmqpRequest>,
-    link: LinkState,
+    rx: mpsc::Receiver<AmqpRequest>,
+    state: LinkState,
 ) {
-    let (resend_tx, mut resend_rx) = mpsc::unbounded_channel::<AmqpRequest>();
-    let mut conn = Connection {
+    let (resend_tx, resend_rx) = mpsc::unbounded_channel::<AmqpRequest>();
+    let done = CancellationToken::new();
+    let mut link = Link {
         eps,
         target,
         name,
-        link,
-        open: None,
-        backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(1), 1.5, 0.5),
+        state,
+        rx,
+        resend_tx,
+        resend_rx,
+        done: done.clone(),
     };
-    let mut idle = tokio::time::interval(IDLE_CHECK);
-    loop {
-        if conn.open.is_none() && !conn.connect().await {
-            // Down: wait out the backoff, unless the output is done.
-            tokio::time::sleep(conn.backoff.next_delay()).await;
-            if rx.is_closed() && rx.is_empty() && resend_rx.is_empty() {
-                break;
-            }
-            continue;
-        }
-        let (message, reply) = tokio::select! {
-            biased;
-            Some(r) = resend_rx.recv() => r,
-            r = rx.recv() => match r {
-                Some(r) => r,
-                None => break,
-            },
-            _ = idle.tick() => {
-                if conn.open.as_ref().is_some_and(|(s, _)| s.connection.is_closed()) {
-                    tracing::warn!(target = %conn.target, "amqp_1 output connection closed; reconnecting");
-                    conn.lost();
-                }
-                continue;
-            }
-        };
-        conn.send(message, reply, &resend_tx).await;
-    }
-    conn.close();
+    let backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(1), 1.5, 0.5);
+    retry::keep(&mut link, backoff, &done).await;
 }
 
 /// How often an idle amqp_1 output checks that its connection is still open.
 const IDLE_CHECK: Duration = Duration::from_millis(500);
 
-/// The amqp_1 output's connection state.
-struct Connection {
+/// The amqp_1 output's link, kept up by [`retry::keep`].
+struct Link {
     eps: Vec<AmqpEndpoint>,
     target: String,
     name: String,
-    link: LinkState,
-    open: Option<(AmqpSession, fe2o3_amqp::Sender)>,
-    backoff: Backoff,
+    state: LinkState,
+    /// Messages in submission order.
+    rx: mpsc::Receiver<AmqpRequest>,
+    /// Messages whose link went before the broker settled them; sent first.
+    resend_tx: mpsc::UnboundedSender<AmqpRequest>,
+    resend_rx: mpsc::UnboundedReceiver<AmqpRequest>,
+    /// Fired when the output is gone and nothing is left to send.
+    done: CancellationToken,
 }
 
-impl Connection {
-    /// One attempt to connect and attach; reports the outcome.
-    async fn connect(&mut self) -> bool {
-        let attempt = async {
-            connect_any(&self.eps, &format!("streamprobe-pipeline-{}", self.name))
-                .await?
-                .with_sender(&format!("{}-sender", self.name), &self.target)
-                .await
-        };
-        match attempt.await {
-            Ok(l) => {
-                tracing::info!(target = %self.target, "amqp_1 output connected");
-                self.link.up();
-                self.open = Some(l);
-                true
+/// Closes a link in the background (bounded in time).
+fn close_later((s, snd): (AmqpSession, fe2o3_amqp::Sender)) {
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(1), snd.close()).await;
+        s.close().await;
+    });
+}
+
+impl Reconnect for Link {
+    type Conn = (AmqpSession, fe2o3_amqp::Sender);
+
+    async fn connect(&mut self) -> Result<Self::Conn> {
+        connect_any(&self.eps, &format!("streamprobe-pipeline-{}", self.name))
+            .await?
+            .with_sender(&format!("{}-sender", self.name), &self.target)
+            .await
+    }
+
+    async fn up(&mut self) {
+        tracing::info!(target = %self.target, "amqp_1 output connected");
+        self.state.up();
+    }
+
+    async fn down(&mut self, why: Down<'_>) -> Next {
+        self.state.down();
+        match why {
+            Down::Failed(e) => {
+                tracing::warn!(target = %self.target, error = %format!("{e:#}"), "amqp_1 output cannot connect; messages wait")
             }
-            Err(e) => {
-                tracing::warn!(target = %self.target, error = %format!("{e:#}"), "amqp_1 output cannot connect; messages wait");
-                self.link.down();
-                false
+            Down::Lost(e) => {
+                tracing::warn!(target = %self.target, error = %e, "amqp_1 output link lost; reconnecting to resend")
             }
+        }
+        Next::Backoff
+    }
+
+    async fn wait(&mut self, delay: Duration) {
+        tokio::time::sleep(delay).await;
+        if self.rx.is_closed() && self.rx.is_empty() && self.resend_rx.is_empty() {
+            self.done.cancel();
         }
     }
 
-    /// Drops the connection (lost), closing it in the background.
-    fn lost(&mut self) {
-        self.link.down();
-        self.close();
-    }
-
-    fn close(&mut self) {
-        if let Some((s, snd)) = self.open.take() {
-            tokio::spawn(async move {
-                let _ = tokio::time::timeout(Duration::from_secs(1), snd.close()).await;
-                s.close().await;
-            });
-        }
-    }
-
-    /// Sends one message, reconnecting with backoff until the link takes
-    /// it; its settlement is awaited in the background (resent through
-    /// `resend` when the link goes before the broker settled it).
-    async fn send(
-        &mut self,
-        message: Message<fe2o3_amqp::types::messaging::Data>,
-        reply: oneshot::Sender<Result<()>>,
-        resend: &mpsc::UnboundedSender<AmqpRequest>,
-    ) {
+    /// Sends in order (resends first) until the output is dropped (`Ok`)
+    /// or the link fails (`Err`; the message is queued for resending).
+    /// Settlements are awaited in the background.
+    async fn session(&mut self, mut conn: Self::Conn) -> Result<(), String> {
+        let mut idle = tokio::time::interval(IDLE_CHECK);
         loop {
-            if self.open.is_none() && !self.connect().await {
-                tokio::time::sleep(self.backoff.next_delay()).await;
-                continue;
-            }
-            let Some((_, sender)) = self.open.as_mut() else {
-                continue;
+            let (message, reply) = tokio::select! {
+                biased;
+                Some(r) = self.resend_rx.recv() => r,
+                r = self.rx.recv() => match r {
+                    Some(r) => r,
+                    None => {
+                        close_later(conn);
+                        return Ok(());
+                    }
+                },
+                _ = idle.tick() => {
+                    if conn.0.connection.is_closed() {
+                        close_later(conn);
+                        return Err("connection closed".into());
+                    }
+                    continue;
+                }
             };
-            match sender.send_batchable(message.clone()).await {
+            match conn.1.send_batchable(message.clone()).await {
                 Ok(fut) => {
-                    self.backoff.reset();
-                    let (target, resend) = (self.target.clone(), resend.clone());
+                    let (target, resend) = (self.target.clone(), self.resend_tx.clone());
                     tokio::spawn(async move {
                         match fut.await {
                             Ok(Outcome::Accepted(_)) => {
@@ -272,13 +265,11 @@ impl Connection {
                             }
                         }
                     });
-                    return;
                 }
                 Err(e) => {
-                    let wait = self.backoff.next_delay();
-                    tracing::warn!(target = %self.target, error = %e, retry_in = ?wait, "amqp_1 output link lost; reconnecting to resend");
-                    self.lost();
-                    tokio::time::sleep(wait).await;
+                    let _ = self.resend_tx.send((message, reply));
+                    close_later(conn);
+                    return Err(e.to_string());
                 }
             }
         }
