@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The ONE command that runs all tests (README): installs what is missing
-# (kcat and Python qpid-proton as independent ground-truth clients, tmux
+# (kcat, curl and Python qpid-proton as independent ground-truth clients, tmux
 # to drive the real UI; the
 # stack script installs RabbitMQ and resolves Kafka), starts the local
 # stack, and runs every test. End-to-end tests FAIL if the stack is missing.
@@ -13,6 +13,7 @@ export DEBIAN_FRONTEND=noninteractive
 missing=()
 command -v kcat >/dev/null || missing+=(kcat)
 command -v tmux >/dev/null || missing+=(tmux)
+command -v curl >/dev/null || missing+=(curl)
 /usr/bin/python3 -c 'import proton' 2>/dev/null || missing+=(python3-qpid-proton)
 command -v cc >/dev/null && command -v make >/dev/null || missing+=(build-essential)
 if ((${#missing[@]})); then
