@@ -963,13 +963,8 @@ impl Reconnect for Publisher {
     /// Fails what the user asks for while the link is down, so the counts
     /// stay true.
     async fn wait(&mut self, delay: Duration) {
-        let deadline = tokio::time::Instant::now() + delay;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => return,
-                Some(req) = self.requests.recv() => fail_request(&req, &self.last_error, &self.events).await,
-            }
-        }
+        crate::event::fail_requests_for(delay, &mut self.requests, &self.last_error, &self.events)
+            .await;
     }
 
     async fn session(&mut self, (s, mut sender): Self::Conn) -> Result<(), String> {
@@ -998,18 +993,6 @@ fn down_or_refused(link: Link, e: &anyhow::Error) -> Event {
         Event::Refused { link, error }
     } else {
         Event::Down { link, error }
-    }
-}
-
-async fn fail_request(req: &SendRequest, error: &str, events: &mpsc::Sender<Event>) {
-    for seq in req.seqs.clone() {
-        let _ = events
-            .send(Event::Failed {
-                run: req.run.clone(),
-                seq,
-                error: format!("not connected: {error}"),
-            })
-            .await;
     }
 }
 
@@ -1097,7 +1080,7 @@ async fn send_request(
                     inject: req.inject.clone(),
                     stop: req.stop.clone(),
                 };
-                fail_request(&rest, &error, events).await;
+                crate::event::fail_request(&rest, &error, events).await;
                 return Err(error);
             }
         }

@@ -336,3 +336,39 @@ pub struct BodyOptions {
     /// User JSON embedded as `payload` (`--payload-file`).
     pub payload: Option<serde_json::Value>,
 }
+
+/// Fails every probe of `req` at once (`Failed`, "not connected: {error}"),
+/// so a request made while a link is down is counted, not lost.
+pub async fn fail_request(
+    req: &SendRequest,
+    error: &str,
+    events: &tokio::sync::mpsc::Sender<Event>,
+) {
+    for seq in req.seqs.clone() {
+        let _ = events
+            .send(Event::Failed {
+                run: req.run.clone(),
+                seq,
+                error: format!("not connected: {error}"),
+            })
+            .await;
+    }
+}
+
+/// Waits `delay` while an injector's link is down, failing every request
+/// that arrives meanwhile ([`fail_request`]); used by both injectors'
+/// [`crate::retry::Reconnect::wait`].
+pub async fn fail_requests_for(
+    delay: Duration,
+    requests: &mut tokio::sync::mpsc::Receiver<SendRequest>,
+    error: &str,
+    events: &tokio::sync::mpsc::Sender<Event>,
+) {
+    let deadline = tokio::time::Instant::now() + delay;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => return,
+            Some(req) = requests.recv() => fail_request(&req, error, events).await,
+        }
+    }
+}

@@ -514,18 +514,8 @@ impl Reconnect for KafkaInjector {
 
     /// What the user asks for while the cluster is unreachable fails at once.
     async fn wait(&mut self, delay: Duration) {
-        let deadline = tokio::time::Instant::now() + delay;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => return,
-                Some(req) = self.requests.recv() => {
-                    for seq in req.seqs.clone() {
-                        let error = format!("not connected: {}", self.last_error);
-                        let _ = self.events.send(Event::Failed { run: req.run.clone(), seq, error }).await;
-                    }
-                }
-            }
-        }
+        crate::event::fail_requests_for(delay, &mut self.requests, &self.last_error, &self.events)
+            .await;
     }
 
     /// Produces every request until `cancel` or the requests end
