@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// Where a component sits, as Bento labels its metrics.
@@ -146,9 +147,9 @@ impl LinkState {
         self.metrics.connection(self.side, &self.id, event);
     }
 
-    /// Adds `n` to one of this component's counters.
-    pub fn add(&self, counter: Counter, n: u64) {
-        self.metrics.add(counter, &self.id, n);
+    /// One of this component's counters ([`Metrics::counter`]).
+    pub fn counter(&self, counter: Counter) -> IntCounter {
+        self.metrics.counter(counter, &self.id)
     }
 }
 
@@ -279,6 +280,18 @@ impl Metrics {
             side,
             up: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// One component's counter, resolved once so a hot path only
+    /// increments it (no label lookup per message).
+    pub fn counter(&self, counter: Counter, id: &ComponentId) -> IntCounter {
+        self.counters[&counter].with_label_values(&self.values(id))
+    }
+
+    /// One output's `output_latency_ns` series, resolved once (see
+    /// [`Metrics::counter`]); observe seconds.
+    pub fn timer(&self, id: &ComponentId) -> Histogram {
+        self.latency.with_label_values(&self.values(id))
     }
 
     /// Adds `n` to a counter of a component.

@@ -219,7 +219,8 @@ impl Reconnect for Link<'_> {
     /// unsettled, so the broker redelivers them).
     async fn session(&mut self, (session, mut receiver): Self::Conn) -> Result<(), String> {
         let (s, id) = (self.s, self.s.id.as_str());
-        let (output, c, link) = (&s.output, &*s.counters, &s.input_link);
+        let (output, c) = (&s.output, &*s.counters);
+        let received = s.input_link.counter(Counter::InputReceived);
         let mut inflight: JoinSet<Settlement> = JoinSet::new();
         let mut window = amqp::CreditWindow::new();
         let lost = loop {
@@ -242,7 +243,7 @@ impl Reconnect for Link<'_> {
                     Ok(delivery) => {
                         window.received();
                         c.received.fetch_add(1, Ordering::Relaxed);
-                        link.add(Counter::InputReceived, 1);
+                        received.inc();
                         let (info, message) = delivery.into_parts();
                         let mut msg = Msg {
                             meta: input_metadata(&message, self.input.read_header),

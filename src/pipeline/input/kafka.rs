@@ -104,6 +104,7 @@ fn metadata(
 /// to `drain` for in-flight messages and commits what was confirmed.
 pub async fn run(s: &Stream, input: &KafkaInput, cancel: CancellationToken, drain: Duration) {
     let (id, output, c, link) = (s.id.as_str(), &s.output, &*s.counters, &s.input_link);
+    let received = link.counter(Counter::InputReceived);
     let brokers = broker_list(&input.addresses);
     let consumer: StreamConsumer<QuietContext> = match ClientConfig::new()
         .set("bootstrap.servers", brokers.join(","))
@@ -167,7 +168,7 @@ pub async fn run(s: &Stream, input: &KafkaInput, cancel: CancellationToken, drai
             m = consumer.recv(), if inflight.len() < limit => match m {
                 Ok(m) => {
                     c.received.fetch_add(1, Ordering::Relaxed);
-                    link.add(Counter::InputReceived, 1);
+                    received.inc();
                     let (t, p, o) = (m.topic().to_owned(), m.partition(), m.offset());
                     let mut msg = Msg { body: m.payload().unwrap_or_default().to_vec(), meta: metadata(&m) };
                     drop(m);

@@ -11,10 +11,10 @@ use fe2o3_amqp::types::messaging::annotations::OwnedKey;
 use fe2o3_amqp::types::messaging::{Message, MessageAnnotations, Outcome};
 use fe2o3_amqp::types::primitives::{Binary, Symbol, Value};
 use futures::future::BoxFuture;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::Output;
+use super::{Output, Slots};
 use crate::amqp::{AmqpEndpoint, AmqpSession};
 use crate::pipeline::config::{Amqp1Output, MetadataFilter};
 use crate::pipeline::connect::connect_any;
@@ -33,7 +33,7 @@ pub struct AmqpOut {
     filter: MetadataFilter,
     /// Literal application properties (`application_properties_map: root = {...}`).
     app_props: Vec<(String, String)>,
-    in_flight: Arc<Semaphore>,
+    in_flight: Slots,
     tx: mpsc::Sender<AmqpRequest>,
 }
 
@@ -53,7 +53,7 @@ pub fn build(c: &Amqp1Output, name: String, link: LinkState) -> AmqpOut {
         target: c.target_address.clone(),
         filter: c.metadata.clone(),
         app_props: c.literal_application_properties(),
-        in_flight: Arc::new(Semaphore::new(c.max_in_flight.max(1))),
+        in_flight: Slots::new(c.max_in_flight),
         tx,
     }
 }
@@ -94,9 +94,9 @@ impl Output for AmqpOut {
     /// once Accepted.
     fn submit(self: Arc<Self>, msg: Arc<Msg>) -> BoxFuture<'static, Completion> {
         Box::pin(async move {
-            let permit = match self.in_flight.clone().acquire_owned().await {
-                Ok(p) => p,
-                Err(_) => {
+            let permit = match self.in_flight.take().await {
+                Some(p) => p,
+                None => {
                     let done: Completion = Box::pin(async { Err(anyhow!("amqp output closed")) });
                     return done;
                 }
@@ -114,13 +114,11 @@ impl Output for AmqpOut {
     }
 
     fn has_capacity(&self) -> bool {
-        self.in_flight.available_permits() > 0
+        self.in_flight.free()
     }
 
     fn ready(self: Arc<Self>) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            let _ = self.in_flight.acquire().await;
-        })
+        self.in_flight.ready()
     }
 
     fn label(&self) -> String {

@@ -11,9 +11,8 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use tokio::sync::Semaphore;
 
-use super::{Output, RetryPolicy};
+use super::{Output, RetryPolicy, Slots};
 use crate::kafka::QuietContext;
 use crate::pipeline::config::{KafkaOutput, MetadataFilter, broker_list};
 use crate::pipeline::connect;
@@ -27,7 +26,7 @@ pub struct KafkaOut {
     key: Option<String>,
     static_headers: BTreeMap<String, String>,
     filter: MetadataFilter,
-    in_flight: Arc<Semaphore>,
+    in_flight: Slots,
     policy: RetryPolicy,
     /// Stops the connection watcher when the output is dropped.
     _watch: tokio_util::sync::DropGuard,
@@ -72,7 +71,7 @@ pub fn build(c: &KafkaOutput, link: LinkState) -> Result<KafkaOut> {
         key: (!c.key.is_empty()).then(|| c.key.clone()),
         static_headers: c.static_headers.clone(),
         filter: c.metadata.clone(),
-        in_flight: Arc::new(Semaphore::new(c.max_in_flight.max(1))),
+        in_flight: Slots::new(c.max_in_flight),
         policy: RetryPolicy {
             max_retries: c.max_retries,
             initial: c.backoff.initial_interval.0,
@@ -123,9 +122,9 @@ impl Output for KafkaOut {
     /// `max_retries` attempts or `max_elapsed_time`, as Bento's kafka output.
     fn submit(self: Arc<Self>, msg: Arc<Msg>) -> BoxFuture<'static, Completion> {
         Box::pin(async move {
-            let permit = match self.in_flight.clone().acquire_owned().await {
-                Ok(p) => p,
-                Err(_) => {
+            let permit = match self.in_flight.take().await {
+                Some(p) => p,
+                None => {
                     let done: Completion = Box::pin(async { Err(anyhow!("kafka output closed")) });
                     return done;
                 }
@@ -162,13 +161,11 @@ impl Output for KafkaOut {
     }
 
     fn has_capacity(&self) -> bool {
-        self.in_flight.available_permits() > 0
+        self.in_flight.free()
     }
 
     fn ready(self: Arc<Self>) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            let _ = self.in_flight.acquire().await;
-        })
+        self.in_flight.ready()
     }
 
     fn label(&self) -> String {

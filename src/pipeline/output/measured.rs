@@ -11,18 +11,26 @@ use futures::future::BoxFuture;
 
 use super::{Out, Output, ready, submit};
 use crate::pipeline::message::{Completion, Msg};
+use prometheus::{Histogram, IntCounter};
+
 use crate::pipeline::metrics::{ComponentId, Counter, Metrics};
 
 /// An output whose outcomes are counted.
 pub struct Measured {
     inner: Out,
-    id: ComponentId,
-    metrics: Arc<Metrics>,
+    sent: IntCounter,
+    error: IntCounter,
+    latency: Histogram,
 }
 
 /// `inner` with its outcomes counted under `id`.
 pub fn wrap(inner: Out, id: ComponentId, metrics: Arc<Metrics>) -> Measured {
-    Measured { inner, id, metrics }
+    Measured {
+        inner,
+        sent: metrics.counter(Counter::OutputSent, &id),
+        error: metrics.counter(Counter::OutputError, &id),
+        latency: metrics.timer(&id),
+    }
 }
 
 impl Output for Measured {
@@ -34,10 +42,10 @@ impl Output for Measured {
                 let r = pending.await;
                 match &r {
                     Ok(()) => {
-                        self.metrics.add(Counter::OutputSent, &self.id, 1);
-                        self.metrics.latency(&self.id, taken.elapsed());
+                        self.sent.inc();
+                        self.latency.observe(taken.elapsed().as_secs_f64());
                     }
-                    Err(_) => self.metrics.add(Counter::OutputError, &self.id, 1),
+                    Err(_) => self.error.inc(),
                 }
                 r
             });

@@ -34,6 +34,35 @@ use tokio::sync::RwLock;
 use super::message::{Completion, Msg};
 use crate::retry::Backoff;
 
+/// A leaf output's `max_in_flight` slots (Bento's field): a message holds
+/// one from being taken until it is confirmed or failed.
+pub struct Slots(Arc<tokio::sync::Semaphore>);
+
+impl Slots {
+    /// `max_in_flight` slots (at least 1).
+    pub fn new(max_in_flight: usize) -> Slots {
+        Slots(Arc::new(tokio::sync::Semaphore::new(max_in_flight.max(1))))
+    }
+
+    /// Waits for a free slot; `None` once the output is closed.
+    pub async fn take(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.0.clone().acquire_owned().await.ok()
+    }
+
+    /// Whether a slot is free now ([`Output::has_capacity`]).
+    pub fn free(&self) -> bool {
+        self.0.available_permits() > 0
+    }
+
+    /// Resolves once a slot is free ([`Output::ready`]).
+    pub fn ready(&self) -> BoxFuture<'static, ()> {
+        let s = self.0.clone();
+        Box::pin(async move {
+            let _ = s.acquire().await;
+        })
+    }
+}
+
 /// A running output component.
 pub trait Output: Send + Sync {
     /// Enqueues `msg` at every leaf of this subtree, in call order, and

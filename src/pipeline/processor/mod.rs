@@ -4,6 +4,8 @@ pub mod mapping;
 
 use std::sync::Arc;
 
+use prometheus::IntCounter;
+
 use self::mapping::Mapping;
 use super::message::Msg;
 use super::metrics::{ComponentId, Counter, Metrics};
@@ -14,29 +16,31 @@ use super::metrics::{ComponentId, Counter, Metrics};
 /// `processor_error` stays 0).
 #[derive(Default)]
 pub struct Processors {
-    steps: Vec<(Mapping, ComponentId)>,
-    metrics: Option<Arc<Metrics>>,
+    /// Each mapping with its `processor_received` and `processor_sent`.
+    steps: Vec<(Mapping, IntCounter, IntCounter)>,
 }
 
 impl Processors {
-    /// `steps` with their metrics ids (`root.pipeline.processors.N`).
+    /// `steps` with their metrics ids (`root.pipeline.processors.N`), whose
+    /// counters are resolved here, once.
     pub fn new(steps: Vec<(Mapping, ComponentId)>, metrics: Arc<Metrics>) -> Processors {
-        Processors {
-            steps,
-            metrics: Some(metrics),
-        }
+        let steps = steps
+            .into_iter()
+            .map(|(m, id)| {
+                let received = metrics.counter(Counter::ProcessorReceived, &id);
+                let sent = metrics.counter(Counter::ProcessorSent, &id);
+                (m, received, sent)
+            })
+            .collect();
+        Processors { steps }
     }
 
     /// Runs every processor on `msg`, in order.
     pub fn apply(&self, msg: &mut Msg) {
-        for (m, id) in &self.steps {
-            if let Some(metrics) = &self.metrics {
-                metrics.add(Counter::ProcessorReceived, id, 1);
-            }
+        for (m, received, sent) in &self.steps {
+            received.inc();
             m.apply(&mut msg.meta);
-            if let Some(metrics) = &self.metrics {
-                metrics.add(Counter::ProcessorSent, id, 1);
-            }
+            sent.inc();
         }
     }
 }
