@@ -163,13 +163,25 @@ start_rabbitmq() {
   port_open "$RMQ_API_PORT" && die "port $RMQ_API_PORT (management API) is busy"
   # Log to the file only: the node runs in the foreground, so console logging would
   # duplicate everything into console.log (which keeps just early boot errors).
-  # The management API listens on loopback only. Statistics every second (RabbitMQ's
-  # default is 5 s), so the broker view's queue figures and rates follow quickly.
+  # The management API listens on loopback only. Statistics every second, so the
+  # broker view's queue figures and rates follow quickly. Three settings make up
+  # that second, each 5 s by default: collect_statistics_interval (how often
+  # channels and queues emit), quorum_tick_interval (quorum queues' message counts)
+  # and the management agent's first sample bucket (605 s kept at 5 s granularity:
+  # the message_stats totals, e.g. the ack counter, move in its steps). The last
+  # two are advanced.config-only settings. Measured: 5 s steps before, 1 s after.
   cat >"$home/rabbitmq.conf" <<EOF
 log.console = false
 management.tcp.ip = 127.0.0.1
 management.tcp.port = $RMQ_API_PORT
 collect_statistics_interval = 1000
+EOF
+  cat >"$home/advanced.config" <<'EOF'
+[{rabbit, [{quorum_tick_interval, 1000}]},
+ {rabbitmq_management_agent, [{sample_retention_policies,
+   [{global, [{605, 1}, {3660, 60}, {29400, 600}, {86400, 1800}]},
+    {basic, [{605, 1}, {3600, 60}]},
+    {detailed, [{605, 1}]}]}]}].
 EOF
   log "starting RabbitMQ (logs: $home/log)"
   : >"$RMQ_DIR/console.log"
@@ -179,7 +191,8 @@ EOF
   # The node name is left at its default, rabbit@<hostname>. fd 9 (our lock) is closed.
   RABBITMQ_MNESIA_BASE=$home/mnesia RABBITMQ_LOG_BASE=$home/log \
   RABBITMQ_PID_FILE=$home/rabbitmq.pid RABBITMQ_ENABLED_PLUGINS_FILE=$home/enabled_plugins \
-  RABBITMQ_CONFIG_FILE=$home/rabbitmq.conf RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=$RMQ_PORT \
+  RABBITMQ_CONFIG_FILE=$home/rabbitmq.conf RABBITMQ_ADVANCED_CONFIG_FILE=$home/advanced.config \
+  RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=$RMQ_PORT \
     setsid nohup /usr/sbin/rabbitmq-server </dev/null >>"$RMQ_DIR/console.log" 2>&1 9>&- &
   local pid=$! end=$((SECONDS + RMQ_TIMEOUT))
   until amqp_ping && timeout 30 rabbitmqctl -q await_startup >/dev/null 2>&1 && api_ping; do

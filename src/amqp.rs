@@ -117,7 +117,9 @@ fn scrub(text: String, ep: &AmqpEndpoint) -> String {
 }
 
 /// The broker refused us for a reason a retry will not fix by itself (SASL
-/// authentication failed: wrong user or password). The text names the user
+/// authentication failed: wrong user or password; a link refused with
+/// RabbitMQ's `PRECONDITION_FAILED` or `ACCESS_REFUSED`, e.g. a bare
+/// address that clashes with a durable queue). The text names the user
 /// and the endpoint, never the password. Callers find it with
 /// `anyhow::Error::downcast_ref::<Refused>()`.
 #[derive(Debug, thiserror::Error)]
@@ -291,7 +293,19 @@ pub fn amqp_error_line(text: &str) -> String {
 /// The error for a refused attach, with the fix for RabbitMQ 3.x's clash of
 /// a bare address (declared non-durable on attach) with a durable queue.
 fn refused(kind: &str, address: &str, e: impl std::fmt::Display) -> anyhow::Error {
-    let e = amqp_error_line(&e.to_string());
+    let raw = e.to_string();
+    // conditions a retry does not change: the queue's arguments clash with
+    // ours, or the user may not use it (amqp:precondition-failed,
+    // amqp:unauthorized-access; RabbitMQ's texts name them)
+    let lasting = [
+        "PreconditionFailed",
+        "PRECONDITION_FAILED",
+        "UnauthorizedAccess",
+        "ACCESS_REFUSED",
+    ]
+    .iter()
+    .any(|c| raw.contains(c));
+    let e = amqp_error_line(&raw);
     let hint = if e.contains("inequivalent arg 'durable'") && !address.starts_with('/') {
         format!(
             " (the queue exists as a durable queue; address it as \"/amq/queue/{address}\" on RabbitMQ 3.x or \"/queues/{address}\" on RabbitMQ 4)"
@@ -299,7 +313,12 @@ fn refused(kind: &str, address: &str, e: impl std::fmt::Display) -> anyhow::Erro
     } else {
         String::new()
     };
-    anyhow!("the broker refused a {kind} link to {address:?}: {e}{hint}")
+    let text = format!("the broker refused a {kind} link to {address:?}: {e}{hint}");
+    if lasting {
+        anyhow::Error::new(Refused(text))
+    } else {
+        anyhow!(text)
+    }
 }
 
 /// Attaches a receiver link to `address` with manual credit (none granted

@@ -7,18 +7,22 @@
 //! destination or for the source side is the one shown):
 //! - source side: (as soon as a probe was sent) the source routes to no
 //!   queue; its queue has a backlog and no consumer; its consumer takes
-//!   nothing while messages are ready; then, when no destination received
-//!   a block of probes: the stream took them from the source (its queue is
-//!   empty and read) yet no output got them; else the generic "is anything
-//!   consuming X?". A source-side finding silences the destinations' own
-//!   (they are its consequence), except a link that is down.
-//! - per destination: its link is down (the error); a Kafka topic that does
-//!   not exist (the consumer waits for it, or the broker view says so); it stopped
-//!   receiving at seq N while others go on (an output stuck behind one
-//!   message), with what its Kafka topic says meanwhile (no new record:
-//!   nothing is produced there; still growing: records that are not this
-//!   run's probes); it misses probes others received (that output is
-//!   failing).
+//!   nothing while messages are ready (a stopped or hung engine, or one
+//!   waiting on an output); then, when no destination received a block of
+//!   probes: the stream still confirms messages, only slower than they were
+//!   sent (RabbitMQ's ack rate); the stream took them from the source (its
+//!   queue is empty and read) yet no output got them; else the generic "is
+//!   anything consuming X?". A source-side finding silences the
+//!   destinations' own (they are its consequence), except a link that is
+//!   down.
+//! - per destination: its link is down (the error); its AMQP queue has
+//!   other consumers too (they take the probes this one misses); a Kafka
+//!   topic that does not exist (the consumer waits for it, or the broker
+//!   view says so); it stopped receiving at seq N while others go on (an
+//!   output stuck behind one message), with what its Kafka topic says
+//!   meanwhile (no new record: nothing is produced there; still growing:
+//!   records that are not this run's probes); it misses probes others
+//!   received (that output is failing).
 
 use std::time::{Duration, Instant};
 
@@ -155,11 +159,11 @@ fn source_broker(inp: &Inputs) -> Option<Diagnosis> {
                 let unacked = q.messages_unacknowledged.unwrap_or(0);
                 return Some(Diagnosis::new(
                     format!(
-                        "queue {name} holds {}; the stream holds {unacked} unacknowledged and took no more for {secs} s: it waits on an output that does not confirm (one retrying a message for ever?){}",
+                        "queue {name} holds {}; the stream holds {unacked} unacknowledged and took no more for {secs} s: the stream engine is stopped or hung, or waits on an output that does not confirm (one retrying a message for ever?){}",
                         plural(ready, "ready message"),
                         last_seqs(inp)
                     ),
-                    format!("{name}: stream waits on an output"),
+                    format!("{name}: stream hung or waits on an output"),
                 ));
             }
             Some(c) if q.stalled(STALLED_AFTER) => {
@@ -210,9 +214,11 @@ fn source_side(inp: &Inputs) -> Option<Diagnosis> {
                 .sum();
             (all, unacked)
         });
-    let text = if drained && unacked > 0 {
+    let text = if let Some(slow) = slow_drain(inp) {
+        format!("no destination received {seqs} ({probes}) in time: {slow}")
+    } else if drained && unacked > 0 {
         format!(
-            "no destination received {seqs} ({probes}): the stream took them from {} and holds {unacked} unacknowledged without confirming: it waits on an output that does not confirm (one retrying a message for ever?){}",
+            "no destination received {seqs} ({probes}): the stream took them from {} and holds {unacked} unacknowledged without confirming: the stream engine is stopped or hung, or waits on an output that does not confirm (one retrying a message for ever?){}",
             inp.source,
             last_seqs(inp)
         )
@@ -228,6 +234,39 @@ fn source_side(inp: &Inputs) -> Option<Diagnosis> {
         )
     };
     Some(Diagnosis::new(text.clone(), text))
+}
+
+/// When the source queue is still being read and confirmed (RabbitMQ's
+/// ack rate above zero) while it holds messages: the stream is working,
+/// only slower than the probes were sent, so they wait in the queue or
+/// unacknowledged in the stream past the loss timeout. The sentence names
+/// the ack rate, the send rate and what still waits.
+fn slow_drain(inp: &Inputs) -> Option<String> {
+    let v = inp.broker?.source.as_ref()?;
+    let ack: f64 = v
+        .queues
+        .iter()
+        .filter_map(|q| q.acked_per_s.or(q.rates.ack))
+        .sum();
+    let ready: u64 = v.queues.iter().filter_map(|q| q.messages_ready).sum();
+    let unacked: u64 = v
+        .queues
+        .iter()
+        .filter_map(|q| q.messages_unacknowledged)
+        .sum();
+    if ack < 0.05 || ready + unacked == 0 {
+        return None;
+    }
+    let sent = inp
+        .stats
+        .send_rate()
+        .map_or("sent at once".to_owned(), |r| {
+            format!("sent at {r:.0} msg/s")
+        });
+    Some(format!(
+        "the stream is slower than the send rate: it confirms {ack:.1} msg/s from {} (RabbitMQ's ack counter), the probes were {sent}, and {ready} ready + {unacked} unacknowledged still wait; send slower (--rate), wait longer (--loss-timeout) or speed the stream up (max_in_flight, credit)",
+        inp.source
+    ))
 }
 
 /// `"; last probe received: kafka:FOO #41, amqp:FOO #42"` (primaries), or
@@ -333,6 +372,22 @@ fn destination(inp: &Inputs, i: usize) -> Option<Diagnosis> {
             ));
         }
         _ => {}
+    }
+    if let Some(DestBrokerView::Amqp(v)) = inp
+        .broker
+        .and_then(|b| b.dests.get(i))
+        .and_then(Option::as_ref)
+    {
+        if let Some(q) = v.queues.iter().find(|q| q.consumers.is_some_and(|c| c > 1)) {
+            let name = crate::sanitize::preview(q.name.as_bytes(), 60);
+            let c = q.consumers.unwrap_or(0);
+            return Some(Diagnosis::new(
+                format!(
+                    "{c} consumers share queue {name}: another consumer took the probes this one misses (RabbitMQ gives each message to one consumer); stop the other consumer (another streamprobe?) or read a queue of your own"
+                ),
+                format!("{c} consumers share {name}"),
+            ));
+        }
     }
     if let Some(DestBrokerView::Kafka(t)) = inp
         .broker

@@ -21,6 +21,50 @@ use crate::tracker::Verdict;
 /// arrive right behind the first copy.
 const GRACE: Duration = Duration::from_millis(500);
 
+/// One link's state while `probe` waits for every link to come up.
+struct LinkWait {
+    link: Link,
+    /// The link's last error text (from `Event::Down` / `Event::Refused`).
+    error: Option<String>,
+    up: bool,
+    /// Refused for a reason a retry does not fix (`Event::Refused`).
+    refused: bool,
+}
+
+/// After a link is refused, how long the probe still waits for the other
+/// links' answers before it exits, so every refused link is named.
+const REFUSED_GRACE: Duration = Duration::from_secs(1);
+
+/// How much older RabbitMQ's management figures can be than the moment
+/// they are asked for: the local stack's `collect_statistics_interval`
+/// (1 s, scripts/stack.sh) plus a margin. RabbitMQ's default is 5 s; with
+/// it the report's queue figures can be up to 5 s old.
+const STATS_LAG: Duration = Duration::from_millis(1200);
+
+/// The longest the report waits at the end for a broker snapshot that
+/// covers the whole run.
+const FINAL_SNAPSHOT_WAIT: Duration = Duration::from_secs(4);
+
+/// Waits (at most [`FINAL_SNAPSHOT_WAIT`]) for a broker snapshot both of
+/// whose parts were asked for [`STATS_LAG`] after `end`, so the report's
+/// broker figures (queue depth, consumers, end offsets) describe the run
+/// as it ended, not as it was a poll earlier. Events other than broker
+/// snapshots that come meanwhile are not counted: the run is over.
+async fn final_snapshot(
+    events: &mut tokio::sync::mpsc::Receiver<Event>,
+    end: Instant,
+) -> Option<Box<crate::broker::BrokerSnapshot>> {
+    let wanted = end + STATS_LAG;
+    let deadline = tokio::time::Instant::now() + FINAL_SNAPSHOT_WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(Event::Broker(b))) if b.taken_after(wanted) => return Some(b),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return None,
+        }
+    }
+}
+
 /// One destination in the report.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct DestReport {
@@ -386,8 +430,9 @@ impl Tape {
 pub struct RunError {
     /// `config` (a flag, file or stream definition is wrong), `connect` (a
     /// link did not come up in time), `refused` (a broker refused the
-    /// credentials: reported at once, not after `--connect-timeout`) or
-    /// `internal`.
+    /// credentials or a link for a reason a retry does not fix, e.g.
+    /// RabbitMQ's PRECONDITION_FAILED: reported at once, not after
+    /// `--connect-timeout`) or `internal`.
     pub kind: &'static str,
     /// One human-readable line (or a few), never a password.
     pub message: String,
@@ -419,7 +464,8 @@ impl RunError {
 
 /// Reports `e` (stderr; and stdout as JSON with `--json`) and returns exit 2.
 fn exit2(json: bool, e: RunError) -> ExitCode {
-    eprintln!("streamprobe probe: {}", e.message);
+    let colon = if e.links.is_empty() { "" } else { ":" };
+    eprintln!("streamprobe probe: {}{colon}", e.message);
     for l in &e.links {
         eprintln!("  {} ({}): {}", l.link, l.endpoint, l.error);
     }
@@ -515,14 +561,24 @@ pub async fn main(args: ProbeArgs, secrets: &Secrets) -> ExitCode {
     let progress = std::io::stderr().is_terminal();
 
     // 1. Every link up, or exit 2 naming the ones that are not.
-    let mut status: Vec<(Link, Option<String>, bool)> = std::iter::once(Link::Injector)
+    let mut status: Vec<LinkWait> = std::iter::once(Link::Injector)
         .chain((0..names.len()).map(Link::Dest))
-        .map(|l| (l, None, false))
+        .map(|link| LinkWait {
+            link,
+            error: None,
+            up: false,
+            refused: false,
+        })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs_f64(args.connect_timeout);
-    // A refusal no retry fixes (authentication) ends the wait at once.
-    let mut refused = false;
-    while !refused && !status.iter().all(|s| s.2) {
+    // A refusal no retry fixes (authentication, a queue that clashes with
+    // the link) ends the wait: at most REFUSED_GRACE later, so the other
+    // links refused for the same reason (one password for every AMQP
+    // link) are listed too.
+    let mut deadline = Instant::now() + Duration::from_secs_f64(args.connect_timeout);
+    let all_up = |st: &[LinkWait]| st.iter().all(|s| s.up);
+    let refused_and_settled =
+        |st: &[LinkWait]| st.iter().any(|s| s.refused) && st.iter().all(|s| s.up || s.refused);
+    while !all_up(&status) && !refused_and_settled(&status) {
         let left = deadline.saturating_duration_since(Instant::now());
         let Ok(Some(ev)) = tokio::time::timeout(left, w.events.recv()).await else {
             break;
@@ -531,32 +587,39 @@ pub async fn main(args: ProbeArgs, secrets: &Secrets) -> ExitCode {
         if let Event::Broker(b) = &ev {
             broker = Some(b.clone());
         }
-        refused = matches!(ev, Event::Refused { .. });
-        match ev {
-            Event::Up { link } | Event::Waiting { link, .. } => status
-                .iter_mut()
-                .filter(|s| s.0 == link)
-                .for_each(|s| s.2 = true),
-            Event::Down { link, error } | Event::Refused { link, error } => status
-                .iter_mut()
-                .filter(|s| s.0 == link)
-                .for_each(|s| (s.1, s.2) = (Some(error.clone()), false)),
-            _ => {}
+        if matches!(ev, Event::Refused { .. }) {
+            deadline = deadline.min(Instant::now() + REFUSED_GRACE);
+        }
+        let (link, error, up, refused) = match ev {
+            Event::Up { link } | Event::Waiting { link, .. } => (link, None, true, false),
+            Event::Down { link, error } => (link, Some(error), false, false),
+            Event::Refused { link, error } => (link, Some(error), false, true),
+            _ => continue,
+        };
+        for s in status.iter_mut().filter(|s| s.link == link) {
+            s.up = up;
+            // a refusal stays until the link comes up (a Down does not undo it)
+            s.refused = refused || (s.refused && !up);
+            if error.is_some() {
+                s.error = error.clone();
+            }
         }
     }
-    if refused || !status.iter().all(|s| s.2) {
+    let refused = status.iter().any(|s| s.refused);
+    if refused || !all_up(&status) {
         let links = status
             .iter()
-            .filter(|s| !s.2 && (!refused || s.1.is_some()))
-            .map(|(link, error, _)| {
-                let (name, endpoint) = match link {
+            .filter(|s| !s.up && (!refused || s.error.is_some()))
+            .map(|s| {
+                let (name, endpoint) = match s.link {
                     Link::Injector => ("injector".to_owned(), plan.source.display()),
-                    Link::Dest(i) => (plan.dests[*i].name.clone(), plan.dests[*i].endpoint()),
+                    Link::Dest(i) => (plan.dests[i].name.clone(), plan.dests[i].endpoint()),
                 };
                 LinkError {
                     link: name,
                     endpoint,
-                    error: error
+                    error: s
+                        .error
                         .clone()
                         .unwrap_or_else(|| "no answer yet from the broker".into()),
                 }
@@ -571,9 +634,9 @@ pub async fn main(args: ProbeArgs, secrets: &Secrets) -> ExitCode {
             RunError {
                 kind: if refused { "refused" } else { "connect" },
                 message: if refused {
-                    "a broker refused the connection:".to_owned()
+                    "a broker refused a link, for a reason a retry does not fix".to_owned()
                 } else {
-                    format!("not every link came up within {}s:", args.connect_timeout)
+                    format!("not every link came up within {}s", args.connect_timeout)
                 },
                 links,
             },
@@ -646,6 +709,9 @@ pub async fn main(args: ProbeArgs, secrets: &Secrets) -> ExitCode {
     }
     if progress {
         eprintln!();
+    }
+    if let Some(b) = final_snapshot(&mut w.events, Instant::now()).await {
+        broker = Some(b);
     }
     w.cancel.cancel();
     if let Some(t) = &mut tape {

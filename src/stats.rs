@@ -28,6 +28,8 @@ pub struct RunStats {
     pub last_failure: Option<String>,
     /// Monotonic instant of this run's first send.
     pub first_send: Option<Instant>,
+    /// Monotonic instant of this run's newest send.
+    pub last_send: Option<Instant>,
     /// Per destination: when this run's newest delivered probe arrived there,
     /// measured from the first send (zero: none yet).
     pub last_arrival: Vec<Duration>,
@@ -94,6 +96,7 @@ impl RunStats {
             failed: 0,
             last_failure: None,
             first_send: None,
+            last_send: None,
             last_arrival: vec![Duration::ZERO; destinations],
             last_probe_at: vec![None; destinations],
             split: (0..destinations).map(|_| KafkaSplit::default()).collect(),
@@ -110,6 +113,15 @@ impl RunStats {
         self.sent.saturating_sub(self.confirmed + self.failed)
     }
 
+    /// The run's send rate in probes per second, from its first to its
+    /// newest send (monotonic clock); `None` before two sends, or when they
+    /// all went within a millisecond.
+    pub fn send_rate(&self) -> Option<f64> {
+        let span = self.last_send?.saturating_duration_since(self.first_send?);
+        (self.sent > 1 && span >= Duration::from_millis(1))
+            .then(|| (self.sent - 1) as f64 / span.as_secs_f64())
+    }
+
     /// Folds one event in. Sends and settlements of another run (an earlier
     /// one, before a reset) are ignored; link events change nothing here.
     /// Returns the tracker's verdict for an arrival (`None` otherwise).
@@ -123,6 +135,7 @@ impl RunStats {
             } if run == self.tracker.run() => {
                 self.sent += 1;
                 self.first_send.get_or_insert(*at);
+                self.last_send = Some(*at);
                 self.tracker.record_sent(*seq, intended.unwrap_or(*at));
                 None
             }

@@ -351,7 +351,10 @@ async fn an_output_stuck_behind_one_message_is_found_from_the_source() {
         problems(&r)
     );
     assert!(
-        has(&r, "it waits on an output that does not confirm"),
+        has(
+            &r,
+            "the stream engine is stopped or hung, or waits on an output that does not confirm"
+        ),
         "{:#?}",
         problems(&r)
     );
@@ -427,5 +430,119 @@ async fn a_destination_that_stopped_while_another_goes_on_is_located() {
     ] {
         assert!(has(&r, &needle), "{needle}: {:#?}", problems(&r));
     }
+    assert_eq!(p.interrupt(Duration::from_secs(20)), Some(0));
+}
+
+/// A stream that works, only slower than the probes are sent
+/// (tests/fixtures/slow.yaml: about three messages a second): the probes
+/// that miss the loss timeout are said to wait behind a slow stream, with
+/// RabbitMQ's ack rate, not blamed on a hung engine. Ground truth: the
+/// management API's ack rate of the source queue is above zero and
+/// rabbitmqctl still counts messages waiting there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_slower_than_the_send_rate_is_said_so() {
+    require_stack();
+    let (source, topic, target) = (unique("dg_src"), unique("dg_t"), unique("dg_q"));
+    queue_with_figures(&source);
+    create_topic(&topic, 1, "max.message.bytes=10");
+    let mut p = Pipeline::start(
+        &root().join("tests/fixtures/slow.yaml"),
+        &[
+            ("SOURCE_ADDRESS", &format!("/amq/queue/{source}")),
+            ("KAFKA_TOPIC", &topic),
+        ],
+    );
+    p.wait_for_log("input connected", Duration::from_secs(20));
+    let (out, r) = probe_in_background(
+        &source,
+        &topic,
+        &target,
+        &["--count", "60", "--rate", "20", "--loss-timeout", "3s"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{r:#}");
+    assert!(
+        has(&r, "the stream is slower than the send rate: it confirms"),
+        "{:#?}",
+        problems(&r)
+    );
+    assert!(
+        has(
+            &r,
+            &format!("msg/s from /amq/queue/{source} (RabbitMQ's ack counter)")
+        ),
+        "{:#?}",
+        problems(&r)
+    );
+    assert!(!has(&r, "hung"), "{:#?}", problems(&r));
+    // ground truth: RabbitMQ sees the stream still acknowledging (its ack
+    // counter grows), and messages still waiting
+    let acks = || {
+        api(&format!("queues/%2F/{source}"))["message_stats"]["ack"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let (ready, unacked) = rabbitmqctl_queue(&source, "messages_ready", "messages_unacknowledged");
+    let before = acks();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(acks() > before, "the ack counter stood still at {before}");
+    assert!(ready + unacked > 0, "({ready}, {unacked})");
+    assert_eq!(p.interrupt(Duration::from_secs(30)), Some(0));
+}
+
+/// Another consumer on the AMQP destination's queue (a qpid-proton receiver
+/// that never settles): RabbitMQ gives each message to one consumer, so the
+/// probe misses what the other took, and says so instead of blaming the
+/// stream's output. Ground truth: rabbitmqctl counts exactly the missed
+/// probes unacknowledged at the other consumer.
+#[test]
+fn a_competing_consumer_on_a_destination_is_named() {
+    require_stack();
+    let (source, topic, target) = (unique("dg_src"), unique("dg_t"), unique("dg_q"));
+    let mut p = Pipeline::start(
+        &root().join("tests/fixtures/mirror.yaml"),
+        &[
+            ("SOURCE_ADDRESS", &source),
+            ("KAFKA_TOPIC", &topic),
+            ("TARGET_ADDRESS", &target),
+            ("MIRROR_ADDRESS", &unique("dg_m")),
+        ],
+    );
+    p.wait_for_log("input connected", Duration::from_secs(20));
+    let other = Held::attach(&[(&target, 1000)]);
+    let (out, r) = probe(&[
+        "--source",
+        &source,
+        "--kafka-topic",
+        &topic,
+        "--amqp-target",
+        &target,
+        "--count",
+        "20",
+        "--loss-timeout",
+        "3s",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{r:#}");
+    let got = dest(&r, &format!("amqp:{target}"))["received"]
+        .as_u64()
+        .unwrap();
+    assert!(got < 20, "{r:#}");
+    assert_eq!(dest(&r, &format!("kafka:{topic}"))["received"], 20, "{r:#}");
+    assert!(
+        has(
+            &r,
+            &format!("amqp:{target}: 2 consumers share queue {target}: another consumer took")
+        ),
+        "{:#?}",
+        problems(&r)
+    );
+    assert!(!has(&r, "this output is failing"), "{:#?}", problems(&r));
+    // ground truth: the other consumer holds the rest, unacknowledged
+    assert_eq!(
+        rabbitmqctl_queue(&target, "messages_unacknowledged", "consumers"),
+        (20 - got, 1)
+    );
+    drop(other);
     assert_eq!(p.interrupt(Duration::from_secs(20)), Some(0));
 }

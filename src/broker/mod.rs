@@ -64,6 +64,14 @@ pub struct BrokerSnapshot {
     /// One per destination of the plan, same order; `None` for an AMQP
     /// destination while `rabbitmq_off`.
     pub dests: Vec<Option<DestBrokerView>>,
+    /// When the RabbitMQ part was asked for (monotonic; `None` until it
+    /// came in). RabbitMQ's own figures are up to its
+    /// `collect_statistics_interval` older than this.
+    #[serde(skip)]
+    pub rabbitmq_at: Option<Instant>,
+    /// When the Kafka part was asked for (`None` until it came in).
+    #[serde(skip)]
+    pub kafka_at: Option<Instant>,
 }
 
 /// The broker's side of one destination (or of the source).
@@ -77,6 +85,13 @@ pub enum DestBrokerView {
 }
 
 impl BrokerSnapshot {
+    /// Whether both parts (RabbitMQ's and Kafka's) were asked for at or
+    /// after `t`: the figures cover what happened before `t`, once RabbitMQ's
+    /// statistics interval is added to `t` by the caller.
+    pub fn taken_after(&self, t: Instant) -> bool {
+        self.rabbitmq_at.is_some_and(|a| a >= t) && self.kafka_at.is_some_and(|a| a >= t)
+    }
+
     /// The source's view, AMQP address or Kafka topic (`None`: unknown).
     pub fn source_view(&self) -> Option<DestBrokerView> {
         self.source
@@ -397,6 +412,8 @@ impl Poller {
             source,
             source_topic,
             dests,
+            rabbitmq_at: Some(at),
+            kafka_at: Some(at),
         }
     }
 }
@@ -446,13 +463,18 @@ pub async fn run(config: Config, tx: mpsc::Sender<Event>, cancel: CancellationTo
             _ = cancel.cancelled() => return,
             p = parts.recv() => match p { Some(p) => p, None => return },
         };
-        let snap = match latest.take() {
+        let at = Some(part.at);
+        let mut snap = match latest.take() {
             // the Kafka part alone says nothing about RabbitMQ yet
             None if !is_rabbit => BrokerSnapshot {
                 rabbitmq_off: None,
+                rabbitmq_at: None,
                 ..part
             },
-            None => part,
+            None => BrokerSnapshot {
+                kafka_at: None,
+                ..part
+            },
             Some(mut cur) => {
                 cur.at = part.at;
                 cur.wall = part.wall;
@@ -471,6 +493,11 @@ pub async fn run(config: Config, tx: mpsc::Sender<Event>, cancel: CancellationTo
                 cur
             }
         };
+        if is_rabbit {
+            snap.rabbitmq_at = at;
+        } else {
+            snap.kafka_at = at;
+        }
         latest = Some(snap.clone());
         if tx.send(Event::Broker(Box::new(snap))).await.is_err() {
             return;

@@ -437,6 +437,11 @@ pub struct QueueView {
     /// Counters are as old as the statistics interval, so judge N s with
     /// N above it.
     pub undelivered_for_s: Option<f64>,
+    /// Messages acknowledged per second, from the `ack` counter across this
+    /// process's snapshots of the last [`ACK_WINDOW`] (at least 2 s of them;
+    /// `None` before that). Steadier than `rates.ack`, RabbitMQ's rate over
+    /// one statistics interval, which reads 0 between batched settlements.
+    pub acked_per_s: Option<f64>,
     /// Every consumer attached.
     pub consumer_details: Vec<ConsumerView>,
 }
@@ -472,6 +477,7 @@ impl QueueView {
                 redeliver: u(&stats["redeliver"]),
             },
             undelivered_for_s: None,
+            acked_per_s: None,
             consumer_details: consumers,
         }
     }
@@ -545,9 +551,14 @@ pub struct History {
     queues: HashMap<(String, String), Track>,
 }
 
+/// How far back [`QueueView::acked_per_s`] looks.
+pub const ACK_WINDOW: Duration = Duration::from_secs(10);
+
 #[derive(Debug)]
 struct Track {
     deliver_get: Option<u64>,
+    /// `(when, ack counter)` of the snapshots of the last [`ACK_WINDOW`].
+    acks: std::collections::VecDeque<(Instant, u64)>,
     /// Since when messages have waited for a consumer without a delivery.
     waiting_since: Option<Instant>,
     seen: Instant,
@@ -561,6 +572,7 @@ impl History {
         let key = (vhost.to_owned(), q.name.clone());
         let t = self.queues.entry(key).or_insert(Track {
             deliver_get: q.totals.deliver_get,
+            acks: Default::default(),
             waiting_since: None,
             seen: now,
         });
@@ -576,6 +588,26 @@ impl History {
         q.undelivered_for_s = t
             .waiting_since
             .map(|s| now.saturating_duration_since(s).as_secs_f64());
+        if let Some(a) = q.totals.ack {
+            t.acks.push_back((now, a));
+        }
+        while t
+            .acks
+            .front()
+            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > ACK_WINDOW)
+        {
+            t.acks.pop_front();
+        }
+        q.acked_per_s = match (t.acks.front(), t.acks.back()) {
+            (Some((t0, a0)), Some((t1, a1)))
+                if t1.saturating_duration_since(*t0) >= Duration::from_secs(2) =>
+            {
+                Some(
+                    a1.saturating_sub(*a0) as f64 / t1.saturating_duration_since(*t0).as_secs_f64(),
+                )
+            }
+            _ => None,
+        };
         // forget queues not seen for a while (deleted, no longer routed to)
         self.queues
             .retain(|_, t| now.saturating_duration_since(t.seen) < Duration::from_secs(300));
