@@ -521,6 +521,15 @@ fn diagnoses_what_nobody_received_and_a_silent_destination() {
         ),
         "{screen}"
     );
+    // at 80×24 the injector pane grows so the whole sentence shows
+    let screen = draw(&mut app, 80, 24, t0 + Duration::from_secs(11));
+    for line in [
+        "│no destination received seq 0–99 (100 probes): is anything consuming EXTERNAL?│",
+        "│is the stream running?                                                        │",
+        "│received 0  pending 0  lost 100       ││received 0  pending 0  lost 100       │",
+    ] {
+        assert!(screen.contains(line), "{screen}");
+    }
 
     let mut app = app_with(&["kafka:FOO", "amqp:FOO"]);
     app.on_key(key('b'));
@@ -531,7 +540,17 @@ fn diagnoses_what_nobody_received_and_a_silent_destination() {
         let body = Probe::new(RUN, seq, wall(0)).encode();
         app.on_event(arrival(1, t0 + Duration::from_secs(seq), wall(5), &body));
     }
+    // the whole sentence, word-wrapped in one piece under the counts
     let screen = draw(&mut app, 80, 24, t0 + Duration::from_secs(9));
+    for line in [
+        "│stopped receiving 8 s ago, after seq  │",
+        "│9: its output is stuck (behind one    │",
+        "│message?) or failing                  │",
+    ] {
+        assert!(screen.contains(line), "{screen}");
+    }
+    // a pane with one row to spare shows the short form
+    let screen = draw(&mut app, 80, 14, t0 + Duration::from_secs(9));
     assert!(
         screen.contains("stuck after #0 for 8 s; amqp:FOO at #9"),
         "{screen}"

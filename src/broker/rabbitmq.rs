@@ -170,7 +170,7 @@ pub enum Route {
         exchange: String,
         /// The routing key; `None` = each message's subject.
         key: Option<String>,
-        /// e.g. `no binding of amq.direct (direct) matches key "nowhere"`.
+        /// e.g. `no binding of amq.direct matches key "nowhere"`.
         why: String,
     },
     /// The broker view cannot tell (headers exchange, key from the
@@ -386,10 +386,14 @@ pub struct ConsumerView {
     /// The consumer tag, raw: AMQP 1.0 tags hold control bytes
     /// (`ctag-\0\0\0\x01`): escape before showing.
     pub tag: String,
-    /// Unacknowledged deliveries allowed (AMQP 0-9-1 `basic.qos`).
+    /// Unacknowledged deliveries allowed (AMQP 0-9-1 `basic.qos`). Left out
+    /// of reports, like `x_credit`: RabbitMQ gives 65535 for every AMQP 1.0
+    /// receiver, which reads like a credit and is none.
+    #[serde(skip)]
     pub prefetch_count: Option<u64>,
     /// The `credit` of the consumer's `x-credit` argument: the credit it
     /// consumed with (AMQP 1.0 consumers), not its live credit.
+    #[serde(skip)]
     pub x_credit: Option<u64>,
     /// Whether deliveries wait for an acknowledgement (AMQP 1.0: the link
     /// is not pre-settled).

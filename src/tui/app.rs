@@ -901,7 +901,8 @@ impl App {
     /// wheel scrolls the list under it (the inspector when it is open).
     pub fn on_mouse(&mut self, m: MouseEvent) -> Option<Command> {
         let pos = Position::new(m.column, m.row);
-        let pane = layout::screen(self.screen, self.dests.len())
+        let injector_h = super::injector::height(self, self.screen.width, Instant::now());
+        let pane = layout::screen(self.screen, self.dests.len(), injector_h)
             .and_then(|s| s.panes.iter().position(|r| r.contains(pos)));
         let action = match m.kind {
             MouseEventKind::ScrollUp => Action::Up,

@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::app::{App, LinkStatus};
 use super::layout;
-use super::render::{cell, cut, error_lines, label, status_span, value, warn_value};
+use super::render::{self, cell, cut, error_lines, label, status_span, value, warn_value};
 use crate::latency::fmt_us;
 
 /// The source address, for the diagnosis (the target text after `→ `).
@@ -24,17 +24,22 @@ pub fn source_name(app: &App) -> &str {
         .map_or(app.injector.target.as_str(), |(_, a)| a)
 }
 
-/// Draws the injector pane into `area` (see [`layout::INJECTOR_H`]).
-pub fn render(f: &mut Frame, app: &App, area: Rect, now: Instant) {
+/// The injector pane's content for `inner_w` columns: the count lines, the
+/// problem (link error, source diagnosis or last failure; shown
+/// word-wrapped over up to [`PROBLEM_MAX`] lines) and, when there is no
+/// problem, one line of the source's broker figures.
+struct Content {
+    counts: Vec<Line<'static>>,
+    problem: Option<String>,
+    figures: Option<Line<'static>>,
+}
+
+/// Most lines a problem takes in the injector pane.
+pub const PROBLEM_MAX: usize = 6;
+
+fn content(app: &App, inner_w: u16, now: Instant) -> Content {
     let inj = &app.injector;
     let st = &app.stats;
-    let title = Line::from(vec![
-        " injector ".bold(),
-        status_span(&inj.status),
-        format!(" {} ", inj.target).into(),
-        format!("run {} ", st.run()).fg(Color::DarkGray),
-    ]);
-    let inner_w = area.width.saturating_sub(2);
     let mut cells = vec![
         cell("sent", value(st.sent)),
         cell("confirmed", value(st.confirmed)),
@@ -71,7 +76,7 @@ pub fn render(f: &mut Frame, app: &App, area: Rect, now: Instant) {
             cells.push(vec![label(format!("n={}", s.count))]);
         }
     }
-    let mut lines = layout::flow(cells, inner_w);
+    let counts = layout::flow(cells, inner_w);
     let problem = match (&inj.status, &st.last_failure) {
         (LinkStatus::Down(e), _) => Some(format!("error: {e}")),
         _ => app
@@ -83,30 +88,74 @@ pub fn render(f: &mut Frame, app: &App, area: Rect, now: Instant) {
                 _ => None,
             }),
     };
-    // a long problem takes two lines (the counts' first line stays)
-    let problem_lines = problem.as_ref().map_or(0, |p| {
-        if p.chars().count() > inner_w as usize {
-            2
-        } else {
-            1
-        }
-    });
-    lines.truncate(3 - problem_lines);
-    if let Some(p) = problem {
-        lines.extend(error_lines(&p, inner_w, problem_lines, Color::Red));
-    } else if lines.len() < 3 {
-        // the source's broker figures, or why there are none
-        let figures = app.broker.as_ref().and_then(|b| {
-            b.source_view()
-                .map(|v| format!("{}: {}", source_name(app), v.summary()))
-                .or_else(|| b.rabbitmq_off.clone())
-        });
-        if let Some(t) = figures {
-            lines.push(Line::from(Span::styled(
-                cut(&t, inner_w as usize),
-                Style::new().fg(Color::DarkGray),
-            )));
-        }
+    // the source's broker figures, or why there are none
+    let figures = if problem.is_none() {
+        app.broker
+            .as_ref()
+            .and_then(|b| {
+                b.source_view()
+                    .map(|v| format!("{}: {}", source_name(app), v.summary()))
+                    .or_else(|| b.rabbitmq_off.clone())
+            })
+            .map(|t| {
+                Line::from(Span::styled(
+                    cut(&t, inner_w as usize),
+                    Style::new().fg(Color::DarkGray),
+                ))
+            })
+    } else {
+        None
+    };
+    Content {
+        counts,
+        problem,
+        figures,
+    }
+}
+
+/// Rows the injector pane wants at `width` columns (border included): at
+/// least [`layout::INJECTOR_H`], more while a problem needs them, so a
+/// diagnosis and its remedy are read whole ([`layout::screen`] gives what
+/// the destination panes can spare).
+pub fn height(app: &App, width: u16, now: Instant) -> u16 {
+    let w = width.saturating_sub(2);
+    let c = content(app, w, now);
+    let problem = c
+        .problem
+        .map_or(0, |p| error_lines(&p, w, PROBLEM_MAX, Color::Red).len());
+    let lines = c.counts.len() + problem + usize::from(c.figures.is_some());
+    (lines as u16 + 2).max(layout::INJECTOR_H)
+}
+
+/// Draws the injector pane into `area` (see [`height`]). When rows are
+/// short, the first count line and the whole problem come first, then the
+/// other count lines, then the broker figures.
+pub fn render(f: &mut Frame, app: &App, area: Rect, now: Instant) {
+    let inj = &app.injector;
+    let st = &app.stats;
+    let title = render::title(
+        vec![" injector ".bold(), status_span(&inj.status)],
+        &inj.target,
+        vec![format!("run {} ", st.run()).fg(Color::DarkGray)],
+        area.width,
+    );
+    let inner_w = area.width.saturating_sub(2);
+    let rows = area.height.saturating_sub(2) as usize;
+    let Content {
+        counts,
+        problem,
+        figures,
+    } = content(app, inner_w, now);
+    let mut counts = counts.into_iter();
+    let mut lines: Vec<Line> = counts.next().into_iter().collect();
+    // fewer rows than the problem wants: its last shown line is cut
+    let max = PROBLEM_MAX.min(rows.saturating_sub(lines.len()));
+    let problem = problem.map_or_else(Vec::new, |p| error_lines(&p, inner_w, max, Color::Red));
+    let more = rows.saturating_sub(lines.len() + problem.len());
+    lines.extend(counts.take(more));
+    lines.extend(problem);
+    if lines.len() < rows {
+        lines.extend(figures);
     }
     let mut block = Block::default().borders(Borders::ALL).title(title);
     if let Some(path) = &app.recording {

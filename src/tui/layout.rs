@@ -2,7 +2,8 @@
 //! so rendering and mouse hit tests agree.
 //!
 //! Priorities (DESIGN.md, "Design for 80×24 first"): the injector pane (5
-//! rows) and the hints line (1 row) always; destination panes in two
+//! rows, more while a problem needs them and the panes can spare them) and
+//! the hints line (1 row) always; destination panes in two
 //! columns when the terminal is at least `2 × MIN_PANE_W` wide, else one
 //! above the other; inside a pane see [`super::pane`]. A terminal too small
 //! for every pane's minimum gets a one-line placeholder instead.
@@ -10,7 +11,7 @@
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 
-/// Rows of the injector pane (border + 3 lines).
+/// Rows of the injector pane at least (border + 3 lines).
 pub const INJECTOR_H: u16 = 5;
 /// Narrowest destination pane, columns (border included): the counts, the
 /// latency table's p50 / p99 / max / n columns and a short list row fit.
@@ -22,7 +23,7 @@ pub const MIN_PANE_H: u16 = 7;
 /// The screen's regions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Screen {
-    /// The injector pane (full width, [`INJECTOR_H`] rows).
+    /// The injector pane (full width, [`INJECTOR_H`] rows or more).
     pub injector: Rect,
     /// One per destination, in destination order.
     pub panes: Vec<Rect>,
@@ -55,16 +56,20 @@ pub fn min_size_stacked(n: usize) -> (u16, u16) {
 }
 
 /// The regions for `n` destinations in `area`, or `None` when it is too
-/// small (see [`min_size`]).
-pub fn screen(area: Rect, n: usize) -> Option<Screen> {
+/// small (see [`min_size`]). The injector pane gets `injector_h` rows (see
+/// [`super::injector::height`]) as far as the destination panes keep
+/// [`MIN_PANE_H`] rows each, and never fewer than [`INJECTOR_H`].
+pub fn screen(area: Rect, n: usize, injector_h: u16) -> Option<Screen> {
     let (cols, rows) = grid(n, area.width);
-    let panes_h = area.height.checked_sub(INJECTOR_H + 1)?;
-    if area.width < MIN_PANE_W || panes_h < MIN_PANE_H * rows as u16 {
+    let spare = area.height.checked_sub(INJECTOR_H + 1)?;
+    if area.width < MIN_PANE_W || spare < MIN_PANE_H * rows as u16 {
         return None;
     }
-    let injector = Rect::new(area.x, area.y, area.width, INJECTOR_H);
+    let inj_h = injector_h.clamp(INJECTOR_H, INJECTOR_H + spare - MIN_PANE_H * rows as u16);
+    let panes_h = area.height - inj_h - 1;
+    let injector = Rect::new(area.x, area.y, area.width, inj_h);
     let status = Rect::new(area.x, area.y + area.height - 1, area.width, 1);
-    let top = area.y + INJECTOR_H;
+    let top = area.y + inj_h;
     let mut panes = Vec::with_capacity(n);
     for i in 0..n {
         let (r, c) = ((i / cols) as u16, (i % cols) as u16);
@@ -115,21 +120,30 @@ mod tests {
 
     #[test]
     fn two_columns_at_80x24_and_four_panes_at_120x40() {
-        let s = screen(Rect::new(0, 0, 80, 24), 2).unwrap();
+        let s = screen(Rect::new(0, 0, 80, 24), 2, INJECTOR_H).unwrap();
         assert_eq!(s.panes, [Rect::new(0, 5, 40, 18), Rect::new(40, 5, 40, 18)]);
-        let s = screen(Rect::new(0, 0, 120, 40), 4).unwrap();
+        // a taller injector (a long diagnosis) takes rows from the panes,
+        // never below their minimum
+        let s = screen(Rect::new(0, 0, 80, 24), 2, 9).unwrap();
+        assert_eq!(
+            (s.injector.height, s.panes[0].y, s.panes[0].height),
+            (9, 9, 14)
+        );
+        let s = screen(Rect::new(0, 0, 80, 15), 2, 9).unwrap();
+        assert_eq!((s.injector.height, s.panes[0].height), (7, 7));
+        let s = screen(Rect::new(0, 0, 120, 40), 4, INJECTOR_H).unwrap();
         assert_eq!(s.panes.len(), 4);
         assert!(s.panes.iter().all(|p| p.width == 60 && p.height == 17));
         // 3 panes: the last one alone on its row, full width
-        let s = screen(Rect::new(0, 0, 100, 30), 3).unwrap();
+        let s = screen(Rect::new(0, 0, 100, 30), 3, INJECTOR_H).unwrap();
         assert_eq!(s.panes[2].width, 100);
         // narrow: stacked
-        let s = screen(Rect::new(0, 0, 60, 24), 2).unwrap();
+        let s = screen(Rect::new(0, 0, 60, 24), 2, INJECTOR_H).unwrap();
         assert_eq!(s.panes[0], Rect::new(0, 5, 60, 9));
-        assert!(screen(Rect::new(0, 0, 37, 40), 2).is_none());
-        assert!(screen(Rect::new(0, 0, 80, 12), 2).is_none());
+        assert!(screen(Rect::new(0, 0, 37, 40), 2, INJECTOR_H).is_none());
+        assert!(screen(Rect::new(0, 0, 80, 12), 2, INJECTOR_H).is_none());
         assert_eq!(min_size(2), (76, 13));
-        assert!(screen(Rect::new(0, 0, 76, 13), 2).is_some());
+        assert!(screen(Rect::new(0, 0, 76, 13), 2, INJECTOR_H).is_some());
     }
 
     #[test]

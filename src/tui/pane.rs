@@ -4,8 +4,11 @@
 //! and the message list.
 //!
 //! Rows are given out in this priority, so a small pane keeps what matters
-//! most: counts, the latency header and `all` row, the diagnosis line, three
-//! list rows, the `10 s` row, the sparklines, then the rest of the list.
+//! most: counts, the latency header and `all` row, the diagnosis's first
+//! line, three list rows (none while the list is empty), the `10 s` row, the rest of the diagnosis (up to
+//! [`DIAG_MAX`] lines, word-wrapped), the broker figures, the sparklines,
+//! then the rest of the list. The diagnosis is shown in one piece under the
+//! counts; given one row only, it is its short form.
 
 use std::time::Instant;
 
@@ -16,8 +19,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 
 use super::app::{App, LinkStatus};
-use super::render::{cell, cut, error_lines, label, status_span, value, warn_value};
+use super::render::{self, cell, cut, error_lines, label, status_span, value, warn_value};
 use super::{latency_table, layout, message_list, sparklines};
+
+/// Most lines a diagnosis takes in a destination pane.
+pub const DIAG_MAX: usize = 8;
 
 /// Draws pane `i` into `area`.
 pub fn render(f: &mut Frame, app: &App, i: usize, area: Rect, now: Instant) {
@@ -43,10 +49,12 @@ pub fn render(f: &mut Frame, app: &App, i: usize, area: Rect, now: Instant) {
             Style::new().fg(Color::Yellow),
         ));
     }
-    title.push(format!(" {} ", d.endpoint).into());
-    let mut block = Block::default()
-        .borders(Borders::ALL)
-        .title(Line::from(title));
+    let mut block = Block::default().borders(Borders::ALL).title(render::title(
+        title,
+        &d.endpoint,
+        vec![],
+        area.width,
+    ));
     if focused {
         block = block
             .border_type(BorderType::Thick)
@@ -77,25 +85,26 @@ pub fn render(f: &mut Frame, app: &App, i: usize, area: Rect, now: Instant) {
         cells.push(vec![label("(only what the output before it fails)")]);
     }
     let counts = layout::flow(cells, w);
-    // a diagnosis or error: its first line high in the priorities, a
-    // second one (when it is long) after the `10 s` row
-    let diag: Vec<Line> = match &d.status {
-        LinkStatus::Down(e) => error_lines(&format!("error: {e}"), w, 2, Color::Red),
-        LinkStatus::Waiting(why) => error_lines(
-            &format!("{why}; reading from when it appears"),
-            w,
-            2,
+    // a diagnosis or error: (full text, short form, colour); the link's
+    // error when it is down, else the destination's diagnosis (it names the
+    // cause), else why the link waits
+    let diagnosis = app.diagnoses(now).dests.get(i).cloned().flatten();
+    let diag: Option<(String, String, Color)> = match (&d.status, diagnosis) {
+        (LinkStatus::Down(e), _) => {
+            let t = format!("error: {e}");
+            Some((t.clone(), t, Color::Red))
+        }
+        (_, Some(s)) => Some((s.text, s.short, Color::Red)),
+        (LinkStatus::Waiting(why), None) => Some((
+            format!("{why}; reading from when it appears"),
+            why.clone(),
             Color::Yellow,
-        ),
-        _ => app
-            .diagnoses(now)
-            .dests
-            .get(i)
-            .cloned()
-            .flatten()
-            .map(|s| error_lines(&s.short, w, 2, Color::Red))
-            .unwrap_or_default(),
+        )),
+        _ => None,
     };
+    let diag_full = diag
+        .as_ref()
+        .map_or(0, |(t, _, c)| error_lines(t, w, DIAG_MAX, *c).len());
     let lat = latency_table::lines(
         w,
         &[
@@ -125,10 +134,12 @@ pub fn render(f: &mut Frame, app: &App, i: usize, area: Rect, now: Instant) {
     };
     let counts_h = take(counts.len() as u16);
     let lat_h = take(2);
-    let diag_h = take(u16::from(!diag.is_empty()));
-    let list_min = take(3);
+    let diag_h = take(u16::from(diag_full > 0));
+    // an empty list gives its rows to the diagnosis (a link that is down
+    // has nothing to list, and its error names the remedy)
+    let list_min = take(if d.recent.is_empty() { 0 } else { 3 });
     let recent_h = take(1);
-    let diag2_h = take(u16::from(diag.len() > 1));
+    let diag_h = diag_h + take(diag_full.saturating_sub(1) as u16);
     let broker_h = take(u16::from(broker.is_some()));
     let spark_h = take(2);
     let list_h = list_min + take(u16::MAX);
@@ -140,16 +151,18 @@ pub fn render(f: &mut Frame, app: &App, i: usize, area: Rect, now: Instant) {
         r
     };
     let mut head: Vec<Line> = counts.into_iter().take(counts_h as usize).collect();
-    let mut diag = diag.into_iter();
-    if diag_h > 0 {
-        head.extend(diag.next());
+    if let Some((text, short, color)) = diag.filter(|_| diag_h > 0) {
+        let rows = diag_h as usize;
+        let text = if rows == 1 && rows < diag_full {
+            short
+        } else {
+            text
+        };
+        head.extend(error_lines(&text, w, rows, color));
     }
     head.extend(lat.iter().take(lat_h as usize).cloned());
     if recent_h > 0 {
         head.push(lat[2].clone());
-    }
-    if diag2_h > 0 {
-        head.extend(diag.next());
     }
     if broker_h > 0 {
         head.extend(broker);

@@ -16,7 +16,8 @@ use super::{composer, help, injector, inspector, layout, pane, status_line};
 /// Draws the whole screen (a one-line placeholder when it is too small).
 pub fn render(f: &mut Frame, app: &App, now: Instant) {
     let area = f.area();
-    let Some(screen) = layout::screen(area, app.dests.len()) else {
+    let injector_h = injector::height(app, area.width, now);
+    let Some(screen) = layout::screen(area, app.dests.len(), injector_h) else {
         let (w, h) = layout::min_size(app.dests.len());
         let (sw, sh) = layout::min_size_stacked(app.dests.len());
         let need = if (sw, sh) == (w, h) {
@@ -93,6 +94,26 @@ pub fn cell(name: &str, v: Span<'static>) -> Vec<Span<'static>> {
     vec![label(format!("{name} ")), v]
 }
 
+/// A pane title for a block `width` columns wide: `left`, then ` flexible `
+/// cut with `…` to what is left, then `right`; the flexible part (an
+/// endpoint) gives way so the badges and `right` (the run id) always show.
+pub fn title(
+    left: Vec<Span<'static>>,
+    flexible: &str,
+    right: Vec<Span<'static>>,
+    width: u16,
+) -> Line<'static> {
+    let used: usize = left.iter().chain(&right).map(Span::width).sum();
+    // the block's corners take two columns
+    let room = (width as usize).saturating_sub(2 + used);
+    let mut spans = left;
+    if room >= 4 {
+        spans.push(Span::raw(format!(" {} ", cut(flexible, room - 2))));
+    }
+    spans.extend(right);
+    Line::from(spans)
+}
+
 /// A line cut to `width` columns with `…` (never wrapped).
 pub fn cut(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
@@ -103,25 +124,26 @@ pub fn cut(text: &str, width: usize) -> String {
     s
 }
 
-/// One line of red text.
-/// `text` over at most `max` lines of `width` columns (the last cut with
-/// `…`), in `color`: errors and diagnoses stay readable in a narrow pane.
+/// `text` word-wrapped over at most `max` lines of `width` columns (the
+/// last cut with `…` when text remains; a word longer than a line is
+/// broken), in `color`: errors and diagnoses stay readable in a narrow pane.
 pub fn error_lines(text: &str, width: u16, max: usize, color: Color) -> Vec<Line<'static>> {
     let w = width.max(1) as usize;
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = Vec::new();
-    let mut rest = &chars[..];
-    while !rest.is_empty() && out.len() < max {
-        let last = out.len() + 1 == max;
-        let piece: String = if last {
-            cut(&rest.iter().collect::<String>(), w)
-        } else {
-            rest.iter().take(w).collect()
-        };
-        rest = &rest[rest.len().min(w)..];
-        out.push(Line::from(Span::styled(piece, Style::new().fg(color))));
+    let mut pieces: Vec<String> = textwrap::wrap(text, w)
+        .into_iter()
+        .map(|c| c.into_owned())
+        .collect();
+    if pieces.len() > max {
+        pieces.truncate(max);
+        if let Some(last) = pieces.last_mut() {
+            // the cut line ends in `…` (within the width)
+            *last = cut(&format!("{last} …"), w);
+        }
     }
-    out
+    pieces
+        .into_iter()
+        .map(|p| Line::from(Span::styled(p, Style::new().fg(color))))
+        .collect()
 }
 
 /// A red line cut to `width` columns with `…`.
