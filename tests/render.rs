@@ -507,6 +507,13 @@ fn mouse_click_focuses_and_wheel_scrolls_the_pane_under_it() {
     assert_eq!(app.dests[0].by_id(sel).unwrap().seq(), Some(99));
 }
 
+/// Asserts that `screen` holds each of `lines` (whole screen rows).
+fn assert_lines(screen: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(screen.contains(line), "no {line:?} in\n{screen}");
+    }
+}
+
 #[test]
 fn diagnoses_what_nobody_received_and_a_silent_destination() {
     let t0 = Instant::now();
@@ -523,13 +530,14 @@ fn diagnoses_what_nobody_received_and_a_silent_destination() {
     );
     // at 80×24 the injector pane grows so the whole sentence shows
     let screen = draw(&mut app, 80, 24, t0 + Duration::from_secs(11));
-    for line in [
-        "│no destination received seq 0–99 (100 probes): is anything consuming EXTERNAL?│",
-        "│is the stream running?                                                        │",
-        "│received 0  pending 0  lost 100       ││received 0  pending 0  lost 100       │",
-    ] {
-        assert!(screen.contains(line), "{screen}");
-    }
+    assert_lines(
+        &screen,
+        &[
+            "│no destination received seq 0–99 (100 probes): is anything consuming EXTERNAL?│",
+            "│is the stream running?                                                        │",
+            "│received 0  pending 0  lost 100       ││received 0  pending 0  lost 100       │",
+        ],
+    );
 
     let mut app = app_with(&["kafka:FOO", "amqp:FOO"]);
     app.on_key(key('b'));
@@ -542,13 +550,14 @@ fn diagnoses_what_nobody_received_and_a_silent_destination() {
     }
     // the whole sentence, word-wrapped in one piece under the counts
     let screen = draw(&mut app, 80, 24, t0 + Duration::from_secs(9));
-    for line in [
-        "│stopped receiving 8 s ago, after seq  │",
-        "│9: its output is stuck (behind one    │",
-        "│message?) or failing                  │",
-    ] {
-        assert!(screen.contains(line), "{screen}");
-    }
+    assert_lines(
+        &screen,
+        &[
+            "│stopped receiving 8 s ago, after seq  │",
+            "│9: its output is stuck (behind one    │",
+            "│message?) or failing                  │",
+        ],
+    );
     // a pane with one row to spare shows the short form
     let screen = draw(&mut app, 80, 14, t0 + Duration::from_secs(9));
     assert!(
