@@ -2,9 +2,13 @@
 # Local test stack without Docker: RabbitMQ (Debian package, AMQP 0-9-1 + 1.0 on
 # 127.0.0.1:5672, guest/guest; management HTTP API on 127.0.0.1:15672) and Apache
 # Kafka 4.1.1 in KRaft mode (127.0.0.1:9092, jars from Maven Central via
-# scripts/kafka/pom.xml).
+# scripts/kafka/pom.xml). Secured listeners too, for TLS/SASL tests: RabbitMQ
+# AMQPS on 127.0.0.1:5671 and Kafka SASL_SSL (SCRAM-SHA-256, user `probe`,
+# password `probe-secret`) on 127.0.0.1:9094, with a throw-away CA and server
+# certificate made by openssl under the state folder.
 #
 #   scripts/stack.sh up | down | status
+#   scripts/stack.sh tls-ca          print the path of the CA file (PEM)
 #   scripts/stack.sh start-rabbitmq | stop-rabbitmq | restart-rabbitmq
 #   scripts/stack.sh start-kafka    | stop-kafka    | restart-kafka
 #   scripts/stack.sh queue NAME...   declare durable quorum queues (idempotent)
@@ -22,7 +26,10 @@ KAFKA_DIR=$STATE/kafka
 KAFKA_LIBS=$KAFKA_DIR/libs
 KAFKA_PID=$KAFKA_DIR/kafka.pid
 RMQ_MARK=$RMQ_DIR/started-by-stack   # present <=> the running RabbitMQ is ours to stop
+TLS_DIR=$STATE/tls
 RMQ_PORT=5672 RMQ_API_PORT=15672 KAFKA_PORT=9092 CONTROLLER_PORT=9093
+RMQ_TLS_PORT=5671 KAFKA_SASL_PORT=9094
+KAFKA_SCRAM_USER=probe KAFKA_SCRAM_PASSWORD=probe-secret
 RMQ_TIMEOUT=${STACK_RABBITMQ_TIMEOUT:-90}
 KAFKA_TIMEOUT=${STACK_KAFKA_TIMEOUT:-90}
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C
@@ -87,6 +94,32 @@ ensure_packages() {
   ((${#want[@]} == 0)) || apt_install "${want[@]}"
 }
 
+# ---------------------------------------------------------------- TLS
+# A throw-away CA and one server certificate for localhost / 127.0.0.1 (both
+# brokers), made once: ca.pem (what clients trust), server.pem + server.key,
+# and server-kafka.pem (key then certificate: Kafka's PEM key store). The
+# keys are unencrypted: test material only, never a real deployment's.
+ensure_tls() {
+  [[ -s $TLS_DIR/server-kafka.pem ]] && return
+  command -v openssl >/dev/null || apt_install openssl
+  log "making a test CA and server certificate in $TLS_DIR"
+  rm -rf "$TLS_DIR" && mkdir -p "$TLS_DIR"
+  local o=$TLS_DIR/openssl.log
+  {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=streamprobe test CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem" &&
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+      -keyout "$TLS_DIR/server.key" -out "$TLS_DIR/server.csr" &&
+    printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "basicConstraints=CA:FALSE" \
+      "keyUsage=digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >"$TLS_DIR/server.ext" &&
+    openssl x509 -req -days 3650 -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+      -CAcreateserial -extfile "$TLS_DIR/server.ext" -out "$TLS_DIR/server.pem"
+  } >"$o" 2>&1 || fail "openssl could not make the test certificates" "$o"
+  cat "$TLS_DIR/server.key" "$TLS_DIR/server.pem" >"$TLS_DIR/server-kafka.pem"
+  chmod 0644 "$TLS_DIR"/*.pem
+}
+
 # ---------------------------------------------------------------- RabbitMQ
 # Probe: send the AMQP 0-9-1 protocol header; a live broker answers with a
 # Connection.Start method frame, whose first byte is frame type 1.
@@ -137,13 +170,13 @@ start_rabbitmq() {
       return
     fi
     local h; h=$(rmq_home)
-    if grep -qs '\brabbitmq_management\b' "$h/enabled_plugins"; then
+    if grep -qs '\brabbitmq_management\b' "$h/enabled_plugins" && port_open "$RMQ_TLS_PORT"; then
       log "RabbitMQ already running (ours)"
       return
     fi
-    # ours, started before stack.sh enabled the management API: its listener
-    # settings are read at boot only, so restart it once
-    log "RabbitMQ (ours) runs without the management API: restarting it to enable it"
+    # ours, started before stack.sh enabled the management API or AMQPS: its
+    # listener settings are read at boot only, so restart it once
+    log "RabbitMQ (ours) runs without the management API or AMQPS: restarting it to enable them"
     stop_rabbitmq
   fi
   port_open "$RMQ_PORT" && die "port $RMQ_PORT is busy but does not speak AMQP"
@@ -161,6 +194,11 @@ start_rabbitmq() {
       fail "rabbitmq-plugins enable ${missing[*]} failed" "$RMQ_DIR/plugins.log"
   fi
   port_open "$RMQ_API_PORT" && die "port $RMQ_API_PORT (management API) is busy"
+  port_open "$RMQ_TLS_PORT" && die "port $RMQ_TLS_PORT (AMQPS) is busy"
+  # AMQPS: the node reads its certificate files as user rabbitmq, from its home
+  ensure_tls
+  runuser -u rabbitmq -- mkdir -p "$home/tls"
+  install -o rabbitmq -g rabbitmq -m 0600 "$TLS_DIR/ca.pem" "$TLS_DIR/server.pem" "$TLS_DIR/server.key" "$home/tls/"
   # Log to the file only: the node runs in the foreground, so console logging would
   # duplicate everything into console.log (which keeps just early boot errors).
   # The management API listens on loopback only. Statistics every second, so the
@@ -175,6 +213,12 @@ log.console = false
 management.tcp.ip = 127.0.0.1
 management.tcp.port = $RMQ_API_PORT
 collect_statistics_interval = 1000
+listeners.ssl.1 = 127.0.0.1:$RMQ_TLS_PORT
+ssl_options.cacertfile = $home/tls/ca.pem
+ssl_options.certfile = $home/tls/server.pem
+ssl_options.keyfile = $home/tls/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
 EOF
   cat >"$home/advanced.config" <<'EOF'
 [{rabbit, [{quorum_tick_interval, 1000}]},
@@ -195,7 +239,7 @@ EOF
   RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=$RMQ_PORT \
     setsid nohup /usr/sbin/rabbitmq-server </dev/null >>"$RMQ_DIR/console.log" 2>&1 9>&- &
   local pid=$! end=$((SECONDS + RMQ_TIMEOUT))
-  until amqp_ping && timeout 30 rabbitmqctl -q await_startup >/dev/null 2>&1 && api_ping; do
+  until amqp_ping && timeout 30 rabbitmqctl -q await_startup >/dev/null 2>&1 && api_ping && port_open "$RMQ_TLS_PORT"; do
     kill -0 "$pid" 2>/dev/null || { rm -f "$RMQ_MARK"; rmq_fail "RabbitMQ exited during startup"; }
     ((SECONDS < end)) ||
       rmq_fail "RabbitMQ not ready after ${RMQ_TIMEOUT}s (it is left running; 'stack.sh down' stops it)"
@@ -256,11 +300,17 @@ write_kafka_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+# SASL_SSL: SCRAM-SHA-256 users (created with ConfigCommand once the broker
+# runs), TLS with a PEM key store (unencrypted key, then the certificate)
+sasl.enabled.mechanisms=SCRAM-SHA-256
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PEM
+ssl.keystore.location=$TLS_DIR/server-kafka.pem
 log.dirs=$KAFKA_DIR/data
 num.partitions=1
 auto.create.topics.enable=true
@@ -292,7 +342,9 @@ launch_kafka() {
   else
     port_open "$CONTROLLER_PORT" && die "controller port $CONTROLLER_PORT is busy"
     ensure_packages kafka
+    port_open "$KAFKA_SASL_PORT" && die "port $KAFKA_SASL_PORT (Kafka SASL_SSL) is busy"
     mkdir -p "$KAFKA_DIR/logs" "$KAFKA_DIR/data"
+    ensure_tls
     resolve_kafka_jars
     write_kafka_config
     if [[ ! -f $KAFKA_DIR/data/meta.properties ]]; then
@@ -327,6 +379,14 @@ wait_kafka() {
         "$KAFKA_DIR/logs/console.log" "$KAFKA_DIR/logs/server.log"
     sleep 1
   done
+  # the SCRAM user of the SASL_SSL listener, once per data folder (kept in
+  # the cluster's metadata)
+  [[ -f $KAFKA_DIR/data/.scram-user ]] && { log "Kafka ready"; return; }
+  kafka_java kafka.admin.ConfigCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" --alter \
+    --add-config "SCRAM-SHA-256=[iterations=4096,password=$KAFKA_SCRAM_PASSWORD]" \
+    --entity-type users --entity-name "$KAFKA_SCRAM_USER" >"$KAFKA_DIR/scram.log" 2>&1 ||
+    fail "creating the Kafka SCRAM user failed" "$KAFKA_DIR/scram.log"
+  touch "$KAFKA_DIR/data/.scram-user"
   log "Kafka ready"
 }
 
@@ -348,7 +408,8 @@ stop_kafka() {
     if ((SECONDS >= end)); then log "Kafka did not stop in 60s; killing it"; kill -9 "$pid" 2>/dev/null || true; fi
     sleep 0.5
   done
-  if ! wait_port_free "$KAFKA_PORT" 30 || ! wait_port_free "$CONTROLLER_PORT" 30; then
+  if ! wait_port_free "$KAFKA_PORT" 30 || ! wait_port_free "$CONTROLLER_PORT" 30 ||
+    ! wait_port_free "$KAFKA_SASL_PORT" 30; then
     fail "Kafka ports still busy after stop" "$KAFKA_DIR/logs/server.log"
   fi
   rm -f "$KAFKA_PID"
@@ -378,6 +439,7 @@ status() {
   if amqp_ping; then
     echo "rabbitmq: up   amqp://guest:guest@127.0.0.1:$RMQ_PORT ($([[ -f $RMQ_MARK ]] && echo "started by stack.sh" || echo external))"
     # informational: a reused external broker may run without the management plugin
+    port_open "$RMQ_TLS_PORT" && echo "rabbitmq: tls  amqps://127.0.0.1:$RMQ_TLS_PORT (CA: $TLS_DIR/ca.pem)"
     if api_ping; then echo "rabbitmq: api  http://127.0.0.1:$RMQ_API_PORT (management)"
     else echo "rabbitmq: api  down (no management API on :$RMQ_API_PORT)"; fi
   else echo "rabbitmq: down"; ok=1; fi
@@ -385,12 +447,13 @@ status() {
   if port_open "$KAFKA_PORT" && kafka_ready; then
     pid=$(kafka_running_pid) && pid="pid $pid" || pid=external
     echo "kafka:    up   127.0.0.1:$KAFKA_PORT ($pid)"
+    port_open "$KAFKA_SASL_PORT" && echo "kafka:    sasl 127.0.0.1:$KAFKA_SASL_PORT (SASL_SSL, SCRAM-SHA-256 $KAFKA_SCRAM_USER/$KAFKA_SCRAM_PASSWORD)"
   else echo "kafka:    down"; ok=1; fi
   return $ok
 }
 
 usage() {
-  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -418,6 +481,7 @@ case $1 in
   start-kafka) launch_kafka; wait_kafka ;;
   stop-kafka) stop_kafka ;;
   restart-kafka) stop_kafka; launch_kafka; wait_kafka ;;
+  tls-ca) ensure_tls; echo "$TLS_DIR/ca.pem" ;;
   queue) shift; [[ $# -gt 0 ]] || usage; for q in "$@"; do declare_queue "$q"; done ;;
   *) usage ;;
 esac

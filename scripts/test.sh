@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The ONE command that runs all tests (README): installs what is missing
 # (kcat, curl and Python qpid-proton as independent ground-truth clients, tmux
-# to drive the real UI; the
+# to drive the real UI, OpenSSL's headers for rdkafka's TLS; the
 # stack script installs RabbitMQ and resolves Kafka), starts the local
 # stack, and runs every test. End-to-end tests FAIL if the stack is missing.
 # The stack stays up afterwards (stop it with `scripts/stack.sh down`).
@@ -16,6 +16,9 @@ command -v tmux >/dev/null || missing+=(tmux)
 command -v curl >/dev/null || missing+=(curl)
 /usr/bin/python3 -c 'import proton' 2>/dev/null || missing+=(python3-qpid-proton)
 command -v cc >/dev/null && command -v make >/dev/null || missing+=(build-essential)
+# rdkafka's `ssl` feature links Debian's OpenSSL (Kafka SSL / SASL_SSL, SCRAM)
+pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev pkg-config)
+command -v openssl >/dev/null || missing+=(openssl)
 if ((${#missing[@]})); then
   echo "test: installing ${missing[*]}" >&2
   apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \

@@ -1006,7 +1006,7 @@ impl Reconnect for Publisher {
 }
 
 /// [`Event::Refused`] when `e` is a [`Refused`], else [`Event::Down`].
-fn down_or_refused(link: Link, e: &anyhow::Error) -> Event {
+pub fn down_or_refused(link: Link, e: &anyhow::Error) -> Event {
     let error = format!("{e:#}");
     if e.is::<Refused>() {
         Event::Refused { link, error }

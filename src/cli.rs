@@ -3,9 +3,12 @@
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 
 use crate::amqp::AmqpEndpoint;
+use crate::kafka::KafkaEndpoint;
+use crate::secrets::Secrets;
 
 /// See a Tyk Streams / Bento pipeline work: inject probe messages into an
 /// AMQP 1.0 source, watch every destination, measure every message.
@@ -98,6 +101,37 @@ pub struct Endpoints {
     /// Kafka topic of the Kafka destination.
     #[arg(long, env = "STREAMPROBE_KAFKA_TOPIC", default_value = "FOO")]
     pub kafka_topic: String,
+    /// Kafka `security.protocol` (librdkafka's): PLAINTEXT, SSL,
+    /// SASL_PLAINTEXT or SASL_SSL. Default: PLAINTEXT, or SASL_SSL when
+    /// --kafka-user is given.
+    #[arg(long, env = "STREAMPROBE_KAFKA_SECURITY_PROTOCOL", value_name = "PROTOCOL",
+          value_parser = clap::builder::PossibleValuesParser::new(["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"])
+              .map(|s| s.to_ascii_uppercase()),
+          ignore_case = true)]
+    pub kafka_security_protocol: Option<String>,
+    /// Kafka SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+    /// (default PLAIN when --kafka-user is given).
+    #[arg(long, env = "STREAMPROBE_KAFKA_SASL_MECHANISM", value_name = "MECHANISM",
+          value_parser = clap::builder::PossibleValuesParser::new(["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+              .map(|s| s.to_ascii_uppercase()),
+          ignore_case = true)]
+    pub kafka_sasl_mechanism: Option<String>,
+    /// Kafka SASL user.
+    #[arg(long, env = "STREAMPROBE_KAFKA_USER")]
+    pub kafka_user: Option<String>,
+    /// Kafka SASL password. Never shown or logged.
+    #[arg(long, env = "STREAMPROBE_KAFKA_PASSWORD", hide_env_values = true)]
+    pub kafka_password: Option<String>,
+    /// CA certificate(s) that sign the Kafka brokers' certificates (PEM
+    /// file; librdkafka's `ssl.ca.location`). Default: the system's.
+    #[arg(long, env = "STREAMPROBE_KAFKA_CA", value_name = "FILE")]
+    pub kafka_ca: Option<PathBuf>,
+    /// A librdkafka property for every Kafka client (`KEY=VALUE`,
+    /// repeatable; as kcat's `-X`), applied after the flags above, e.g.
+    /// `ssl.endpoint.identification.algorithm=none`. Values of keys naming a
+    /// password, secret or key are never shown.
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub kafka_properties: Vec<(String, String)>,
     /// RabbitMQ management HTTP API for the broker view (queues, routes,
     /// consumers of the source and AMQP destinations), logged in to with
     /// the AMQP user and password (or the URL's own `user:password@`).
@@ -117,6 +151,60 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
+    /// The Kafka bootstrap servers of the flags, without security (see
+    /// [`Endpoints::kafka_props`], applied to every Kafka endpoint).
+    pub fn kafka(&self) -> KafkaEndpoint {
+        KafkaEndpoint::plain(self.kafka_brokers.clone())
+    }
+
+    /// The librdkafka properties of the Kafka security flags, then every
+    /// `--kafka-property`, in that order. The password (and any secret
+    /// property's value) is registered in `secrets`.
+    ///
+    /// Errors: --kafka-ca names no readable file; --kafka-password without
+    /// --kafka-user; a user with a protocol that has no SASL.
+    pub fn kafka_props(&self, secrets: &Secrets) -> anyhow::Result<Vec<(String, String)>> {
+        let mut props = Vec::new();
+        let sasl = self.kafka_user.is_some();
+        let protocol = self
+            .kafka_security_protocol
+            .clone()
+            .or_else(|| sasl.then(|| "SASL_SSL".to_owned()));
+        if let Some(p) = &protocol {
+            if sasl && !p.starts_with("SASL_") {
+                anyhow::bail!(
+                    "--kafka-user needs a SASL protocol: --kafka-security-protocol {p} has none (use SASL_SSL or SASL_PLAINTEXT)"
+                );
+            }
+            props.push(("security.protocol".to_owned(), p.clone()));
+        }
+        if let Some(user) = &self.kafka_user {
+            let mechanism = self.kafka_sasl_mechanism.as_deref().unwrap_or("PLAIN");
+            props.push(("sasl.mechanism".to_owned(), mechanism.to_owned()));
+            props.push(("sasl.username".to_owned(), user.clone()));
+        } else if self.kafka_password.is_some() {
+            anyhow::bail!("--kafka-password is given without --kafka-user");
+        } else if let Some(m) = &self.kafka_sasl_mechanism {
+            props.push(("sasl.mechanism".to_owned(), m.clone()));
+        }
+        if let Some(pw) = &self.kafka_password {
+            secrets.register(pw, "--kafka-password");
+            props.push(("sasl.password".to_owned(), pw.clone()));
+        }
+        if let Some(ca) = &self.kafka_ca {
+            std::fs::File::open(ca)
+                .map_err(|e| anyhow::anyhow!("--kafka-ca {}: {e}", ca.display()))?;
+            props.push(("ssl.ca.location".to_owned(), ca.display().to_string()));
+        }
+        for (k, v) in &self.kafka_properties {
+            if crate::kafka::secret_property(k) {
+                secrets.register(v, &format!("--kafka-property {k}"));
+            }
+            props.push((k.clone(), v.clone()));
+        }
+        Ok(props)
+    }
+
     /// The AMQP endpoint (URL + credentials).
     pub fn amqp(&self) -> AmqpEndpoint {
         AmqpEndpoint {

@@ -28,6 +28,87 @@ use crate::event::{Arrival, BODY_KEEP, Detail, Event, KafkaPos, Link, Proto, Tim
 use crate::retry::{self, Backoff, Down, Next, Reconnect};
 use crate::sanitize;
 
+/// How to reach a Kafka cluster: its bootstrap servers and the librdkafka
+/// properties that secure the connection (`security.protocol`, `sasl.*`,
+/// `ssl.*`) or tune it (`--kafka-property KEY=VALUE`, as kcat's `-X`).
+/// The properties are applied after streamprobe's own, so they win.
+/// `Debug` masks every value whose key names a password, secret or key;
+/// `Display` shows the servers alone.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct KafkaEndpoint {
+    /// Comma-separated `host:port` list (`bootstrap.servers`).
+    pub brokers: String,
+    /// librdkafka `KEY=VALUE` pairs, in the order given.
+    pub props: Vec<(String, String)>,
+}
+
+impl KafkaEndpoint {
+    /// Servers only: PLAINTEXT, librdkafka's defaults.
+    pub fn plain(brokers: impl Into<String>) -> Self {
+        KafkaEndpoint {
+            brokers: brokers.into(),
+            props: Vec::new(),
+        }
+    }
+
+    /// A client config with `bootstrap.servers` and the endpoint's
+    /// properties, with `settings` (streamprobe's own) set first.
+    pub fn config(&self, settings: &[(&str, &str)]) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        for (k, v) in settings {
+            c.set(*k, *v);
+        }
+        for (k, v) in &self.props {
+            c.set(k, v);
+        }
+        c
+    }
+
+    /// The `security.protocol` in use (`PLAINTEXT` when not set).
+    pub fn protocol(&self) -> String {
+        self.props
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "security.protocol")
+            .map_or("PLAINTEXT".to_owned(), |(_, v)| v.to_ascii_uppercase())
+    }
+}
+
+/// Whether a librdkafka property holds a secret (its value is never shown).
+pub fn secret_property(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["password", "secret", "key.pem", "ssl.key", "jaas", "token"]
+        .iter()
+        .any(|w| k.contains(w))
+}
+
+impl std::fmt::Debug for KafkaEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let props: Vec<String> = self
+            .props
+            .iter()
+            .map(|(k, v)| {
+                if secret_property(k) {
+                    format!("{k}=***")
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect();
+        f.debug_struct("KafkaEndpoint")
+            .field("brokers", &self.brokers)
+            .field("props", &props)
+            .finish()
+    }
+}
+
+impl std::fmt::Display for KafkaEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.brokers)
+    }
+}
+
 /// A librdkafka client context that keeps logs readable: librdkafka reports
 /// the same connection error every second while a broker is down; this
 /// logs each distinct error once (again after a minute if it persists) at
@@ -35,6 +116,7 @@ use crate::sanitize;
 pub struct QuietContext {
     label: String,
     last: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
+    refusal: Refusal,
 }
 
 impl QuietContext {
@@ -43,16 +125,85 @@ impl QuietContext {
         QuietContext {
             label: label.into(),
             last: std::sync::Mutex::default(),
+            refusal: Refusal::default(),
         }
+    }
+}
+
+/// The last error of a client that a retry does not fix, shared between
+/// its librdkafka context and the link that owns the client: SASL
+/// authentication failed, the TLS handshake failed (e.g. the broker's
+/// certificate is not signed by the CA given), or a plaintext client met a
+/// TLS listener. librdkafka's own words (they never hold the password).
+#[derive(Clone, Default)]
+pub struct Refusal(Arc<std::sync::Mutex<Option<String>>>);
+
+impl Refusal {
+    /// The refusal seen since the last [`Refusal::clear`], if any.
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// Forgets it (the client got through).
+    pub fn clear(&self) {
+        if let Ok(mut r) = self.0.lock() {
+            *r = None;
+        }
+    }
+
+    fn set(&self, why: String) {
+        if let Ok(mut r) = self.0.lock() {
+            *r = Some(why);
+        }
+    }
+}
+
+/// Whether a librdkafka client error is one a retry does not fix.
+fn is_refusal(error: &KafkaError, reason: &str) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL)
+    ) || is_refusal_text(reason)
+}
+
+/// librdkafka's words for a refusal (its log lines and error reasons).
+fn is_refusal_text(text: &str) -> bool {
+    [
+        "incorrect security.protocol",
+        "SSL handshake failed",
+        "SASL authentication error",
+        "wrong version number",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
+}
+
+/// The error for a metadata request that failed: [`crate::amqp::Refused`]
+/// when the client was refused (see [`Refusal`]), else "cannot reach".
+fn unreachable(kafka: &KafkaEndpoint, refusal: &Refusal, e: KafkaError) -> anyhow::Error {
+    match refusal.get() {
+        Some(why) => anyhow::Error::new(crate::amqp::Refused(format!(
+            "Kafka at {kafka} ({}) refused the connection: {why}",
+            kafka.protocol()
+        ))),
+        None => anyhow::anyhow!("cannot reach Kafka at {kafka}: {e}"),
     }
 }
 
 impl rdkafka::ClientContext for QuietContext {
     fn log(&self, _level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        // some refusals are only logged (at info: `log_level` 6), e.g. a
+        // plaintext client meeting a TLS listener
+        if is_refusal_text(message) {
+            self.refusal.set(message.to_owned());
+        }
         tracing::debug!(target: "librdkafka", client = %self.label, "{fac} {message}");
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if is_refusal(&error, reason) {
+            self.refusal.set(reason.to_owned());
+        }
         let key = error.to_string();
         let Ok(mut last) = self.last.lock() else {
             return;
@@ -78,27 +229,32 @@ const HEALTH_EVERY: Duration = Duration::from_secs(2);
 
 /// Creates the consumer: no group membership (explicit assignment), no
 /// commits, a unique group id so nothing is shared with other readers.
-fn new_consumer(brokers: &str, label: &str) -> Result<ProbeConsumer, KafkaError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set(
-            "group.id",
-            format!(
-                "streamprobe-{}-{:08x}",
-                std::process::id(),
-                fastrand::u32(..)
-            ),
-        )
-        .set("client.id", "streamprobe")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "false")
-        .set("socket.nagle.disable", "true")
-        .set("fetch.wait.max.ms", "100")
-        .set("reconnect.backoff.max.ms", "2000")
-        .set("socket.timeout.ms", "5000")
-        .set("log_level", "3")
-        .create_with_context(QuietContext::new(label))
+fn new_consumer(
+    kafka: &KafkaEndpoint,
+    label: &str,
+) -> Result<(ProbeConsumer, Refusal), KafkaError> {
+    let ctx = QuietContext::new(label);
+    let refusal = ctx.refusal.clone();
+    let group = format!(
+        "streamprobe-{}-{:08x}",
+        std::process::id(),
+        fastrand::u32(..)
+    );
+    kafka
+        .config(&[
+            ("group.id", &group),
+            ("client.id", "streamprobe"),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("enable.partition.eof", "false"),
+            ("socket.nagle.disable", "true"),
+            ("fetch.wait.max.ms", "100"),
+            ("reconnect.backoff.max.ms", "2000"),
+            ("socket.timeout.ms", "5000"),
+            ("log_level", "6"),
+        ])
+        .create_with_context(ctx)
+        .map(|c| (c, refusal))
 }
 
 /// Partition ids of `topic`, or `Ok(None)` when the topic does not exist.
@@ -163,15 +319,15 @@ async fn blocking<T: Send + 'static>(
 /// `cancel` fires; the consumer is closed on the blocking pool without
 /// waiting, so quitting never hangs on an unreachable cluster.
 pub async fn run_consumer(
-    brokers: String,
+    kafka: KafkaEndpoint,
     topic: String,
     dest: usize,
     events: mpsc::Sender<Event>,
     cancel: CancellationToken,
 ) {
     let link = Link::Dest(dest);
-    let consumer = match new_consumer(&brokers, &format!("kafka:{topic}")) {
-        Ok(c) => Arc::new(c),
+    let (consumer, refusal) = match new_consumer(&kafka, &format!("kafka:{topic}")) {
+        Ok((c, r)) => (Arc::new(c), r),
         Err(e) => {
             let _ = events
                 .send(Event::Down {
@@ -184,7 +340,8 @@ pub async fn run_consumer(
     };
     let mut link = KafkaConsumer {
         consumer,
-        brokers,
+        refusal,
+        kafka,
         topic,
         dest,
         events,
@@ -207,7 +364,8 @@ struct NotYet(String);
 /// reconnects by itself and a health check reports up/down.
 struct KafkaConsumer {
     consumer: Arc<ProbeConsumer>,
-    brokers: String,
+    refusal: Refusal,
+    kafka: KafkaEndpoint,
     topic: String,
     dest: usize,
     events: mpsc::Sender<Event>,
@@ -229,10 +387,13 @@ impl Reconnect for KafkaConsumer {
             Some(Ok(None)) => {
                 Err(NotYet(format!("topic {:?} does not exist yet", self.topic)).into())
             }
-            Some(Err(e)) => Err(anyhow::anyhow!(
-                "cannot reach Kafka at {}: {e}",
-                self.brokers
-            )),
+            Some(Err(e)) => {
+                // a consumer hears its client's errors only when polled:
+                // poll once (nothing is assigned, no record can come) so an
+                // authentication or TLS refusal is known now
+                let _ = tokio::time::timeout(Duration::from_millis(20), self.consumer.recv()).await;
+                Err(unreachable(&self.kafka, &self.refusal, e))
+            }
             None => Err(anyhow::anyhow!("metadata task failed")),
         }
     }
@@ -259,9 +420,8 @@ impl Reconnect for KafkaConsumer {
                     )
                 }
                 None => {
-                    let error = format!("{e:#}");
-                    tracing::warn!(dest, %error, ?elapsed, "kafka consumer not ready");
-                    (Event::Down { link, error }, Next::Backoff)
+                    tracing::warn!(dest, error = %format!("{e:#}"), ?elapsed, "kafka consumer not ready");
+                    (crate::amqp::down_or_refused(link, e), Next::Backoff)
                 }
             },
             Down::Lost(e) => (
@@ -303,7 +463,7 @@ impl Reconnect for KafkaConsumer {
                         }
                         Ok(Err(e)) if up => {
                             up = false;
-                            let _ = self.events.send(Event::Down { link, error: format!("Kafka at {} not answering: {e}", self.brokers) }).await;
+                            let _ = self.events.send(Event::Down { link, error: format!("Kafka at {} not answering: {e}", self.kafka) }).await;
                         }
                         _ => {}
                     }
@@ -391,21 +551,26 @@ type ProbeProducer = rdkafka::producer::FutureProducer<QuietContext>;
 /// How long librdkafka keeps retrying one probe before reporting it failed.
 const PRODUCE_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn new_producer(brokers: &str, label: &str) -> Result<ProbeProducer, KafkaError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("client.id", "streamprobe")
-        // a probe is timed: send each one at once, never wait for a batch
-        .set("linger.ms", "0")
-        .set("socket.nagle.disable", "true")
-        .set("acks", "all")
-        .set(
-            "message.timeout.ms",
-            PRODUCE_TIMEOUT.as_millis().to_string(),
-        )
-        .set("reconnect.backoff.max.ms", "2000")
-        .set("log_level", "3")
-        .create_with_context(QuietContext::new(label))
+fn new_producer(
+    kafka: &KafkaEndpoint,
+    label: &str,
+) -> Result<(ProbeProducer, Refusal), KafkaError> {
+    let ctx = QuietContext::new(label);
+    let refusal = ctx.refusal.clone();
+    let timeout = PRODUCE_TIMEOUT.as_millis().to_string();
+    kafka
+        .config(&[
+            ("client.id", "streamprobe"),
+            // a probe is timed: send each one at once, never wait for a batch
+            ("linger.ms", "0"),
+            ("socket.nagle.disable", "true"),
+            ("acks", "all"),
+            ("message.timeout.ms", &timeout),
+            ("reconnect.backoff.max.ms", "2000"),
+            ("log_level", "6"),
+        ])
+        .create_with_context(ctx)
+        .map(|p| (p, refusal))
 }
 
 /// The injector for a Kafka source (a stream with a `kafka` input): produces
@@ -418,15 +583,15 @@ fn new_producer(brokers: &str, label: &str) -> Result<ProbeProducer, KafkaError>
 /// the cluster answers a metadata request, `Down` (retried with backoff)
 /// while it does not; librdkafka reconnects by itself after that.
 pub async fn run_publisher(
-    brokers: String,
+    kafka: KafkaEndpoint,
     topic: String,
     body: crate::event::BodyOptions,
     requests: mpsc::Receiver<crate::event::SendRequest>,
     events: mpsc::Sender<Event>,
     cancel: CancellationToken,
 ) {
-    let producer = match new_producer(&brokers, &format!("injector kafka:{topic}")) {
-        Ok(p) => Arc::new(p),
+    let (producer, refusal) = match new_producer(&kafka, &format!("injector kafka:{topic}")) {
+        Ok((p, r)) => (Arc::new(p), r),
         Err(e) => {
             let error = format!("invalid Kafka client config: {e}");
             let _ = events
@@ -440,7 +605,8 @@ pub async fn run_publisher(
     };
     let mut link = KafkaInjector {
         producer,
-        brokers,
+        refusal,
+        kafka,
         topic,
         body,
         requests,
@@ -455,7 +621,8 @@ pub async fn run_publisher(
 /// cluster answers a metadata request for the topic.
 struct KafkaInjector {
     producer: Arc<ProbeProducer>,
-    brokers: String,
+    refusal: Refusal,
+    kafka: KafkaEndpoint,
     topic: String,
     body: crate::event::BodyOptions,
     requests: mpsc::Receiver<crate::event::SendRequest>,
@@ -477,11 +644,11 @@ impl Reconnect for KafkaInjector {
         })
         .await;
         match answer {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(anyhow::anyhow!(
-                "cannot reach Kafka at {}: {e}",
-                self.brokers
-            )),
+            Ok(Ok(())) => {
+                self.refusal.clear();
+                Ok(())
+            }
+            Ok(Err(e)) => Err(unreachable(&self.kafka, &self.refusal, e)),
             Err(e) => Err(anyhow::anyhow!("metadata task failed: {e}")),
         }
     }
@@ -497,18 +664,17 @@ impl Reconnect for KafkaInjector {
     }
 
     async fn down(&mut self, why: Down<'_>) -> Next {
-        self.last_error = match why {
-            Down::Failed(e) => format!("{e:#}"),
-            Down::Lost(e) => e.to_owned(),
-        };
-        let error = self.last_error.clone();
-        let _ = self
-            .events
-            .send(Event::Down {
+        let event = match why {
+            Down::Failed(e) => crate::amqp::down_or_refused(Link::Injector, e),
+            Down::Lost(e) => Event::Down {
                 link: Link::Injector,
-                error,
-            })
-            .await;
+                error: e.to_owned(),
+            },
+        };
+        if let Event::Down { error, .. } | Event::Refused { error, .. } = &event {
+            self.last_error = error.clone();
+        }
+        let _ = self.events.send(event).await;
         Next::Backoff
     }
 

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::amqp::AmqpEndpoint;
 use crate::cli::Endpoints;
 use crate::event::{BodyOptions, Event, SendRequest};
+use crate::kafka::KafkaEndpoint;
 use crate::pipeline::config::{self, Output};
 use crate::secrets::Secrets;
 use crate::{amqp, kafka};
@@ -54,7 +55,7 @@ impl Role {
 #[derive(Debug, Clone)]
 pub enum DestKind {
     Kafka {
-        brokers: String,
+        kafka: KafkaEndpoint,
         topic: String,
     },
     Amqp {
@@ -76,7 +77,7 @@ impl Dest {
     /// Where it is read from, safe to show (no password).
     pub fn endpoint(&self) -> String {
         match &self.kind {
-            DestKind::Kafka { brokers, .. } => brokers.clone(),
+            DestKind::Kafka { kafka, .. } => kafka.to_string(),
             DestKind::Amqp { endpoint, .. } => endpoint.display_url(),
         }
     }
@@ -93,7 +94,7 @@ pub enum Source {
     /// A Kafka topic (a stream with a `kafka` input, e.g. the seed's
     /// dead-letter recovery stream). Probes are produced without a key or
     /// partition, so the topic's default partitioner places them.
-    Kafka { brokers: String, topic: String },
+    Kafka { kafka: KafkaEndpoint, topic: String },
 }
 
 impl Source {
@@ -112,7 +113,7 @@ impl Source {
             Source::Amqp { endpoint, address } => {
                 format!("{} → {address}", endpoint.display_url())
             }
-            Source::Kafka { brokers, topic } => format!("kafka {brokers} → {topic}"),
+            Source::Kafka { kafka, topic } => format!("kafka {kafka} → {topic}"),
         }
     }
 
@@ -139,7 +140,7 @@ impl Plan {
         // `--source kafka:TOPIC` / `amqp:ADDRESS`; no scheme = AMQP
         let source = match e.source.split_once(':') {
             Some(("kafka", topic)) => Source::Kafka {
-                brokers: e.kafka_brokers.clone(),
+                kafka: e.kafka(),
                 topic: topic.to_owned(),
             },
             Some(("amqp", address)) => Source::Amqp {
@@ -158,7 +159,7 @@ impl Plan {
                     name: format!("kafka:{}", e.kafka_topic),
                     role: Role::Primary,
                     kind: DestKind::Kafka {
-                        brokers: e.kafka_brokers.clone(),
+                        kafka: e.kafka(),
                         topic: e.kafka_topic.clone(),
                     },
                 },
@@ -182,12 +183,32 @@ impl Plan {
     /// before any connection ([`Plan::check`]).
     /// Resolved reference values are registered in `secrets`.
     pub fn from_args(e: &Endpoints, secrets: &Secrets) -> Result<Plan> {
-        let plan = match &e.stream {
+        let mut plan = match &e.stream {
             None => Plan::from_flags(e),
             Some(path) => Plan::from_stream(path, secrets)?,
         };
+        // the Kafka security flags reach every Kafka client, also those of a
+        // stream file's components
+        let props = e.kafka_props(secrets)?;
+        for k in plan.kafka_endpoints() {
+            k.props.extend(props.iter().cloned());
+        }
         plan.check()?;
         Ok(plan)
+    }
+
+    /// Every Kafka endpoint of the plan (source and destinations).
+    fn kafka_endpoints(&mut self) -> impl Iterator<Item = &mut KafkaEndpoint> {
+        let source = match &mut self.source {
+            Source::Kafka { kafka, .. } => Some(kafka),
+            Source::Amqp { .. } => None,
+        };
+        source
+            .into_iter()
+            .chain(self.dests.iter_mut().filter_map(|d| match &mut d.kind {
+                DestKind::Kafka { kafka, .. } => Some(kafka),
+                DestKind::Amqp { .. } => None,
+            }))
     }
 
     /// What can be known wrong without a connection, so it is reported at
@@ -206,8 +227,8 @@ impl Plan {
                     bail!("the source address is empty");
                 }
             }
-            Source::Kafka { brokers, topic } => {
-                check_kafka_brokers(brokers)?;
+            Source::Kafka { kafka, topic } => {
+                check_kafka(kafka)?;
                 check_topic(topic)?;
             }
         }
@@ -219,8 +240,8 @@ impl Plan {
                         bail!("{}: the AMQP address is empty", d.name);
                     }
                 }
-                DestKind::Kafka { brokers, topic } => {
-                    check_kafka_brokers(brokers)?;
+                DestKind::Kafka { kafka, topic } => {
+                    check_kafka(kafka)?;
                     check_topic(topic)?;
                 }
             }
@@ -258,7 +279,7 @@ impl Plan {
                 address: input.source_address.clone(),
             },
             config::Input::Kafka(k) => Source::Kafka {
-                brokers: kafka_addresses(&k.addresses),
+                kafka: KafkaEndpoint::plain(kafka_addresses(&k.addresses)),
                 // `topic:partition` names a partition of `topic`
                 topic: k
                     .topics
@@ -301,6 +322,23 @@ fn check_amqp_url(ep: &AmqpEndpoint) -> Result<()> {
 }
 
 /// Comma-separated `host:port` (port 1..=65535; `[v6]:port` allowed).
+/// The bootstrap servers are `host:port` and librdkafka takes every
+/// property (a name it knows, a value it accepts), without connecting.
+fn check_kafka(kafka: &KafkaEndpoint) -> Result<()> {
+    check_kafka_brokers(&kafka.brokers)?;
+    kafka.config(&[]).create_native_config().map_err(|e| {
+        // librdkafka quotes a refused value: never a secret one
+        let mut text = e.to_string();
+        for (k, v) in &kafka.props {
+            if kafka::secret_property(k) && !v.is_empty() {
+                text = text.replace(v.as_str(), "***");
+            }
+        }
+        anyhow!("Kafka client settings for {kafka}: {text}")
+    })?;
+    Ok(())
+}
+
 fn check_kafka_brokers(brokers: &str) -> Result<()> {
     if brokers.trim().is_empty() {
         bail!("no Kafka bootstrap server given");
@@ -360,7 +398,7 @@ fn walk(out: &Output, role: Role, dests: &mut Vec<Dest>) {
             name: format!("kafka:{}", k.topic),
             role,
             kind: DestKind::Kafka {
-                brokers: kafka_addresses(&k.addresses),
+                kafka: KafkaEndpoint::plain(kafka_addresses(&k.addresses)),
                 topic: k.topic.clone(),
             },
         }),
@@ -430,8 +468,8 @@ pub fn spawn_with_broker_view(
             ev_tx.clone(),
             cancel.clone(),
         )),
-        Source::Kafka { brokers, topic } => tokio::spawn(kafka::run_publisher(
-            brokers.clone(),
+        Source::Kafka { kafka, topic } => tokio::spawn(kafka::run_publisher(
+            kafka.clone(),
             topic.clone(),
             body,
             req_rx,
@@ -441,8 +479,8 @@ pub fn spawn_with_broker_view(
     }];
     for (i, d) in plan.dests.iter().enumerate() {
         tasks.push(match &d.kind {
-            DestKind::Kafka { brokers, topic } => tokio::spawn(kafka::run_consumer(
-                brokers.clone(),
+            DestKind::Kafka { kafka, topic } => tokio::spawn(kafka::run_consumer(
+                kafka.clone(),
                 topic.clone(),
                 i,
                 ev_tx.clone(),

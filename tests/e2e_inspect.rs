@@ -25,7 +25,7 @@ fn kafka_dest(topic: &str) -> Dest {
         name: format!("kafka:{topic}"),
         role: Role::Primary,
         kind: DestKind::Kafka {
-            brokers: KAFKA.into(),
+            kafka: streamprobe::kafka::KafkaEndpoint::plain(KAFKA),
             topic: topic.into(),
         },
     }

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use rdkafka::ClientConfig;
+use crate::kafka::KafkaEndpoint;
 use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
@@ -107,7 +107,7 @@ type Client = BaseConsumer<DefaultConsumerContext>;
 
 /// Watches topics of one Kafka cluster across snapshots.
 pub struct Watcher {
-    brokers: String,
+    kafka: KafkaEndpoint,
     meta: Option<Client>,
     /// One offset reader per group (group.id = the group; never joins).
     readers: HashMap<String, Client>,
@@ -120,31 +120,31 @@ pub struct Watcher {
 impl std::fmt::Debug for Watcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Watcher")
-            .field("brokers", &self.brokers)
+            .field("kafka", &self.kafka)
             .field("groups", &self.readers.len())
             .finish_non_exhaustive()
     }
 }
 
-fn client(brokers: &str, group: &str) -> Result<Client, KafkaError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .set("client.id", "streamprobe-broker-view")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("socket.timeout.ms", "3000")
-        .set("reconnect.backoff.max.ms", "2000")
-        .set("log_level", "3")
+fn client(kafka: &KafkaEndpoint, group: &str) -> Result<Client, KafkaError> {
+    kafka
+        .config(&[
+            ("group.id", group),
+            ("client.id", "streamprobe-broker-view"),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("socket.timeout.ms", "3000"),
+            ("reconnect.backoff.max.ms", "2000"),
+            ("log_level", "3"),
+        ])
         .create()
 }
 
 impl Watcher {
-    /// A watcher of the cluster at `brokers` (comma-separated host:port);
-    /// it connects on first use.
-    pub fn new(brokers: &str) -> Watcher {
+    /// A watcher of the cluster at `kafka`; it connects on first use.
+    pub fn new(kafka: &KafkaEndpoint) -> Watcher {
         Watcher {
-            brokers: brokers.to_owned(),
+            kafka: kafka.clone(),
             meta: None,
             readers: HashMap::new(),
             prev: HashMap::new(),
@@ -152,9 +152,9 @@ impl Watcher {
         }
     }
 
-    /// The bootstrap servers.
-    pub fn brokers(&self) -> &str {
-        &self.brokers
+    /// The cluster watched.
+    pub fn kafka(&self) -> &KafkaEndpoint {
+        &self.kafka
     }
 
     /// Blocking: one view per topic (in order), `now` = the snapshot's instant.
@@ -163,10 +163,10 @@ impl Watcher {
         let mut views: Vec<TopicView> = topics.iter().map(|t| self.empty(t)).collect();
         if self.meta.is_none() {
             let group = format!("streamprobe-broker-view-{}", std::process::id());
-            match client(&self.brokers, &group) {
+            match client(&self.kafka, &group) {
                 Ok(c) => self.meta = Some(c),
                 Err(e) => {
-                    let line = format!("Kafka {}: {e}", self.brokers);
+                    let line = format!("Kafka {}: {e}", self.kafka);
                     for v in &mut views {
                         v.error = Some(line.clone());
                     }
@@ -181,7 +181,7 @@ impl Watcher {
         let _ = meta.poll(Duration::ZERO);
         for v in &mut views {
             if let Err(e) = partitions(meta, v) {
-                let line = format!("Kafka {}: {e}", self.brokers);
+                let line = format!("Kafka {}: {e}", self.kafka);
                 // the cluster does not answer: the other topics would wait too
                 for w in views.iter_mut().filter(|w| w.exists.is_none()) {
                     w.error = Some(line.clone());
@@ -219,7 +219,7 @@ impl Watcher {
             }
         }
         if let Err(e) = self.groups(&mut views) {
-            let line = format!("Kafka {}: consumer groups: {e}", self.brokers);
+            let line = format!("Kafka {}: consumer groups: {e}", self.kafka);
             for v in &mut views {
                 v.error.get_or_insert_with(|| line.clone());
             }
@@ -230,7 +230,7 @@ impl Watcher {
     fn empty(&self, topic: &str) -> TopicView {
         TopicView {
             topic: topic.to_owned(),
-            brokers: self.brokers.clone(),
+            brokers: self.kafka.brokers.clone(),
             exists: None,
             partitions: Vec::new(),
             growth: None,
@@ -273,7 +273,7 @@ impl Watcher {
         for (name, state, members) in groups {
             if !self.readers.contains_key(&name) {
                 self.readers
-                    .insert(name.clone(), client(&self.brokers, &name)?);
+                    .insert(name.clone(), client(&self.kafka, &name)?);
             }
             let Some(reader) = self.readers.get(&name) else {
                 continue;
@@ -343,6 +343,7 @@ fn partitions(c: &Client, v: &mut TopicView) -> Result<(), KafkaError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rdkafka::ClientConfig;
     use rdkafka::mocking::MockCluster;
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
@@ -368,7 +369,7 @@ mod tests {
         }
         producer.flush(Duration::from_secs(5)).unwrap();
 
-        let mut w = Watcher::new(&brokers);
+        let mut w = Watcher::new(&KafkaEndpoint::plain(brokers));
         let t0 = Instant::now();
         let topics = vec!["t3".to_owned(), "absent".to_owned()];
         let v = w.views(&topics, t0);
@@ -407,7 +408,7 @@ mod tests {
 
     #[test]
     fn an_unreachable_cluster_is_said_in_one_line() {
-        let mut w = Watcher::new("127.0.0.1:1");
+        let mut w = Watcher::new(&KafkaEndpoint::plain("127.0.0.1:1"));
         let v = w.views(&["t".to_owned()], Instant::now());
         assert_eq!(v[0].exists, None);
         let e = v[0].error.as_deref().unwrap();

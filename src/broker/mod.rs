@@ -189,9 +189,9 @@ impl Config {
         });
         let (login, source_address) = match &plan.source {
             Source::Amqp { endpoint, address } => (Some(endpoint.clone()), Some(address.clone())),
-            Source::Kafka { brokers, topic } => {
+            Source::Kafka { kafka, topic } => {
                 dests.push(DestKind::Kafka {
-                    brokers: brokers.clone(),
+                    kafka: kafka.clone(),
                     topic: topic.clone(),
                 });
                 (first_amqp, None)
@@ -270,15 +270,13 @@ impl Poller {
         };
         let mut kafka: Vec<(Arc<Mutex<kafka::Watcher>>, Vec<usize>)> = Vec::new();
         for (i, d) in config.dests.iter().enumerate() {
-            if let DestKind::Kafka { brokers, .. } = d {
+            if let DestKind::Kafka { kafka: ep, .. } = d {
                 match kafka
                     .iter_mut()
-                    .find(|(w, _)| w.lock().is_ok_and(|w| w.brokers() == brokers))
+                    .find(|(w, _)| w.lock().is_ok_and(|w| w.kafka() == ep))
                 {
                     Some((_, idx)) => idx.push(i),
-                    None => {
-                        kafka.push((Arc::new(Mutex::new(kafka::Watcher::new(brokers))), vec![i]))
-                    }
+                    None => kafka.push((Arc::new(Mutex::new(kafka::Watcher::new(ep))), vec![i])),
                 }
             }
         }
@@ -526,7 +524,7 @@ mod tests {
                     name: "kafka:FOO".into(),
                     role: Role::Primary,
                     kind: DestKind::Kafka {
-                        brokers: "127.0.0.1:1".into(),
+                        kafka: crate::kafka::KafkaEndpoint::plain("127.0.0.1:1"),
                         topic: "FOO".into(),
                     },
                 },
