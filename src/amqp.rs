@@ -72,6 +72,15 @@ impl AmqpEndpoint {
 /// can never slip through a malformed URL.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
+        // `user:password@host` without a scheme parses as scheme `user`
+        // with the rest as its path: an `@` outside the authority may
+        // follow a password
+        Ok(u) if url.contains('@') && u.username().is_empty() && u.password().is_none() => {
+            match url.find("://") {
+                Some(i) => format!("{}://***", &url[..i]),
+                None => "***".to_owned(),
+            }
+        }
         Ok(mut u) => {
             if u.password().is_some() {
                 let _ = u.set_password(Some("***"));
@@ -1253,6 +1262,8 @@ mod tests {
     #[test]
     fn urls_are_redacted() {
         assert_eq!(redact_url("amqp://localhost:5672"), "amqp://localhost:5672");
+        // no scheme: `user` parses as one, the password as a path
+        assert_eq!(redact_url("spuser:Zq9SecretPw@127.0.0.1:5672"), "***");
         assert_eq!(
             redact_url("amqp://bob:s3cret@host:5672/vh"),
             "amqp://bob:***@host:5672/vh"

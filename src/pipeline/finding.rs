@@ -146,16 +146,6 @@ pub fn format(file: &Path, f: &Finding, secrets: &Secrets) -> String {
     }
 }
 
-/// A finding as `pipeline` prints it: `file: line:col: text` (the form it
-/// has always used), redacted by `secrets`.
-pub fn format_for_pipeline(file: &Path, f: &Finding, secrets: &Secrets) -> String {
-    let at = f
-        .span
-        .map(|(l, c)| format!("{l}:{c}: "))
-        .unwrap_or_default();
-    format!("{}: {at}{}", file.display(), secrets.redact(&f.text()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

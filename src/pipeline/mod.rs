@@ -70,7 +70,8 @@ fn duplicate_ids(
 /// Checks every file (the same [`check::file`] pass as `lint`), then
 /// builds every stream, runs them until Ctrl-C/SIGTERM, drains, and
 /// returns the exit code: 0 after a clean stop, 2 for a config error
-/// (each printed as `file: line:col: message`, secrets redacted).
+/// (each printed as `lint` prints it, `file:line:col: message`, secrets
+/// redacted; warnings too, without stopping the run).
 pub async fn main(args: PipelineArgs, secrets: &Secrets) -> ExitCode {
     let refs = match refs(args.api_config.as_deref(), secrets) {
         Ok(a) => a,
@@ -82,7 +83,13 @@ pub async fn main(args: PipelineArgs, secrets: &Secrets) -> ExitCode {
     let mut named = Vec::new();
     let mut ids = HashMap::new();
     for f in &args.files {
-        let mut errors = check::errors(f, &refs);
+        // every finding as `lint` prints it; warnings do not stop the run
+        let (mut errors, warnings): (Vec<Finding>, Vec<Finding>) = check::file(f, &refs)
+            .into_iter()
+            .partition(Finding::is_error);
+        for w in &warnings {
+            eprintln!("{}", finding::format(f, w, secrets));
+        }
         let loaded = if errors.is_empty() {
             match config::load(f, &refs) {
                 Ok(s) => s,
@@ -97,10 +104,7 @@ pub async fn main(args: PipelineArgs, secrets: &Secrets) -> ExitCode {
         errors.extend(duplicate_ids(f, &loaded, &mut ids));
         if !errors.is_empty() {
             for x in &errors {
-                eprintln!(
-                    "streamprobe pipeline: {}",
-                    finding::format_for_pipeline(f, x, secrets)
-                );
+                eprintln!("{}", finding::format(f, x, secrets));
             }
             return ExitCode::from(2);
         }
@@ -121,10 +125,7 @@ pub async fn main(args: PipelineArgs, secrets: &Secrets) -> ExitCode {
             Ok(s) => streams.push(s),
             Err(e) => {
                 let e = Finding::error(vec![], format!("stream {}: {e:#}", n.id));
-                eprintln!(
-                    "streamprobe pipeline: {}",
-                    finding::format_for_pipeline(&n.file, &e, secrets)
-                );
+                eprintln!("{}", finding::format(&n.file, &e, secrets));
                 return ExitCode::from(2);
             }
         }

@@ -159,8 +159,14 @@ pub fn locate(at: &HashMap<Vec<Seg>, (usize, usize)>, path: &[Seg]) -> Option<(u
 /// Deserialises `v` as a `T` (Bento's singleton-map shape for enums) and
 /// returns the problem, with the full path, if that fails.
 fn check<T: DeserializeOwned>(v: &Value, base: &[Seg]) -> Option<Problem> {
+    // through YAML text, as the loader reads the file: a plain scalar
+    // (`123`) is then a string where a string is wanted, as it is there
+    let text = serde_yaml_ng::to_string(v).ok()?;
     let mut track = serde_path_to_error::Track::new();
-    let de = serde_path_to_error::Deserializer::new(v.clone(), &mut track);
+    let de = serde_path_to_error::Deserializer::new(
+        serde_yaml_ng::Deserializer::from_str(&text),
+        &mut track,
+    );
     let err = serde_yaml_ng::with::singleton_map_recursive::deserialize::<T, _>(de).err()?;
     let mut path = base.to_vec();
     for seg in track.path().iter() {
@@ -182,6 +188,28 @@ fn check<T: DeserializeOwned>(v: &Value, base: &[Seg]) -> Option<Problem> {
     }
     if message.contains("unknown variant") {
         message = config::plain_unknown_variant(&message);
+    }
+    // serde quotes the value it refused: never a secret's
+    if let Some(Seg::Key(k)) = path.last()
+        && crate::kafka::secret_property(k)
+    {
+        message = message
+            .split('`')
+            .enumerate()
+            .map(|(i, part)| if i % 2 == 1 { "***" } else { part })
+            .collect::<Vec<_>>()
+            .join("`");
+    }
+    // serde_yaml_ng's text reader says where, in the re-serialised text:
+    // `amqp_1.sasl: ... at line 3 column 5`; the path is ours, the place
+    // the file's
+    if let Some(i) = message.find(" at line ") {
+        message.truncate(i);
+    }
+    if let Some((head, rest)) = message.split_once(": ")
+        && !head.contains([' ', '`'])
+    {
+        message = rest.to_owned();
     }
     Some(Problem { path, message })
 }
