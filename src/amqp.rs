@@ -313,7 +313,11 @@ fn refused(kind: &str, address: &str, e: impl std::fmt::Display) -> anyhow::Erro
         "ACCESS_REFUSED",
     ]
     .iter()
-    .any(|c| raw.contains(c));
+    .any(|c| raw.contains(c))
+        // an exchange that does not exist: nothing an AMQP 1.0 client or
+        // stream does declares one (a missing queue may still be declared
+        // by a stream that starts later)
+        || (raw.contains("NOT_FOUND") && raw.contains("no exchange"));
     let e = amqp_error_line(&raw);
     let hint = if e.contains("inequivalent arg 'durable'") && !address.starts_with('/') {
         format!(

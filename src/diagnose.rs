@@ -124,6 +124,11 @@ fn plural(n: u64, one: &str) -> String {
 /// statistics interval, which scripts/stack.sh sets).
 pub const STALLED_AFTER: Duration = Duration::from_secs(3);
 
+/// How long the source's ack counter may stand still while the stream
+/// still counts as confirming (slow, not stopped): above RabbitMQ's default
+/// 5 s statistics steps.
+pub const ACKS_STILL_AFTER: Duration = Duration::from_secs(6);
+
 /// What the broker view says about the source, when it says something is
 /// wrong: certain facts, shown as soon as a probe was sent.
 fn source_broker(inp: &Inputs) -> Option<Diagnosis> {
@@ -254,7 +259,13 @@ fn slow_drain(inp: &Inputs) -> Option<String> {
         .iter()
         .filter_map(|q| q.messages_unacknowledged)
         .sum();
-    if ack < 0.05 || ready + unacked == 0 {
+    // the counter must still move: an average over the last seconds also
+    // holds the acks from before a stall
+    let moving = v.queues.iter().any(|q| {
+        q.acks_still_for_s
+            .is_some_and(|s| s < ACKS_STILL_AFTER.as_secs_f64())
+    });
+    if ack < 0.05 || ready + unacked == 0 || !moving {
         return None;
     }
     let sent = inp

@@ -230,6 +230,16 @@ impl Plan {
             Source::Kafka { kafka, topic } => {
                 check_kafka(kafka)?;
                 check_topic(topic)?;
+                // probes produced there would be read back at once, never
+                // having passed through the stream
+                if let Some(d) = self.dests.iter().find(|d| {
+                    matches!(&d.kind, DestKind::Kafka { kafka: k, topic: t } if t == topic && k.brokers == kafka.brokers)
+                }) {
+                    bail!(
+                        "the source kafka:{topic} is also the destination {}: probes would be read back without passing through the stream; give the destination with --kafka-topic (or --stream)",
+                        d.name
+                    );
+                }
             }
         }
         for d in &self.dests {

@@ -446,6 +446,10 @@ pub struct QueueView {
     /// `None` before that). Steadier than `rates.ack`, RabbitMQ's rate over
     /// one statistics interval, which reads 0 between batched settlements.
     pub acked_per_s: Option<f64>,
+    /// Seconds since the `ack` counter last moved, across this process's
+    /// snapshots (`None` until it is known; 0 when it just moved). As old
+    /// as the statistics interval, like [`QueueView::undelivered_for_s`].
+    pub acks_still_for_s: Option<f64>,
     /// Every consumer attached.
     pub consumer_details: Vec<ConsumerView>,
 }
@@ -482,6 +486,7 @@ impl QueueView {
             },
             undelivered_for_s: None,
             acked_per_s: None,
+            acks_still_for_s: None,
             consumer_details: consumers,
         }
     }
@@ -565,6 +570,8 @@ struct Track {
     acks: std::collections::VecDeque<(Instant, u64)>,
     /// Since when messages have waited for a consumer without a delivery.
     waiting_since: Option<Instant>,
+    /// The ack counter and since when it has had that value.
+    ack_since: Option<(u64, Instant)>,
     seen: Instant,
 }
 
@@ -578,6 +585,7 @@ impl History {
             deliver_get: q.totals.deliver_get,
             acks: Default::default(),
             waiting_since: None,
+            ack_since: None,
             seen: now,
         });
         let moved = q.totals.deliver_get != t.deliver_get;
@@ -594,7 +602,14 @@ impl History {
             .map(|s| now.saturating_duration_since(s).as_secs_f64());
         if let Some(a) = q.totals.ack {
             t.acks.push_back((now, a));
+            t.ack_since = match t.ack_since {
+                Some((old, since)) if old == a => Some((old, since)),
+                _ => Some((a, now)),
+            };
         }
+        q.acks_still_for_s = t
+            .ack_since
+            .map(|(_, since)| now.saturating_duration_since(since).as_secs_f64());
         while t
             .acks
             .front()
@@ -1104,6 +1119,29 @@ mod tests {
         q4.messages_ready = Some(0);
         h.update("/", &mut q4, t0 + Duration::from_secs(9));
         assert_eq!(q4.undelivered_for_s, None);
+    }
+
+    /// The ack rate averages the last 10 s; how long the counter has stood
+    /// still tells a stalled stream from a slow one.
+    #[test]
+    fn the_ack_counter_standing_still_is_timed() {
+        let mut h = History::default();
+        let t0 = Instant::now();
+        let mut q = QueueView::from_json(&fixture("queue_credit0.json"));
+        let at = |h: &mut History, q: &QueueView, secs: u64, ack: u64| {
+            let mut q = q.clone();
+            q.totals.ack = Some(ack);
+            h.update("/", &mut q, t0 + Duration::from_secs(secs));
+            (q.acked_per_s, q.acks_still_for_s)
+        };
+        assert_eq!(at(&mut h, &q, 0, 10), (None, Some(0.0)));
+        assert_eq!(at(&mut h, &q, 2, 30), (Some(10.0), Some(0.0)));
+        // a stall: the average still says 10/s for a while, the counter not
+        assert_eq!(at(&mut h, &q, 4, 30), (Some(5.0), Some(2.0)));
+        assert_eq!(at(&mut h, &q, 9, 30), (Some(20.0 / 9.0), Some(7.0)));
+        q.totals.ack = None;
+        h.update("/", &mut q, t0 + Duration::from_secs(10));
+        assert_eq!(q.acks_still_for_s, Some(8.0));
     }
 
     #[test]
