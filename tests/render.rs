@@ -593,11 +593,15 @@ fn quit_summary_lists_every_destination() {
         "{s}"
     );
     assert!(
-        s.contains("kafka:FOO  received 100 lost 0 pending 0 late 0 dup 0  p50 "),
+        s.contains(
+            "kafka:FOO  received 100 lost 0 pending 0 late 0 dup 0\n             latency p50 "
+        ),
         "{s}"
     );
     assert!(s.contains("amqp:FOO   received 100"), "{s}");
     assert!(s.contains("streamprobe report /tmp/s.jsonl"), "{s}");
+    // nothing wraps in an 80-column terminal
+    assert!(s.lines().all(|l| l.chars().count() <= 80), "{s}");
 }
 
 #[test]
@@ -630,4 +634,35 @@ fn help_at_80x24_scrolls_and_leaves_the_hints_line() {
         screen.contains("mouse: click focuses a pane"),
         "G shows the end: {screen}"
     );
+}
+
+/// Scrolling the inspector and the help overlay stops at the last line, so
+/// the way back starts at once (k after G moves up one line).
+#[test]
+fn inspector_and_help_never_scroll_past_their_end() {
+    let t0 = Instant::now();
+    let mut app = busy_app(&["kafka:FOO", "amqp:FOO"], t0);
+    app.screen = Rect::new(0, 0, 80, 24);
+    app.on_key(code(KeyCode::Tab));
+    app.on_key(key('j'));
+    app.on_key(key('j'));
+    app.on_key(code(KeyCode::Enter));
+    app.on_key(key('G'));
+    let bottom = app.inspector.as_ref().unwrap().scroll;
+    assert!(bottom > 0 && bottom < 100, "{bottom}");
+    for _ in 0..30 {
+        app.on_key(key('j'));
+    }
+    app.on_key(code(KeyCode::PageDown));
+    assert_eq!(app.inspector.as_ref().unwrap().scroll, bottom);
+    app.on_key(key('k'));
+    assert_eq!(app.inspector.as_ref().unwrap().scroll, bottom - 1);
+    app.on_key(code(KeyCode::Esc));
+    app.on_key(key('?'));
+    for _ in 0..200 {
+        app.on_key(key('j'));
+    }
+    let end = app.help_scroll;
+    app.on_key(key('k'));
+    assert_eq!(app.help_scroll, end - 1);
 }

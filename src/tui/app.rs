@@ -827,12 +827,17 @@ impl App {
                     Action::PageUp => s.saturating_sub(PAGE),
                     Action::PageDown => s + PAGE,
                     Action::Top => 0,
-                    Action::Bottom => usize::MAX / 2,
+                    Action::Bottom => usize::MAX,
                     _ => s,
                 }
-                .min(super::help::lines().len());
+                .min(super::help::max_scroll(self.screen));
             }
             (Mode::Inspector, a) => {
+                // never past the end: the way back starts at the last line
+                let max = self
+                    .inspector
+                    .as_ref()
+                    .map_or(0, |i| super::inspector::max_scroll(self, i, self.screen));
                 if let Some(i) = self.inspector.as_mut() {
                     i.scroll = match a {
                         Action::Up => i.scroll.saturating_sub(1),
@@ -840,9 +845,10 @@ impl App {
                         Action::PageUp => i.scroll.saturating_sub(PAGE),
                         Action::PageDown => i.scroll + PAGE,
                         Action::Top => 0,
-                        Action::Bottom => usize::MAX / 2,
+                        Action::Bottom => usize::MAX,
                         _ => i.scroll,
-                    };
+                    }
+                    .min(max);
                 }
             }
             (_, Action::Up) => self.move_selection(|c, _| c.saturating_sub(1)),

@@ -52,6 +52,19 @@ pub fn lines() -> Vec<Line<'static>> {
     out
 }
 
+/// The overlay's height and text rows for `n` lines in `height` rows.
+fn rows(n: usize, height: u16) -> (u16, usize) {
+    let h = (n as u16 + 2).min(height);
+    (h, h.saturating_sub(2) as usize)
+}
+
+/// The last first line the overlay scrolls to on a `screen`: beyond it
+/// the last lines already show.
+pub fn max_scroll(screen: Rect) -> usize {
+    let n = lines().len();
+    n.saturating_sub(rows(n, screen.height.saturating_sub(1)).1)
+}
+
 /// Draws the overlay centred in `area` above its last row (the hints line
 /// stays visible), from line `scroll` on: on a screen too short for all of
 /// it, j/k PgUp/PgDn g/G scroll and the title says which lines show.
@@ -62,8 +75,7 @@ pub fn render(f: &mut Frame, area: Rect, scroll: usize) {
         ..area
     };
     let w = 76.min(area.width);
-    let h = (all.len() as u16 + 2).min(area.height);
-    let rows = h.saturating_sub(2) as usize;
+    let (h, rows) = rows(all.len(), area.height);
     let first = scroll.min(all.len().saturating_sub(rows));
     let title = if rows >= all.len() {
         " help · Esc close ".to_owned()

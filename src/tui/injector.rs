@@ -133,10 +133,16 @@ pub fn height(app: &App, width: u16, now: Instant) -> u16 {
 pub fn render(f: &mut Frame, app: &App, area: Rect, now: Instant) {
     let inj = &app.injector;
     let st = &app.stats;
+    // recording: a badge (the file is named on the hints line and in the
+    // quit summary), never the run id pushed out
+    let mut right = vec![format!("run {} ", st.run()).fg(Color::DarkGray)];
+    if app.recording.is_some() {
+        right.push(Span::styled("● REC ", Style::new().fg(Color::Red)));
+    }
     let title = render::title(
         vec![" injector ".bold(), status_span(&inj.status)],
         &inj.target,
-        vec![format!("run {} ", st.run()).fg(Color::DarkGray)],
+        right,
         area.width,
     );
     let inner_w = area.width.saturating_sub(2);
@@ -157,11 +163,6 @@ pub fn render(f: &mut Frame, app: &App, area: Rect, now: Instant) {
     if lines.len() < rows {
         lines.extend(figures);
     }
-    let mut block = Block::default().borders(Borders::ALL).title(title);
-    if let Some(path) = &app.recording {
-        let text = cut(&format!(" ● REC {path} "), inner_w as usize / 2);
-        block = block
-            .title_top(Line::from(Span::styled(text, Style::new().fg(Color::Red))).right_aligned());
-    }
+    let block = Block::default().borders(Borders::ALL).title(title);
     f.render_widget(Paragraph::new(lines).block(block), area);
 }

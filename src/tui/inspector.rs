@@ -88,7 +88,8 @@ pub fn body_lines(body: &[u8]) -> (String, Vec<Line<'static>>) {
                 .collect();
             Line::from(vec![
                 label(format!("{:08x}  ", i * 16)),
-                Span::raw(format!("{:<48}", hex.join(" "))),
+                // 76 columns in all: the inspector's width at 80
+                Span::raw(format!("{:<47}", hex.join(" "))),
                 label(format!(" |{ascii}|")),
             ])
         })
@@ -260,7 +261,7 @@ fn trace_lines(app: &App, r: &Recent, out: &mut Vec<Line<'static>>) {
     let Some(seq) = r.seq() else {
         out.push(heading("trace"));
         out.push(Line::from(label(
-            "not a probe of this run: nothing to trace (foreign messages are counted, never timed)",
+            "not a probe of this run: nothing to trace (foreign: counted, never timed)",
         )));
         return;
     };
@@ -478,17 +479,44 @@ pub fn wrap(line: Line<'static>, width: usize) -> Vec<Line<'static>> {
     out
 }
 
-/// Draws the inspector over `area` (a margin of one cell).
-pub fn render(f: &mut Frame, app: &App, ins: &Inspector, area: Rect, _now: Instant) {
-    let rect = Rect::new(
+/// The inspector's frame over `area` (a margin of one cell).
+fn frame(area: Rect) -> Rect {
+    Rect::new(
         area.x + 1,
         area.y + 1,
         area.width.saturating_sub(2),
         area.height.saturating_sub(2),
-    );
+    )
+}
+
+/// The inspector's text for `ins`, wrapped to `width` columns.
+fn body(app: &App, ins: &Inspector, width: u16) -> Vec<Line<'static>> {
+    let msg = app.dests.get(ins.dest).and_then(|d| d.by_id(ins.id));
+    let body = match msg {
+        None => vec![Line::from(
+            "this message is no longer kept (cleared, or more than the list keeps arrived since)",
+        )],
+        Some(r) => lines(app, ins.dest, r),
+    };
+    body.into_iter()
+        .flat_map(|l| wrap(l, width as usize))
+        .collect()
+}
+
+/// The largest useful `ins.scroll` on a `screen`: from it on the last
+/// line shows (scrolling further would only have to be undone).
+pub fn max_scroll(app: &App, ins: &Inspector, screen: Rect) -> usize {
+    let inner = Block::default().borders(Borders::ALL).inner(frame(screen));
+    body(app, ins, inner.width)
+        .len()
+        .saturating_sub(inner.height as usize)
+}
+
+/// Draws the inspector over `area` (a margin of one cell).
+pub fn render(f: &mut Frame, app: &App, ins: &Inspector, area: Rect, _now: Instant) {
+    let rect = frame(area);
     f.render_widget(Clear, rect);
     let d = app.dests.get(ins.dest);
-    let msg = d.and_then(|d| d.by_id(ins.id));
     let title = Line::from(vec![
         " message ".bold(),
         format!("{} ", d.map_or("?", |d| d.name.as_str())).into(),
@@ -498,16 +526,7 @@ pub fn render(f: &mut Frame, app: &App, ins: &Inspector, area: Rect, _now: Insta
         .title(title)
         .title_bottom(Line::from(label(" j/k PgUp/PgDn g/G scroll · Esc close ")).right_aligned());
     let inner = block.inner(rect);
-    let body = match msg {
-        None => vec![Line::from(
-            "this message is no longer kept (cleared, or more than the list keeps arrived since)",
-        )],
-        Some(r) => lines(app, ins.dest, r),
-    };
-    let body: Vec<Line> = body
-        .into_iter()
-        .flat_map(|l| wrap(l, inner.width as usize))
-        .collect();
+    let body = body(app, ins, inner.width);
     let h = inner.height as usize;
     let scroll = ins.scroll.min(body.len().saturating_sub(h));
     let shown: Vec<Line> = body.into_iter().skip(scroll).take(h).collect();

@@ -316,6 +316,14 @@ pub const BINDINGS: &[Binding] = &[
         hint: Some("keep"),
     },
     Binding {
+        keys: &[K(KeyCode::Esc)],
+        modes: &[Filter],
+        action: A::Back,
+        label: "Esc",
+        help: "clear the filter",
+        hint: Some("clear"),
+    },
+    Binding {
         keys: &[K(KeyCode::Tab)],
         modes: &[Composer],
         action: A::NextField,

@@ -6,7 +6,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{List, ListItem};
+use ratatui::widgets::{List, ListItem, Paragraph};
 
 use super::app::{Destination, Recent};
 use crate::latency::fmt_us;
@@ -83,6 +83,14 @@ pub fn render(f: &mut Frame, d: &Destination, filter: &str, area: Rect) {
         return;
     }
     let vis = d.visible(filter);
+    if vis.is_empty() && !filter.is_empty() && !d.recent.is_empty() {
+        let text = format!("no message here matches /{filter}");
+        f.render_widget(
+            Paragraph::new(Span::styled(text, Style::new().fg(Color::DarkGray))),
+            area,
+        );
+        return;
+    }
     let h = area.height as usize;
     let sel = d
         .selected

@@ -289,11 +289,11 @@ async fn ui_loop(
                     }
                     Some(Command::Record) => {
                         app.notice = Some(match &app.recording {
-                            Some(p) => format!("recording to {p}"),
+                            Some(p) => format!("recording to {}", home_relative(p)),
                             None => match recording.save(app.stats.run()) {
                                 Ok(p) => {
                                     app.recording = Some(p.clone());
-                                    format!("saved to {p}; recording goes on")
+                                    format!("saved to {}; recording goes on", home_relative(&p))
                                 }
                                 Err(e) => e,
                             },
@@ -305,5 +305,15 @@ async fn ui_loop(
             },
             _ = sigterm.recv() => return Ok(()),
         }
+    }
+}
+
+/// `path` with the home folder written `~` (shorter on a narrow screen).
+pub(crate) fn home_relative(path: &str) -> String {
+    match std::env::var("HOME") {
+        Ok(h) if !h.is_empty() && h != "/" && path.starts_with(&format!("{h}/")) => {
+            format!("~{}", &path[h.len()..])
+        }
+        _ => path.to_owned(),
     }
 }

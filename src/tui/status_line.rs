@@ -27,8 +27,9 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         ));
     }
     if let Some(n) = &app.notice {
-        // elided in the middle: a saved file's name is at its end
-        let text = cut_middle(n, width.saturating_sub(1) / 2);
+        // elided in the middle: a saved file's name is at its end; the
+        // hints keep room for `? help  q quit`
+        let text = cut_middle(n, width.saturating_sub(18));
         used += text.chars().count() + 2;
         spans.push(Span::styled(
             format!(" {text} "),
@@ -79,7 +80,7 @@ pub fn cut_middle(text: &str, width: usize) -> String {
     if chars.len() <= width || width < 5 {
         return cut(text, width);
     }
-    let head = width / 3;
+    let head = width / 4;
     let tail = width - head - 1;
     let mut out: String = chars[..head].iter().collect();
     out.push('…');

@@ -86,17 +86,20 @@ pub fn text(app: &App, saved: Option<&str>) -> String {
         } else {
             format!("received {} dup {}", t.delivered, t.duplicates)
         };
+        // counts and latency on lines of their own: both fit 80 columns
         out.push_str(&format!(
-            "  {:<width$}  {counts}  p50 {} p99 {} n={}\n",
+            "  {:<width$}  {counts}\n  {:<width$}  latency p50 {} p99 {} n={}\n",
             d.name,
+            "",
             us(l.p50),
             us(l.p99),
             l.count
         ));
     }
     if let Some(p) = saved {
+        let p = super::home_relative(p);
         out.push_str(&format!(
-            "  session recorded to {p} (streamprobe report {p})\n"
+            "  session recorded; read it with:\n  streamprobe report {p}\n"
         ));
     }
     out
