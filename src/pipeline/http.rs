@@ -44,14 +44,9 @@ async fn metrics(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
 }
 
 /// Binds `address` (`HOST:PORT`; an error names it: in use, not an
-/// address, unknown host) and serves
-/// the three endpoints until `cancel`; returns the bound address (port 0
-/// picks a free one).
-pub async fn serve(
-    address: &str,
-    metrics_: Arc<Metrics>,
-    cancel: CancellationToken,
-) -> Result<SocketAddr> {
+/// address, unknown host; port 0 picks a free one), before anything is
+/// built, so a wrong address touches no broker.
+pub async fn bind(address: &str) -> Result<tokio::net::TcpListener> {
     if address
         .rsplit_once(':')
         .is_none_or(|(_, p)| p.parse::<u16>().is_err())
@@ -60,9 +55,18 @@ pub async fn serve(
             "--http-address {address:?}: expected HOST:PORT (e.g. 127.0.0.1:4195) or `off`"
         );
     }
-    let listener = tokio::net::TcpListener::bind(address)
+    tokio::net::TcpListener::bind(address)
         .await
-        .with_context(|| format!("--http-address {address}: cannot listen"))?;
+        .with_context(|| format!("--http-address {address}: cannot listen"))
+}
+
+/// Serves the three endpoints on `listener` (from [`bind`]) until
+/// `cancel`; returns the bound address.
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    metrics_: Arc<Metrics>,
+    cancel: CancellationToken,
+) -> Result<SocketAddr> {
     let bound = listener.local_addr()?;
     let app = Router::new()
         .route("/ping", get(ping))

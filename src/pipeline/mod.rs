@@ -119,6 +119,28 @@ pub async fn main(args: PipelineArgs, secrets: &Secrets) -> ExitCode {
                 .is_none_or(|s| s.to_string_lossy() != n.id)
         });
     let metrics = Arc::new(metrics::Metrics::new(streams_mode));
+    // the HTTP address is checked (bound) before any stream is built
+    let address = args
+        .http_address
+        .as_deref()
+        .unwrap_or(http::DEFAULT_ADDRESS);
+    let listener = if address == "off" {
+        None
+    } else {
+        match http::bind(address).await {
+            Ok(l) => Some(l),
+            Err(e) if args.http_address.is_none() => {
+                tracing::warn!(
+                    "{e:#}; running without /ping /ready /metrics (choose another with --http-address)"
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("streamprobe pipeline: {e:#}");
+                return ExitCode::from(2);
+            }
+        }
+    };
     let mut streams = Vec::new();
     for n in &named {
         match build::stream(n, metrics.clone()) {
@@ -131,22 +153,10 @@ pub async fn main(args: PipelineArgs, secrets: &Secrets) -> ExitCode {
         }
     }
     let cancel = CancellationToken::new();
-    let address = args
-        .http_address
-        .as_deref()
-        .unwrap_or(http::DEFAULT_ADDRESS);
-    if address != "off" {
-        match http::serve(address, metrics.clone(), cancel.clone()).await {
+    if let Some(l) = listener {
+        match http::serve(l, metrics.clone(), cancel.clone()) {
             Ok(at) => tracing::info!("serving /ping /ready /metrics on http://{at}"),
-            Err(e) if args.http_address.is_none() => {
-                tracing::warn!(
-                    "{e:#}; running without /ping /ready /metrics (choose another with --http-address)"
-                )
-            }
-            Err(e) => {
-                eprintln!("streamprobe pipeline: {e:#}");
-                return ExitCode::from(2);
-            }
+            Err(e) => tracing::warn!("{e:#}; running without /ping /ready /metrics"),
         }
     }
     let drain = Duration::from_secs_f64(args.drain_timeout);

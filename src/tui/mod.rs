@@ -293,7 +293,7 @@ async fn ui_loop(
                             None => match recording.save(app.stats.run()) {
                                 Ok(p) => {
                                     app.recording = Some(p.clone());
-                                    format!("saved to {}; recording goes on", home_relative(&p))
+                                    format!("saved {} (recording goes on)", home_relative(&p))
                                 }
                                 Err(e) => e,
                             },
