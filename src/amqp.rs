@@ -48,6 +48,8 @@ pub struct AmqpEndpoint {
     pub user: String,
     /// SASL PLAIN password. Never displayed.
     pub password: String,
+    /// How an `amqps://` URL is secured (unused for `amqp://`).
+    pub tls: crate::tls::TlsOptions,
 }
 
 impl std::fmt::Debug for AmqpEndpoint {
@@ -56,14 +58,22 @@ impl std::fmt::Debug for AmqpEndpoint {
             .field("url", &redact_url(&self.url))
             .field("user", &self.user)
             .field("password", &"***")
+            .field("tls", &self.tls)
             .finish()
     }
 }
 
 impl AmqpEndpoint {
-    /// The URL with any password replaced by `***`, safe to show.
+    /// The URL with any password replaced by `***`, safe to show; an
+    /// `amqps://` URL whose certificate is not checked says so wherever
+    /// it is shown (`… (TLS NOT VERIFIED)`).
     pub fn display_url(&self) -> String {
-        redact_url(&self.url)
+        let shown = redact_url(&self.url);
+        if self.tls.skip_verify && self.url.starts_with("amqps:") {
+            format!("{shown} (TLS NOT VERIFIED)")
+        } else {
+            shown
+        }
     }
 }
 
@@ -187,17 +197,19 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
     let attempt = async {
         let url = url::Url::parse(&ep.url)
             .map_err(|e| anyhow!("invalid AMQP URL {}: {e}", ep.display_url()))?;
-        if url.scheme() != "amqp" {
-            bail!(
-                "unsupported scheme in {}: only amqp:// is supported (no TLS yet)",
+        let tls = match url.scheme() {
+            "amqp" => false,
+            "amqps" => true,
+            _ => bail!(
+                "unsupported scheme in {}: use amqp:// or amqps://",
                 ep.display_url()
-            );
-        }
+            ),
+        };
         let host = url
             .host_str()
             .ok_or_else(|| anyhow!("no host in AMQP URL {}", ep.display_url()))?
             .to_owned();
-        let port = url.port().unwrap_or(5672);
+        let port = url.port().unwrap_or(if tls { 5671 } else { 5672 });
         // Our own socket, to set TCP_NODELAY: without it, Nagle's algorithm
         // holds small frames (settlements, flow) back for up to 40 ms.
         let stream = tokio::net::TcpStream::connect((host.as_str(), port))
@@ -222,9 +234,25 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
                 password,
             });
         }
-        let mut connection = builder
-            .open_with_stream(stream)
-            .await
+        let opened = if tls {
+            // a handshake the broker refuses (its certificate, ours) or a
+            // port that does not speak TLS: a retry does not fix either
+            let stream = ep.tls.handshake(stream, &host).await.map_err(|e| {
+                anyhow::Error::new(Refused(format!(
+                    "{}: {e:#}{}",
+                    ep.display_url(),
+                    if port == 5672 {
+                        " (5672 is AMQP's plaintext port: amqps is usually 5671)"
+                    } else {
+                        ""
+                    }
+                )))
+            })?;
+            builder.open_with_stream(stream).await
+        } else {
+            builder.open_with_stream(stream).await
+        };
+        let mut connection = opened
             .map_err(|e| match e {
                 fe2o3_amqp::connection::OpenError::SaslError {
                     code:
@@ -235,6 +263,18 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
                     "authentication failed for user {shown_user} at {}",
                     ep.display_url()
                 ))),
+                fe2o3_amqp::connection::OpenError::Io(io) if !tls && port == 5671 => {
+                    anyhow::Error::new(Refused(format!(
+                        "cannot open an AMQP connection to {}: {} (5671 is AMQPS's port: use amqps://)",
+                        ep.display_url(),
+                        io_reason(&io)
+                    )))
+                }
+                fe2o3_amqp::connection::OpenError::Io(io) => anyhow!(
+                    "cannot open an AMQP connection to {}: {}",
+                    ep.display_url(),
+                    io_reason(&io)
+                ),
                 e => anyhow!(
                     "cannot open an AMQP connection to {}: {e}",
                     ep.display_url()
@@ -1294,6 +1334,7 @@ mod tests {
             url: "amqp://a:pw1234@h".into(),
             user: "u".into(),
             password: "hunter2".into(),
+            tls: Default::default(),
         };
         let dbg = format!("{ep:?}");
         assert!(!dbg.contains("hunter2") && !dbg.contains("pw1234"), "{dbg}");

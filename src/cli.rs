@@ -85,6 +85,30 @@ pub struct Endpoints {
         hide_default_value = true
     )]
     pub amqp_password: String,
+    /// CA certificate(s) that sign the AMQP broker's certificate (PEM), for
+    /// `amqps://` URLs. Default: the Mozilla roots (webpki-roots).
+    #[arg(long, env = "STREAMPROBE_AMQP_CA", value_name = "FILE")]
+    pub amqp_ca: Option<PathBuf>,
+    /// Client certificate chain (PEM) presented to the AMQP broker (mutual TLS).
+    #[arg(
+        long,
+        env = "STREAMPROBE_AMQP_CLIENT_CERT",
+        value_name = "FILE",
+        requires = "amqp_client_key"
+    )]
+    pub amqp_client_cert: Option<PathBuf>,
+    /// Private key (PEM) of --amqp-client-cert.
+    #[arg(
+        long,
+        env = "STREAMPROBE_AMQP_CLIENT_KEY",
+        value_name = "FILE",
+        requires = "amqp_client_cert"
+    )]
+    pub amqp_client_key: Option<PathBuf>,
+    /// Accept any AMQPS certificate. Never for a real deployment: said on
+    /// screen and in the report.
+    #[arg(long, env = "STREAMPROBE_TLS_SKIP_VERIFY")]
+    pub tls_skip_verify: bool,
     /// AMQP 1.0 address the stream reads from (where probes are injected).
     #[arg(long, env = "STREAMPROBE_SOURCE", default_value = "EXTERNAL")]
     pub source: String,
@@ -205,12 +229,23 @@ impl Endpoints {
         Ok(props)
     }
 
-    /// The AMQP endpoint (URL + credentials).
+    /// The AMQP endpoint (URL + credentials + TLS options).
     pub fn amqp(&self) -> AmqpEndpoint {
         AmqpEndpoint {
             url: self.amqp_url.clone(),
             user: self.amqp_user.clone(),
             password: self.amqp_password.clone(),
+            tls: self.tls(),
+        }
+    }
+
+    /// The TLS options of the flags, for `amqps://` URLs.
+    pub fn tls(&self) -> crate::tls::TlsOptions {
+        crate::tls::TlsOptions {
+            ca: self.amqp_ca.clone(),
+            client_cert: self.amqp_client_cert.clone(),
+            client_key: self.amqp_client_key.clone(),
+            skip_verify: self.tls_skip_verify,
         }
     }
 }

@@ -22,5 +22,6 @@ pub mod retry;
 pub mod sanitize;
 pub mod secrets;
 pub mod stats;
+pub mod tls;
 pub mod tracker;
 pub mod tui;

@@ -193,6 +193,17 @@ impl Plan {
         for k in plan.kafka_endpoints() {
             k.props.extend(props.iter().cloned());
         }
+        // and the AMQPS flags every AMQP endpoint (a stream file's `tls`
+        // blocks are not read yet)
+        let tls = e.tls();
+        if let Source::Amqp { endpoint, .. } = &mut plan.source {
+            endpoint.tls = tls.clone();
+        }
+        for d in &mut plan.dests {
+            if let DestKind::Amqp { endpoint, .. } = &mut d.kind {
+                endpoint.tls = tls.clone();
+            }
+        }
         plan.check()?;
         Ok(plan)
     }
@@ -316,11 +327,11 @@ impl Plan {
 fn check_amqp_url(ep: &AmqpEndpoint) -> Result<()> {
     let shown = ep.display_url();
     let url = url::Url::parse(&ep.url).map_err(|e| anyhow!("invalid AMQP URL {shown}: {e}"))?;
-    if url.scheme() != "amqp" {
-        bail!(
-            "unsupported scheme {:?} in AMQP URL {shown}: only amqp:// is supported",
-            url.scheme()
-        );
+    match url.scheme() {
+        "amqp" => {}
+        // the TLS files are read now: a wrong one is said at once
+        "amqps" => ep.tls.check()?,
+        other => bail!("unsupported scheme {other:?} in AMQP URL {shown}: use amqp:// or amqps://"),
     }
     if url.host_str().is_none_or(str::is_empty) {
         bail!("no host in AMQP URL {shown}");

@@ -1,6 +1,7 @@
 //! End to end on the REAL stack's secured listeners (scripts/stack.sh):
 //! Kafka SASL_SSL with SCRAM-SHA-256 on 127.0.0.1:9094 (user `probe`,
-//! password `probe-secret`, the stack's throw-away CA). The probe reads the
+//! password `probe-secret`, the stack's throw-away CA), and RabbitMQ AMQPS
+//! on 127.0.0.1:5671 (qpid-proton over AMQPS is the ground truth there). The probe reads the
 //! Kafka destination over SASL_SSL while `streamprobe pipeline` writes it
 //! over PLAINTEXT (the same broker, another listener); Kafka's own
 //! ConsoleConsumer, over SASL_SSL too, is the ground truth. Wrong password,
@@ -109,6 +110,27 @@ fn console_consumer_seqs(topic: &str, run: &str) -> Vec<u64> {
     seqs
 }
 
+/// Another throw-away CA, made here with openssl: (its folder, its file).
+fn other_ca() -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(unique("otherca"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ok = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=not the stack's CA", "-keyout"])
+        .arg(dir.join("ca.key"))
+        .arg("-out")
+        .arg(dir.join("ca.pem"))
+        .output()
+        .expect("run openssl")
+        .status
+        .success();
+    assert!(ok, "openssl req failed");
+    let file = dir.join("ca.pem");
+    (dir, file)
+}
+
 fn kafka_dest(r: &Value) -> &Value {
     r["destinations"]
         .as_array()
@@ -210,23 +232,7 @@ fn a_wrong_kafka_password_is_refused_at_once_and_never_shown() {
 #[test]
 fn a_ca_that_did_not_sign_the_broker_is_refused_at_once() {
     require_stack();
-    // another throw-away CA, made here with openssl
-    let dir = std::env::temp_dir().join(unique("otherca"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ok = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=not the stack's CA", "-keyout"])
-        .arg(dir.join("ca.key"))
-        .arg("-out")
-        .arg(dir.join("ca.pem"))
-        .output()
-        .expect("run openssl")
-        .status
-        .success();
-    assert!(ok, "openssl req failed");
-    let other = dir.join("ca.pem");
+    let (dir, other) = other_ca();
     let mut args = sasl_flags(other.to_str().unwrap(), PASSWORD);
     args.extend(["--count", "1", "--connect-timeout", "20"].map(String::from));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -272,5 +278,182 @@ fn tls_to_a_plaintext_listener_is_refused_and_bad_properties_are_config_errors()
             .unwrap()
             .contains("--kafka-ca /nonexistent/ca.pem"),
         "{r:#}"
+    );
+}
+
+const AMQPS: &str = "amqps://127.0.0.1:5671";
+
+#[test]
+fn probe_injects_and_reads_over_amqps_and_matches_qpid_proton() {
+    require_stack();
+    let (source, topic, target, mirror) = (
+        unique("tls_src"),
+        unique("tls_t"),
+        unique("tls_q"),
+        unique("tls_m"),
+    );
+    let ca = ca();
+    let ca = ca.to_str().unwrap();
+    // the mirror queue, declared before anything is routed to it
+    let _ = proton_drain(
+        &mirror,
+        0,
+        Duration::from_millis(100),
+        Duration::from_secs(5),
+    );
+    let mut p = Pipeline::start(
+        &root().join("tests/fixtures/mirror.yaml"),
+        &[
+            ("SOURCE_ADDRESS", &source),
+            ("KAFKA_TOPIC", &topic),
+            ("TARGET_ADDRESS", &target),
+            ("MIRROR_ADDRESS", &mirror),
+        ],
+    );
+    p.wait_for_log("input connected", Duration::from_secs(20));
+    let (out, r, _) = probe(&[
+        "--amqp-url",
+        AMQPS,
+        "--amqp-ca",
+        ca,
+        "--source",
+        &source,
+        "--kafka-topic",
+        &topic,
+        "--amqp-target",
+        &target,
+        "--count",
+        "100",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{r:#}");
+    assert_eq!(r["confirmed"], 100, "{r:#}");
+    for d in r["destinations"].as_array().unwrap() {
+        assert_eq!(
+            (d["received"].as_u64(), d["lost"].as_u64()),
+            (Some(100), Some(0)),
+            "{d:#}"
+        );
+    }
+    assert!(
+        r["source"]["endpoint"].as_str().unwrap().starts_with(AMQPS),
+        "{r:#}"
+    );
+    // ground truth: qpid-proton, over AMQPS too, reads the run's 100 probes
+    // from the mirror queue the same fan-out fed
+    let got = proton_drain_at(
+        // the host name: Proton checks it as a DNS name in the certificate
+        "amqps://guest:guest@localhost:5671",
+        &["--ca", ca],
+        &mirror,
+        100,
+        Duration::from_secs(2),
+        Duration::from_secs(20),
+    );
+    let run = r["run_id"].as_str().unwrap();
+    let mut seqs: Vec<u64> = got
+        .iter()
+        .filter_map(|m| streamprobe::envelope::Probe::decode(&m.body()))
+        .filter(|p| p.run == run)
+        .map(|p| p.seq)
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..100).collect::<Vec<u64>>());
+    assert_eq!(p.interrupt(Duration::from_secs(30)), Some(0));
+}
+
+#[test]
+fn amqps_mistakes_are_refused_at_once_with_the_cause() {
+    require_stack();
+    let (dir, other) = other_ca();
+    let other = other.to_str().unwrap();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--amqp-url", AMQPS, "--amqp-ca", other],
+            "invalid peer certificate: UnknownIssuer",
+        ),
+        (
+            &["--amqp-url", "amqps://127.0.0.1:5672"],
+            "5672 is AMQP's plaintext port",
+        ),
+        (
+            &["--amqp-url", "amqp://127.0.0.1:5671"],
+            "5671 is AMQPS's port: use amqps://",
+        ),
+    ];
+    for (args, cause) in cases {
+        let mut all = args.to_vec();
+        all.extend(["--count", "1", "--connect-timeout", "20"]);
+        let (out, r, took) = probe(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {r:#}");
+        assert_eq!(r["error"]["kind"], "refused", "{args:?}: {r:#}");
+        assert!(
+            r["error"].to_string().contains(cause),
+            "{cause:?} not in {r:#}"
+        );
+        assert!(took < Duration::from_secs(6), "{args:?} took {took:?}");
+    }
+    // a CA file that is not one: said before any connection
+    let (out, r, took) = probe(&[
+        "--amqp-url",
+        AMQPS,
+        "--amqp-ca",
+        "/etc/hostname",
+        "--count",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{r:#}");
+    assert_eq!(r["error"]["kind"], "config", "{r:#}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--amqp-ca /etc/hostname"),
+        "{r:#}"
+    );
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn tls_skip_verify_connects_and_says_so_everywhere() {
+    require_stack();
+    let q = unique("tls_skip");
+    let t = unique("tls_skip_t");
+    let (out, r, _) = probe(&[
+        "--amqp-url",
+        AMQPS,
+        "--tls-skip-verify",
+        "--source",
+        &q,
+        "--amqp-target",
+        &q,
+        "--kafka-topic",
+        &t,
+        "--count",
+        "5",
+        "--loss-timeout",
+        "2s",
+    ]);
+    // no stream runs: the AMQP destination reads its own source queue
+    assert_eq!(r["confirmed"], 5, "{r:#}");
+    let name = format!("amqp:{q}");
+    let amqp = r["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == name)
+        .unwrap();
+    assert_eq!(amqp["received"], 5, "{amqp:#}");
+    assert!(
+        r["source"]["endpoint"]
+            .as_str()
+            .unwrap()
+            .contains("(TLS NOT VERIFIED)"),
+        "{r:#}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the Kafka destination got nothing: {r:#}"
     );
 }

@@ -204,6 +204,7 @@ impl Config {
                 url: String::new(),
                 user: String::new(),
                 password: String::new(),
+                tls: Default::default(),
             }),
             source_address,
             dests,
@@ -513,6 +514,7 @@ mod tests {
             url: amqp_url.into(),
             user: "guest".into(),
             password: "pw-never-shown".into(),
+            tls: Default::default(),
         };
         Plan {
             source: Source::Amqp {
@@ -544,6 +546,7 @@ mod tests {
                             url: "amqp://other:5672".into(),
                             user: String::new(),
                             password: String::new(),
+                            tls: Default::default(),
                         },
                         address: "DLQ".into(),
                     },

@@ -225,10 +225,31 @@ pub fn proton_drain(
     quiet: Duration,
     timeout: Duration,
 ) -> Vec<ProtonMessage> {
+    proton_drain_at(
+        &format!("amqp://guest:guest@{AMQP}"),
+        &[],
+        address,
+        n,
+        quiet,
+        timeout,
+    )
+}
+
+/// [`proton_drain`] from `url` (e.g. `amqps://...` with `extra` =
+/// `["--ca", FILE]`).
+pub fn proton_drain_at(
+    url: &str,
+    extra: &[&str],
+    address: &str,
+    n: usize,
+    quiet: Duration,
+    timeout: Duration,
+) -> Vec<ProtonMessage> {
     let out = Command::new("/usr/bin/python3")
         .arg(root().join("tests/support/amqp_drain.py"))
+        .args(extra)
         .args([
-            "--url", &format!("amqp://guest:guest@{AMQP}"),
+            "--url", url,
             "--address", address,
             "--count", &n.to_string(),
             "--quiet", &quiet.as_secs_f64().to_string(),
@@ -268,6 +289,7 @@ pub fn guest() -> streamprobe::amqp::AmqpEndpoint {
         url: format!("amqp://{AMQP}"),
         user: "guest".into(),
         password: "guest".into(),
+        tls: Default::default(),
     }
 }
 

@@ -35,15 +35,24 @@ def content_type(m):
 
 
 class Drain(MessagingHandler):
-    def __init__(self, url, address, count, quiet, timeout):
+    def __init__(self, url, address, count, quiet, timeout, ca=None):
         super().__init__(prefetch=500, auto_accept=True)
         self.url, self.address, self.count = url, address, count
+        self.ca = ca
         self.quiet, self.deadline = quiet, time.monotonic() + timeout
         self.got = 0
         self.last = time.monotonic()
 
     def on_start(self, event):
-        self.conn = event.container.connect(self.url, allowed_mechs="PLAIN", allow_insecure_mechs=True)
+        ssl = None
+        if self.ca:  # amqps: trust this CA and check the host name
+            from proton import SSLDomain
+            ssl = SSLDomain(SSLDomain.MODE_CLIENT)
+            ssl.set_trusted_ca_db(self.ca)
+            ssl.set_peer_authentication(SSLDomain.VERIFY_PEER_NAME)
+        self.conn = event.container.connect(
+            self.url, allowed_mechs="PLAIN", allow_insecure_mechs=True, ssl_domain=ssl
+        )
         event.container.create_receiver(self.conn, self.address)
         self.timer = event.container.schedule(0.2, self)
 
@@ -53,6 +62,12 @@ class Drain(MessagingHandler):
             self.conn.close()
             return
         self.timer = event.container.schedule(0.2, self)
+
+    def on_transport_error(self, event):
+        # a TLS or login failure must fail the test, not read as "no message"
+        cond = event.transport.condition
+        sys.stderr.write(f"amqp_drain.py: transport error: {cond}\n")
+        sys.exit(3)
 
     def on_message(self, event):
         m = event.message
@@ -83,8 +98,9 @@ def main():
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--quiet", type=float, default=2.0)
     p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--ca", help="CA file (PEM) for an amqps:// URL")
     a = p.parse_args()
-    Container(Drain(a.url, a.address, a.count, a.quiet, a.timeout)).run()
+    Container(Drain(a.url, a.address, a.count, a.quiet, a.timeout, a.ca)).run()
 
 
 if __name__ == "__main__":

@@ -179,6 +179,7 @@ impl Sasl {
                 url: u.to_owned(),
                 user: user.clone(),
                 password: password.clone(),
+                tls: Default::default(),
             })
             .collect()
     }

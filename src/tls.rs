@@ -1,0 +1,174 @@
+//! TLS for AMQP 1.0 (`amqps://`): a rustls client (the `ring` provider)
+//! that trusts the Mozilla roots (webpki-roots) or the CA file given, can
+//! present a client certificate (mutual TLS), and, only when asked, skips
+//! verification (a loud warning wherever the endpoint is shown).
+//!
+//! AMQPS is TLS from the first byte (RabbitMQ's 5671), so the handshake
+//! runs on streamprobe's own socket before the AMQP connection opens on it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+/// How an `amqps://` connection is secured (flags `--amqp-ca`,
+/// `--amqp-client-cert`, `--amqp-client-key`, `--tls-skip-verify`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// PEM file of the CA(s) that sign the broker's certificate; `None` =
+    /// the Mozilla roots (webpki-roots).
+    pub ca: Option<PathBuf>,
+    /// PEM certificate chain presented to the broker (mutual TLS).
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert`.
+    pub client_key: Option<PathBuf>,
+    /// Accept any certificate (never for a real deployment: anyone on the
+    /// path can read and change the messages).
+    pub skip_verify: bool,
+}
+
+/// The warning shown next to an endpoint whose certificate is not checked.
+pub const SKIP_VERIFY_WARNING: &str = "TLS certificate NOT verified (--tls-skip-verify): anyone on the path can read and change these messages";
+
+impl TlsOptions {
+    /// The files are readable and hold what they should (a certificate, a
+    /// key; a client certificate and its key come together).
+    ///
+    /// Errors: name the flag and the file.
+    pub fn check(&self) -> Result<()> {
+        self.config().map(|_| ())
+    }
+
+    /// The rustls client configuration.
+    pub fn config(&self) -> Result<ClientConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .context("TLS protocol versions")?;
+        let builder = if self.skip_verify {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+        } else {
+            let mut roots = RootCertStore::empty();
+            match &self.ca {
+                None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+                Some(path) => {
+                    for cert in certs("--amqp-ca", path)? {
+                        roots
+                            .add(cert)
+                            .map_err(|e| anyhow!("--amqp-ca {}: {e}", path.display()))?;
+                    }
+                }
+            }
+            builder.with_root_certificates(roots)
+        };
+        match (&self.client_cert, &self.client_key) {
+            (None, None) => Ok(builder.with_no_client_auth()),
+            (Some(c), Some(k)) => {
+                let chain = certs("--amqp-client-cert", c)?;
+                let key = PrivateKeyDer::from_pem_file(k).map_err(|e| {
+                    anyhow!(
+                        "--amqp-client-key {}: no private key read: {e}",
+                        k.display()
+                    )
+                })?;
+                builder.with_client_auth_cert(chain, key).map_err(|e| {
+                    anyhow!(
+                        "--amqp-client-cert {} with --amqp-client-key {}: {e}",
+                        c.display(),
+                        k.display()
+                    )
+                })
+            }
+            (Some(_), None) => Err(anyhow!("--amqp-client-cert needs --amqp-client-key")),
+            (None, Some(_)) => Err(anyhow!("--amqp-client-key needs --amqp-client-cert")),
+        }
+    }
+
+    /// Runs the TLS handshake on `stream` for `host` (the name checked in
+    /// the broker's certificate).
+    ///
+    /// Errors: rustls's words (e.g. `invalid peer certificate: UnknownIssuer`).
+    pub async fn handshake(&self, stream: TcpStream, host: &str) -> Result<TlsStream<TcpStream>> {
+        let connector = TlsConnector::from(Arc::new(self.config()?));
+        let name = ServerName::try_from(host.to_owned())
+            .map_err(|e| anyhow!("{host:?} is not a TLS server name: {e}"))?;
+        connector
+            .connect(name, stream)
+            .await
+            .map_err(|e| anyhow!("TLS handshake failed: {e}"))
+    }
+}
+
+/// Every certificate of a PEM file (at least one).
+fn certs(flag: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let list: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| anyhow!("{flag} {}: {e}", path.display()))?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| anyhow!("{flag} {}: {e}", path.display()))?;
+    if list.is_empty() {
+        return Err(anyhow!(
+            "{flag} {}: no PEM certificate in it",
+            path.display()
+        ));
+    }
+    Ok(list)
+}
+
+/// Accepts any server certificate (`--tls-skip-verify`); signatures are
+/// still checked, so the handshake itself is sound.
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
