@@ -198,7 +198,7 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
         let url = url::Url::parse(&ep.url)
             .map_err(|e| anyhow!("invalid AMQP URL {}: {e}", ep.display_url()))?;
         let tls = match url.scheme() {
-            "amqp" => false,
+            "amqp" => ep.tls.force,
             "amqps" => true,
             _ => bail!(
                 "unsupported scheme in {}: use amqp:// or amqps://",

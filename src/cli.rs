@@ -246,6 +246,7 @@ impl Endpoints {
             client_cert: self.amqp_client_cert.clone(),
             client_key: self.amqp_client_key.clone(),
             skip_verify: self.tls_skip_verify,
+            ..Default::default()
         }
     }
 }

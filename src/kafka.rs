@@ -75,6 +75,21 @@ impl KafkaEndpoint {
     }
 }
 
+/// Sets many librdkafka properties in a builder chain (later ones win).
+pub trait SetAll {
+    /// Sets every `(key, value)` of `props`, in order.
+    fn set_all(&mut self, props: &[(String, String)]) -> &mut Self;
+}
+
+impl SetAll for ClientConfig {
+    fn set_all(&mut self, props: &[(String, String)]) -> &mut Self {
+        for (k, v) in props {
+            self.set(k, v);
+        }
+        self
+    }
+}
+
 /// Whether a librdkafka property holds a secret (its value is never shown).
 pub fn secret_property(key: &str) -> bool {
     let k = key.to_ascii_lowercase();

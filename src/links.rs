@@ -193,15 +193,17 @@ impl Plan {
         for k in plan.kafka_endpoints() {
             k.props.extend(props.iter().cloned());
         }
-        // and the AMQPS flags every AMQP endpoint (a stream file's `tls`
-        // blocks are not read yet)
+        // and the AMQPS flags, when given, every AMQP endpoint (over a
+        // stream file's own `tls` blocks)
         let tls = e.tls();
-        if let Source::Amqp { endpoint, .. } = &mut plan.source {
-            endpoint.tls = tls.clone();
-        }
-        for d in &mut plan.dests {
-            if let DestKind::Amqp { endpoint, .. } = &mut d.kind {
+        if tls != crate::tls::TlsOptions::default() {
+            if let Source::Amqp { endpoint, .. } = &mut plan.source {
                 endpoint.tls = tls.clone();
+            }
+            for d in &mut plan.dests {
+                if let DestKind::Amqp { endpoint, .. } = &mut d.kind {
+                    endpoint.tls = tls.clone();
+                }
             }
         }
         plan.check()?;
@@ -294,13 +296,16 @@ impl Plan {
             .ok_or_else(|| anyhow!("--stream {}: no stream in the file", path.display()))?;
         let source = match &s.config.input {
             config::Input::Amqp1(input) => Source::Amqp {
-                endpoint: endpoint(&input.urls, &input.sasl).ok_or_else(|| {
+                endpoint: endpoint(&input.urls, &input.sasl, &input.tls).ok_or_else(|| {
                     anyhow!("--stream {}: the amqp_1 input has no urls", path.display())
                 })?,
                 address: input.source_address.clone(),
             },
             config::Input::Kafka(k) => Source::Kafka {
-                kafka: KafkaEndpoint::plain(kafka_addresses(&k.addresses)),
+                kafka: KafkaEndpoint {
+                    brokers: kafka_addresses(&k.addresses),
+                    props: config::kafka_security(&k.tls, &k.sasl),
+                },
                 // `topic:partition` names a partition of `topic`
                 topic: k
                     .topics
@@ -394,8 +399,8 @@ pub fn check_topic(topic: &str) -> Result<()> {
 }
 
 /// The first endpoint of an amqp_1 component (the one the runner tries first).
-fn endpoint(urls: &[String], sasl: &config::Sasl) -> Option<AmqpEndpoint> {
-    sasl.endpoints(urls).into_iter().next()
+fn endpoint(urls: &[String], sasl: &config::Sasl, tls: &config::Tls) -> Option<AmqpEndpoint> {
+    sasl.endpoints(urls, tls).into_iter().next()
 }
 
 /// Bento's `addresses`: a list whose items may hold comma-separated lists.
@@ -419,12 +424,15 @@ fn walk(out: &Output, role: Role, dests: &mut Vec<Dest>) {
             name: format!("kafka:{}", k.topic),
             role,
             kind: DestKind::Kafka {
-                kafka: KafkaEndpoint::plain(kafka_addresses(&k.addresses)),
+                kafka: KafkaEndpoint {
+                    brokers: kafka_addresses(&k.addresses),
+                    props: config::kafka_security(&k.tls, &k.sasl),
+                },
                 topic: k.topic.clone(),
             },
         }),
         Output::Amqp1(a) => {
-            if let Some(ep) = endpoint(&a.urls, &a.sasl) {
+            if let Some(ep) = endpoint(&a.urls, &a.sasl, &a.tls) {
                 push(Dest {
                     name: format!("amqp:{}", a.target_address),
                     role,

@@ -32,6 +32,13 @@ pub struct TlsOptions {
     /// Accept any certificate (never for a real deployment: anyone on the
     /// path can read and change the messages).
     pub skip_verify: bool,
+    /// CA certificate(s) as PEM text (Bento's `root_cas`), besides `ca`.
+    pub ca_pem: Option<String>,
+    /// Client certificate and key as PEM text (Bento's `client_certs[0]`
+    /// `cert` / `key`), instead of the files.
+    pub client_pem: Option<(String, String)>,
+    /// TLS even for an `amqp://` URL (Bento's `tls.enabled`).
+    pub force: bool,
 }
 
 /// The warning shown next to an endpoint whose certificate is not checked.
@@ -58,18 +65,31 @@ impl TlsOptions {
                 .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
         } else {
             let mut roots = RootCertStore::empty();
-            match &self.ca {
-                None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-                Some(path) => {
-                    for cert in certs("--amqp-ca", path)? {
-                        roots
-                            .add(cert)
-                            .map_err(|e| anyhow!("--amqp-ca {}: {e}", path.display()))?;
-                    }
+            if let Some(path) = &self.ca {
+                for cert in certs("--amqp-ca", path)? {
+                    roots
+                        .add(cert)
+                        .map_err(|e| anyhow!("--amqp-ca {}: {e}", path.display()))?;
                 }
+            }
+            if let Some(pem) = &self.ca_pem {
+                for cert in pem_certs("root_cas", pem)? {
+                    roots.add(cert).map_err(|e| anyhow!("root_cas: {e}"))?;
+                }
+            }
+            if self.ca.is_none() && self.ca_pem.is_none() {
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
             }
             builder.with_root_certificates(roots)
         };
+        if let Some((cert, key)) = &self.client_pem {
+            let chain = pem_certs("client_certs[0].cert", cert)?;
+            let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
+                .map_err(|e| anyhow!("client_certs[0].key: no private key read: {e}"))?;
+            return builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| anyhow!("client_certs[0]: {e}"));
+        }
         match (&self.client_cert, &self.client_key) {
             (None, None) => Ok(builder.with_no_client_auth()),
             (Some(c), Some(k)) => {
@@ -106,6 +126,17 @@ impl TlsOptions {
             .await
             .map_err(|e| anyhow!("TLS handshake failed: {e}"))
     }
+}
+
+/// Every certificate of PEM text (at least one).
+fn pem_certs(what: &str, pem: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let list: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| anyhow!("{what}: {e}"))?;
+    if list.is_empty() {
+        return Err(anyhow!("{what}: no PEM certificate in it"));
+    }
+    Ok(list)
 }
 
 /// Every certificate of a PEM file (at least one).

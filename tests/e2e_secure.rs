@@ -457,3 +457,48 @@ fn tls_skip_verify_connects_and_says_so_everywhere() {
         "the Kafka destination got nothing: {r:#}"
     );
 }
+
+/// The local runner runs the seed's fan-out over the secured listeners
+/// (`tests/fixtures/secure.yaml`: AMQPS in and out, Kafka SASL_SSL with
+/// SCRAM, Bento's `tls` and `sasl` blocks), and `probe --stream` on the same
+/// file reaches every endpoint the way the stream does.
+#[test]
+fn the_runner_and_probe_stream_run_the_secured_fan_out() {
+    require_stack();
+    let (source, topic, target) = (unique("sf_src"), unique("sf_t"), unique("sf_q"));
+    let ca = ca();
+    let env = [
+        ("SOURCE_ADDRESS", source.as_str()),
+        ("KAFKA_TOPIC", topic.as_str()),
+        ("TARGET_ADDRESS", target.as_str()),
+        ("CA_FILE", ca.to_str().unwrap()),
+    ];
+    let file = root().join("tests/fixtures/secure.yaml");
+    let mut p = Pipeline::start(&file, &env);
+    p.wait_for_log("input connected", Duration::from_secs(20));
+    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+        .args(["probe", "--json", "--count", "100", "--stream"])
+        .arg(&file)
+        .envs(env)
+        .output()
+        .expect("run streamprobe probe");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{r:#}");
+    for d in r["destinations"].as_array().unwrap() {
+        assert_eq!(
+            (d["received"].as_u64(), d["lost"].as_u64()),
+            (Some(100), Some(0)),
+            "{d:#}"
+        );
+    }
+    let seqs = console_consumer_seqs(&topic, r["run_id"].as_str().unwrap());
+    assert_eq!(seqs, (0..100).collect::<Vec<u64>>());
+    let all = format!(
+        "{}{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        p.log_text()
+    );
+    assert!(!all.contains(PASSWORD), "{all}");
+    assert_eq!(p.interrupt(Duration::from_secs(30)), Some(0));
+}

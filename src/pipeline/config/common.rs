@@ -39,6 +39,204 @@ impl std::fmt::Debug for Sasl {
     }
 }
 
+/// Bento's `tls:` block (amqp_1 and kafka components; Bento's
+/// `internal/impl/*/tls` fields). Off unless `enabled`; an `amqps://` URL
+/// uses it too.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Accept any certificate (Bento's `skip_cert_verify`).
+    #[serde(default)]
+    pub skip_cert_verify: bool,
+    /// Accepted and ignored (TLS 1.3 has no renegotiation; rustls none).
+    #[serde(default)]
+    pub enable_renegotiation: bool,
+    /// CA certificates as PEM text.
+    #[serde(default)]
+    pub root_cas: String,
+    /// A PEM file of CA certificates.
+    #[serde(default)]
+    pub root_cas_file: String,
+    /// Client certificates (the first is presented).
+    #[serde(default)]
+    pub client_certs: Vec<ClientCert>,
+}
+
+/// One of `tls.client_certs`: PEM text (`cert`, `key`) or files.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCert {
+    #[serde(default)]
+    pub cert: String,
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    pub cert_file: String,
+    #[serde(default)]
+    pub key_file: String,
+    /// An encrypted key's password: not supported (the check says so).
+    #[serde(default)]
+    pub password: String,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field("enabled", &self.enabled)
+            .field("skip_cert_verify", &self.skip_cert_verify)
+            .field("root_cas_file", &self.root_cas_file)
+            .field("client_certs", &self.client_certs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tls {
+    /// The TLS options of an amqp_1 component.
+    pub fn options(&self) -> crate::tls::TlsOptions {
+        let first = self.client_certs.first();
+        let file = |s: &str| (!s.is_empty()).then(|| std::path::PathBuf::from(s));
+        crate::tls::TlsOptions {
+            ca: file(&self.root_cas_file),
+            client_cert: first.and_then(|c| file(&c.cert_file)),
+            client_key: first.and_then(|c| file(&c.key_file)),
+            skip_verify: self.skip_cert_verify,
+            ca_pem: (!self.root_cas.is_empty()).then(|| self.root_cas.clone()),
+            client_pem: first
+                .filter(|c| !c.cert.is_empty())
+                .map(|c| (c.cert.clone(), c.key.clone())),
+            force: self.enabled,
+        }
+    }
+
+    /// librdkafka's properties for the block (none when not enabled).
+    pub fn kafka_props(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        if !self.enabled {
+            return p;
+        }
+        let mut set = |k: &str, v: &str| p.push((k.to_owned(), v.to_owned()));
+        if self.skip_cert_verify {
+            set("enable.ssl.certificate.verification", "false");
+        }
+        if !self.root_cas_file.is_empty() {
+            set("ssl.ca.location", &self.root_cas_file);
+        }
+        if !self.root_cas.is_empty() {
+            set("ssl.ca.pem", &self.root_cas);
+        }
+        if let Some(c) = self.client_certs.first() {
+            if !c.cert_file.is_empty() {
+                set("ssl.certificate.location", &c.cert_file);
+                set("ssl.key.location", &c.key_file);
+            }
+            if !c.cert.is_empty() {
+                set("ssl.certificate.pem", &c.cert);
+                set("ssl.key.pem", &c.key);
+            }
+        }
+        p
+    }
+
+    /// What the runner cannot use, known without a connection: an
+    /// unreadable file, PEM that holds no certificate, a key password.
+    pub fn problem(&self) -> Option<(&'static str, String)> {
+        if self.client_certs.iter().any(|c| !c.password.is_empty()) {
+            return Some((
+                "client_certs",
+                "an encrypted client key (`password`) is not supported by the local runner".into(),
+            ));
+        }
+        if !(self.enabled || !self.root_cas.is_empty() || !self.root_cas_file.is_empty()) {
+            return None;
+        }
+        self.options().check().err().map(|e| {
+            (
+                "",
+                format!("{e:#}")
+                    .replace("--amqp-ca", "root_cas_file")
+                    .replace("--amqp-client-cert", "client_certs[0].cert_file")
+                    .replace("--amqp-client-key", "client_certs[0].key_file"),
+            )
+        })
+    }
+}
+
+/// SASL mechanism of the kafka components (Bento's names).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum KafkaSaslMechanism {
+    #[default]
+    #[serde(rename = "none")]
+    None,
+    #[serde(rename = "PLAIN")]
+    Plain,
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+    #[serde(rename = "OAUTHBEARER")]
+    OauthBearer,
+    #[serde(rename = "AWS_MSK_IAM")]
+    AwsMskIam,
+}
+
+/// `sasl:` of the kafka components.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSasl {
+    #[serde(default)]
+    pub mechanism: KafkaSaslMechanism,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub access_token: String,
+    #[serde(default)]
+    pub token_cache: String,
+    #[serde(default)]
+    pub token_key: String,
+}
+
+impl std::fmt::Debug for KafkaSasl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSasl")
+            .field("mechanism", &self.mechanism)
+            .field("user", &self.user)
+            .field("password", &"***")
+            .finish_non_exhaustive()
+    }
+}
+
+/// librdkafka's properties for a kafka component's `tls` and `sasl`:
+/// `security.protocol` as Bento picks it (TLS on: SSL or SASL_SSL; off:
+/// PLAINTEXT or SASL_PLAINTEXT), the mechanism and login, the TLS files.
+pub fn kafka_security(tls: &Tls, sasl: &KafkaSasl) -> Vec<(String, String)> {
+    let mechanism = match sasl.mechanism {
+        KafkaSaslMechanism::None => None,
+        KafkaSaslMechanism::Plain => Some("PLAIN"),
+        KafkaSaslMechanism::ScramSha256 => Some("SCRAM-SHA-256"),
+        KafkaSaslMechanism::ScramSha512 => Some("SCRAM-SHA-512"),
+        // refused by the check
+        KafkaSaslMechanism::OauthBearer | KafkaSaslMechanism::AwsMskIam => None,
+    };
+    let protocol = match (tls.enabled, mechanism.is_some()) {
+        (false, false) => "PLAINTEXT",
+        (true, false) => "SSL",
+        (false, true) => "SASL_PLAINTEXT",
+        (true, true) => "SASL_SSL",
+    };
+    let mut p = vec![("security.protocol".to_owned(), protocol.to_owned())];
+    if let Some(m) = mechanism {
+        p.push(("sasl.mechanism".into(), m.into()));
+        p.push(("sasl.username".into(), sasl.user.clone()));
+        p.push(("sasl.password".into(), sasl.password.clone()));
+    }
+    p.extend(tls.kafka_props());
+    p
+}
+
 /// `metadata:` of outputs.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,7 +364,7 @@ pub fn broker_list(addresses: &[String]) -> Vec<&str> {
 impl Sasl {
     /// The AMQP endpoints of an amqp_1 component: every URL (comma-separated
     /// lists split), with SASL PLAIN credentials when the mechanism is plain.
-    pub fn endpoints(&self, urls: &[String]) -> Vec<AmqpEndpoint> {
+    pub fn endpoints(&self, urls: &[String], tls: &Tls) -> Vec<AmqpEndpoint> {
         let (user, password) = match self.mechanism {
             SaslMechanism::Plain => (self.user.clone(), self.password.clone()),
             SaslMechanism::None | SaslMechanism::Anonymous => (String::new(), String::new()),
@@ -179,7 +377,7 @@ impl Sasl {
                 url: u.to_owned(),
                 user: user.clone(),
                 password: password.clone(),
-                tls: Default::default(),
+                tls: tls.options(),
             })
             .collect()
     }

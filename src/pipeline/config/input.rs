@@ -4,8 +4,8 @@
 
 use serde::Deserialize;
 
-use super::common::{GoDuration, Sasl, default_client_id, default_true, dur};
-use super::tls_enabled;
+use super::check_kafka_security;
+use super::common::{GoDuration, KafkaSasl, Sasl, Tls, default_client_id, default_true, dur};
 use crate::pipeline::finding::{DocPath, Finding, Seg, join};
 
 fn default_checkpoint() -> usize {
@@ -46,6 +46,10 @@ pub struct KafkaInput {
     /// How often confirmed offsets are committed.
     #[serde(default = "default_commit_period")]
     pub commit_period: GoDuration,
+    #[serde(default)]
+    pub tls: Tls,
+    #[serde(default)]
+    pub sasl: KafkaSasl,
 }
 
 /// `input.amqp_1`.
@@ -64,9 +68,9 @@ pub struct Amqp1Input {
     /// Adds header fields as metadata (`amqp_durable`, `amqp_priority`, …).
     #[serde(default)]
     pub read_header: bool,
-    /// Not supported locally: must be absent or disabled.
+    /// Bento's TLS settings (also used by an `amqps://` URL).
     #[serde(default)]
-    pub tls: Option<serde_yaml_ng::Value>,
+    pub tls: Tls,
     #[serde(default)]
     pub azure_renew_lock: bool,
 }
@@ -78,12 +82,6 @@ impl Input {
         match self {
             Input::Amqp1(input) => {
                 let base = join(path, &["amqp_1"]);
-                if input.tls.as_ref().is_some_and(tls_enabled) {
-                    return Err(Box::new(Finding::error(
-                        join(&base, &["tls"]),
-                        "not supported by the local runner yet",
-                    )));
-                }
                 if input.azure_renew_lock {
                     return Err(Box::new(Finding::error(
                         join(&base, &["azure_renew_lock"]),
@@ -94,6 +92,7 @@ impl Input {
                     &base,
                     &input.urls,
                     &input.sasl,
+                    &input.tls,
                     "source_address",
                     &input.source_address,
                 )?;
@@ -107,6 +106,7 @@ impl Input {
             Input::Kafka(k) => {
                 let base = join(path, &["kafka"]);
                 let at = |key: &str| -> DocPath { join(&base, &[key]) };
+                check_kafka_security(&base, &k.tls, &k.sasl)?;
                 if k.addresses.iter().all(|a| a.trim().is_empty()) {
                     return Err(Box::new(Finding::error(
                         at("addresses"),

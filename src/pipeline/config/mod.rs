@@ -80,25 +80,58 @@ pub struct PipelineSection {
     pub threads: Option<i64>,
 }
 
-/// Whether a `tls:` block is enabled (`enabled: true`).
-fn tls_enabled(v: &serde_yaml_ng::Value) -> bool {
-    v.get("enabled").and_then(|e| e.as_bool()).unwrap_or(false)
+/// A `tls:` block at `base.tls` the runner can use (its files read, its
+/// PEM parsed).
+fn check_tls(base: &[Seg], tls: &Tls) -> Result<(), Box<Finding>> {
+    match tls.problem() {
+        None => Ok(()),
+        Some((field, why)) => {
+            let mut path = join(base, &["tls"]);
+            if !field.is_empty() {
+                path = join(&path, &[field]);
+            }
+            Err(Box::new(Finding::error(path, why)))
+        }
+    }
+}
+
+/// A kafka component's `tls:` and `sasl:` at `base`: TLS as above, and a
+/// mechanism librdkafka runs here (PLAIN, SCRAM-SHA-256/512) with a user.
+fn check_kafka_security(base: &[Seg], tls: &Tls, sasl: &KafkaSasl) -> Result<(), Box<Finding>> {
+    check_tls(base, tls)?;
+    let at = |k: &str| join(&join(base, &["sasl"]), &[k]);
+    match sasl.mechanism {
+        KafkaSaslMechanism::None => Ok(()),
+        KafkaSaslMechanism::OauthBearer | KafkaSaslMechanism::AwsMskIam => {
+            Err(Box::new(Finding::error(
+                at("mechanism"),
+                "not supported by the local runner (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 are)",
+            )))
+        }
+        _ if sasl.user.is_empty() => Err(Box::new(Finding::error(
+            at("user"),
+            "must not be empty with a SASL mechanism",
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Checks the endpoints of an amqp_1 component at `base` (e.g.
-/// `input.amqp_1`): at least one URL, each `amqp://` with a host, and a
-/// non-empty address (`field`). `amqps://` is refused, as
-/// [`amqp::connect`] refuses it (no TLS yet), so `lint` and `pipeline`
-/// give the same finding instead of `pipeline` retrying a connection that
-/// can never open. URLs are shown with the password hidden.
+/// `input.amqp_1`): its `tls` block (files readable, PEM parsed), at least
+/// one URL, each `amqp://` or `amqps://` with a host, and a non-empty
+/// address (`field`), so `lint` and `pipeline` give the same finding
+/// instead of `pipeline` retrying a connection that can never open. URLs
+/// are shown with the password hidden.
 fn check_amqp_endpoints(
     base: &[Seg],
     urls: &[String],
     sasl: &Sasl,
+    tls: &Tls,
     field: &str,
     address: &str,
 ) -> Result<(), Box<Finding>> {
-    let eps = sasl.endpoints(urls);
+    check_tls(base, tls)?;
+    let eps = sasl.endpoints(urls, tls);
     if eps.is_empty() {
         return Err(Box::new(Finding::error(
             join(base, &["urls"]),
@@ -108,10 +141,7 @@ fn check_amqp_endpoints(
     for (i, ep) in eps.iter().enumerate() {
         let why = match url::Url::parse(&ep.url) {
             Err(e) => Some(e.to_string()),
-            Ok(u) if u.scheme() == "amqps" => Some(
-                "scheme `amqps` (TLS) is not supported by the local runner yet: use amqp://".into(),
-            ),
-            Ok(u) if u.scheme() != "amqp" => {
+            Ok(u) if u.scheme() != "amqp" && u.scheme() != "amqps" => {
                 Some(format!("scheme `{}` is not amqp or amqps", u.scheme()))
             }
             Ok(u) if u.host_str().is_none_or(str::is_empty) => Some("no host".into()),

@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::check_kafka_security;
 use super::common::{
-    GoDuration, MetadataFilter, Sasl, broker_list, default_client_id, default_in_flight, dur,
-    optional_duration,
+    GoDuration, KafkaSasl, MetadataFilter, Sasl, Tls, broker_list, default_client_id,
+    default_in_flight, dur, optional_duration,
 };
-use super::tls_enabled;
 use crate::pipeline::finding::{Finding, Seg, index, join};
 
 fn default_max_msg_bytes() -> usize {
@@ -25,6 +25,8 @@ fn default_kafka_timeout() -> GoDuration {
 /// Outputs the runner supports.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+// a config tree, built once per file: the size difference is harmless
+#[allow(clippy::large_enum_variant)]
 pub enum Output {
     Kafka(KafkaOutput),
     #[serde(rename = "amqp_1")]
@@ -120,7 +122,7 @@ pub struct Amqp1Output {
     #[serde(default)]
     pub metadata: MetadataFilter,
     #[serde(default)]
-    pub tls: Option<serde_yaml_ng::Value>,
+    pub tls: Tls,
 }
 
 /// `backoff:` of kafka output.
@@ -213,6 +215,10 @@ pub struct KafkaOutput {
     pub backoff: KafkaBackoff,
     #[serde(default)]
     pub metadata: MetadataFilter,
+    #[serde(default)]
+    pub tls: Tls,
+    #[serde(default)]
+    pub sasl: KafkaSasl,
 }
 
 /// Broker patterns (Bento's names).
@@ -331,6 +337,7 @@ impl KafkaOutput {
     /// `kafka` key or the field).
     pub fn check(&self, path: &[Seg]) -> Result<(), Box<Finding>> {
         let base = join(path, &["kafka"]);
+        check_kafka_security(&base, &self.tls, &self.sasl)?;
         for (field, v) in [("topic", &self.topic), ("key", &self.key)] {
             if v.contains("${!") {
                 return Err(Box::new(Finding::error(
@@ -410,16 +417,11 @@ impl Amqp1Output {
                 ),
             )));
         }
-        if self.tls.as_ref().is_some_and(tls_enabled) {
-            return Err(Box::new(Finding::error(
-                join(&base, &["tls"]),
-                "not supported by the local runner yet",
-            )));
-        }
         super::check_amqp_endpoints(
             &base,
             &self.urls,
             &self.sasl,
+            &self.tls,
             "target_address",
             &self.target_address,
         )

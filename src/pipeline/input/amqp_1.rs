@@ -167,7 +167,7 @@ pub async fn run(s: &Stream, input: &Amqp1Input, cancel: CancellationToken, drai
     let mut link = Link {
         s,
         input,
-        eps: input.sasl.endpoints(&input.urls),
+        eps: input.sasl.endpoints(&input.urls, &input.tls),
         credit: input.credit.max(1),
         cancel: cancel.clone(),
         drain,

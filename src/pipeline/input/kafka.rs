@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::kafka::SetAll as _;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message as _};
@@ -122,6 +123,10 @@ pub async fn run(s: &Stream, input: &KafkaInput, cancel: CancellationToken, drai
         )
         .set("socket.nagle.disable", "true")
         .set("log_level", "3")
+        .set_all(&crate::pipeline::config::kafka_security(
+            &input.tls,
+            &input.sasl,
+        ))
         .create_with_context(QuietContext::new(format!("kafka input of {id}")))
     {
         Ok(c) => c,

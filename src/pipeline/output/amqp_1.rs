@@ -43,7 +43,7 @@ pub struct AmqpOut {
 pub fn build(c: &Amqp1Output, name: String, link: LinkState) -> AmqpOut {
     let (tx, rx) = mpsc::channel(c.max_in_flight.max(1));
     tokio::spawn(amqp_output_task(
-        c.sasl.endpoints(&c.urls),
+        c.sasl.endpoints(&c.urls, &c.tls),
         c.target_address.clone(),
         name,
         rx,

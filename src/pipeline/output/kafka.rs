@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::kafka::SetAll as _;
 use anyhow::{Result, anyhow, bail};
 use futures::future::BoxFuture;
 use rdkafka::config::ClientConfig;
@@ -54,6 +55,7 @@ pub fn build(c: &KafkaOutput, link: LinkState) -> Result<KafkaOut> {
         .set("socket.nagle.disable", "true")
         .set("enable.idempotence", "false")
         .set("log_level", "3")
+        .set_all(&crate::pipeline::config::kafka_security(&c.tls, &c.sasl))
         .create_with_context(QuietContext::new(format!("kafka:{}", c.topic)))
         .map_err(|e| anyhow!("invalid producer settings: {e}"))?;
     let watch = tokio_util::sync::CancellationToken::new();
