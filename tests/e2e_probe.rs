@@ -256,7 +256,7 @@ fn mistakes_known_at_once_fail_fast_and_machine_readably() {
             "invalid AMQP URL",
         ),
         (
-            &["--amqp-url", "amqps://localhost:5671"],
+            &["--amqp-url", "amqpx://localhost:5671"],
             "unsupported scheme",
         ),
         (&["--kafka-brokers", "localhost:0"], "is not 1..65535"),

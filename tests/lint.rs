@@ -289,8 +289,9 @@ fn secret_values_that_break_the_yaml_or_need_escaping_are_never_printed() {
 
 /// `lint` builds nothing: with listeners on the ports a stream names (its
 /// Kafka and AMQP brokers, for an amqp_1 and a kafka input), none sees a
-/// connection attempt. Also `amqps://`, which `pipeline` cannot open, is a
-/// finding of both commands (they used to disagree).
+/// connection attempt. Also a `tls` file that cannot be read and a SASL
+/// mechanism the runner does not run are the same findings of both
+/// commands, known without a connection.
 #[test]
 fn lint_opens_no_connection() {
     use std::net::TcpListener;
