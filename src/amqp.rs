@@ -357,7 +357,11 @@ fn refused(kind: &str, address: &str, e: impl std::fmt::Display) -> anyhow::Erro
         // an exchange that does not exist: nothing an AMQP 1.0 client or
         // stream does declares one (a missing queue may still be declared
         // by a stream that starts later)
-        || (raw.contains("NOT_FOUND") && raw.contains("no exchange"));
+        || (raw.contains("NOT_FOUND") && raw.contains("no exchange"))
+        // `/amq/queue/Q` never declares Q; RabbitMQ 4-style `/queues/`,
+        // `/exchanges/` addresses that 3.x does not know
+        || (raw.contains("NOT_FOUND") && address.starts_with("/amq/queue/"))
+        || raw.contains("unknown_destination");
     let e = amqp_error_line(&raw);
     let hint = if e.contains("inequivalent arg 'durable'") && !address.starts_with('/') {
         format!(

@@ -47,6 +47,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the profiles of ~/.config/streamprobe/config.toml (or
+    /// $STREAMPROBE_CONFIG): `[profiles.NAME]` tables of long flags, used
+    /// with --profile NAME; secret values shown as ***.
+    Profiles,
     /// Run stream definitions (Bento/Tyk Streams YAML) locally, in-process.
     Pipeline(PipelineArgs),
     /// Check stream definitions without running them: each problem as
@@ -167,6 +171,11 @@ pub struct Endpoints {
         hide_env_values = true
     )]
     pub rabbitmq_api: String,
+    /// Take every option left unset (by flags and environment) from this
+    /// profile of ~/.config/streamprobe/config.toml (`streamprobe profiles`
+    /// lists them).
+    #[arg(long, env = "STREAMPROBE_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
     /// Take the source and every destination (fallbacks and dead-letter
     /// targets included) from this stream file instead of the flags above.
     #[arg(long, env = "STREAMPROBE_STREAM", value_name = "FILE",

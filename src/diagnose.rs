@@ -125,8 +125,9 @@ fn plural(n: u64, one: &str) -> String {
 pub const STALLED_AFTER: Duration = Duration::from_secs(3);
 
 /// How long the source's ack counter may stand still while the stream
-/// still counts as confirming (slow, not stopped): above RabbitMQ's default
-/// 5 s statistics steps.
+/// still counts as confirming (slow, not stopped), before the statistics
+/// steps are known: above RabbitMQ's default 5 s steps. Once known, 2.5
+/// steps (at least 2.5 s).
 pub const ACKS_STILL_AFTER: Duration = Duration::from_secs(6);
 
 /// What the broker view says about the source, when it says something is
@@ -164,8 +165,12 @@ fn source_broker(inp: &Inputs) -> Option<Diagnosis> {
                 let unacked = q.messages_unacknowledged.unwrap_or(0);
                 return Some(Diagnosis::new(
                     format!(
-                        "queue {name} holds {}; the stream holds {unacked} unacknowledged and took no more for {secs} s: the stream engine is stopped or hung, or waits on an output that does not confirm (one retrying a message for ever?){}",
+                        "queue {name} holds {}; the stream holds {unacked} unacknowledged and took no more for {secs} s: {}{}",
                         plural(ready, "ready message"),
+                        match down_dest(inp) {
+                            Some(d) => format!("{d} is down, so the stream's output there cannot confirm, and a fan-out (Bento's fan_out) waits for every output"),
+                            None => "the stream engine is stopped or hung, or waits on an output that does not confirm (one retrying a message for ever?)".to_owned(),
+                        },
                         last_seqs(inp)
                     ),
                     format!("{name}: stream hung or waits on an output"),
@@ -186,6 +191,15 @@ fn source_broker(inp: &Inputs) -> Option<Diagnosis> {
         }
     }
     None
+}
+
+/// The first destination whose link is down (streamprobe cannot reach its
+/// broker: the stream's output there fails too).
+fn down_dest<'a>(inp: &Inputs<'a>) -> Option<&'a str> {
+    inp.links
+        .iter()
+        .zip(inp.names)
+        .find_map(|(l, (n, _))| matches!(l, LinkStatus::Down(_)).then_some(n.as_str()))
 }
 
 fn source_side(inp: &Inputs) -> Option<Diagnosis> {
@@ -219,7 +233,16 @@ fn source_side(inp: &Inputs) -> Option<Diagnosis> {
                 .sum();
             (all, unacked)
         });
-    let text = if let Some(slow) = slow_drain(inp) {
+    // a destination whose broker streamprobe cannot reach either: the
+    // stream's output there fails too, and a fan-out confirms nothing
+    // until every output did (Bento's fan_out)
+    let text = if let Some(name) = down_dest(inp) {
+        format!(
+            "no destination received {seqs} ({probes}) in time: {name} is down, so the stream's output to it cannot deliver, and a fan-out (Bento's fan_out) confirms a message only when every output did; {} holds {unacked} unacknowledged{}",
+            inp.source,
+            last_seqs(inp)
+        )
+    } else if let Some(slow) = slow_drain(inp) {
         format!("no destination received {seqs} ({probes}) in time: {slow}")
     } else if drained && unacked > 0 {
         format!(
@@ -262,8 +285,12 @@ fn slow_drain(inp: &Inputs) -> Option<String> {
     // the counter must still move: an average over the last seconds also
     // holds the acks from before a stall
     let moving = v.queues.iter().any(|q| {
-        q.acks_still_for_s
-            .is_some_and(|s| s < ACKS_STILL_AFTER.as_secs_f64())
+        // still for longer than 2.5 statistics steps (when the steps are
+        // known), else than the default steps allow: stopped, not slow
+        let limit = q
+            .ack_step_s
+            .map_or(ACKS_STILL_AFTER.as_secs_f64(), |step| (2.5 * step).max(2.5));
+        q.acks_still_for_s.is_some_and(|s| s < limit)
     });
     if ack < 0.05 || ready + unacked == 0 || !moving {
         return None;

@@ -120,8 +120,21 @@ impl std::fmt::Debug for KafkaEndpoint {
 
 impl std::fmt::Display for KafkaEndpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.brokers)
+        f.write_str(&redact_brokers(&self.brokers))
     }
+}
+
+/// Bootstrap servers safe to show: a `user:password@` (which Kafka does
+/// not take, but a user may paste) becomes `***@`.
+pub fn redact_brokers(brokers: &str) -> String {
+    brokers
+        .split(',')
+        .map(|b| match b.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => b.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A librdkafka client context that keeps logs readable: librdkafka reports

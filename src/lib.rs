@@ -17,6 +17,7 @@ pub mod links;
 pub mod logging;
 pub mod pipeline;
 pub mod probe;
+pub mod profile;
 pub mod record;
 pub mod retry;
 pub mod sanitize;

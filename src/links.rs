@@ -239,6 +239,23 @@ impl Plan {
                 if address.is_empty() {
                     bail!("the source address is empty");
                 }
+                // RabbitMQ's forms of one queue's address
+                let queue = |a: &str| {
+                    ["/amq/queue/", "/queues/", "/queue/"]
+                        .iter()
+                        .find_map(|p| a.strip_prefix(p))
+                        .unwrap_or(a)
+                        .to_owned()
+                };
+                if let Some(d) = self.dests.iter().find(|d| {
+                    matches!(&d.kind, DestKind::Amqp { endpoint: e, address: a }
+                        if e.url == endpoint.url && queue(a) == queue(address))
+                }) {
+                    bail!(
+                        "the source {address} is also the destination {}: probes would be read back without passing through the stream; give the destination with --amqp-target (or --stream)",
+                        d.name
+                    );
+                }
             }
             Source::Kafka { kafka, topic } => {
                 check_kafka(kafka)?;
@@ -370,6 +387,12 @@ fn check_kafka_brokers(brokers: &str) -> Result<()> {
         bail!("no Kafka bootstrap server given");
     }
     for b in brokers.split(',').map(str::trim) {
+        if b.contains('@') || b.contains("://") {
+            bail!(
+                "Kafka bootstrap server {:?} is not host:port: Kafka takes no URL and no user:password@ in an address (use --kafka-user / --kafka-password)",
+                kafka::redact_brokers(b)
+            );
+        }
         let Some((host, port)) = b.rsplit_once(':') else {
             bail!("Kafka bootstrap server {b:?} is not host:port");
         };

@@ -12,7 +12,19 @@ use streamprobe::{logging, pipeline, probe, tui};
 const STACK_BYTES: usize = 512 * 1024 * 1024;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // Values of Tyk references and profile secrets, filled by config
+    // loading and hidden by every log line and printed message (one list
+    // for the whole process).
+    let secrets = Secrets::new();
+    // a profile's options go in as flags the command line did not give
+    let args = match streamprobe::profile::expand(std::env::args_os().collect(), &secrets) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("streamprobe: {}", secrets.redact(&format!("{e:#}")));
+            return ExitCode::from(2);
+        }
+    };
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             // `probe --json` always prints one JSON object, even when the
@@ -46,9 +58,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Values of Tyk references, filled by config loading and hidden by
-    // every log line and printed message (one list for the whole process).
-    let secrets = Secrets::new();
     let code = match cli.command {
         None => {
             if let Err(e) = cli.ui.measure.body_options() {
@@ -110,6 +119,16 @@ fn main() -> ExitCode {
             rt.block_on(pipeline::lint_main(files, api_config, &secrets))
         }
         Some(Command::Report { file, json }) => streamprobe::record::report_main(&file, json),
+        Some(Command::Profiles) => match streamprobe::profile::list() {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("streamprobe profiles: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Some(Command::Pipeline(args)) => {
             logging::to_stderr(&secrets);
             rt.block_on(pipeline::main(args, &secrets))

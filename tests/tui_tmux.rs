@@ -234,3 +234,44 @@ fn without_a_terminal_it_exits_2_and_says_so() {
         "{err}"
     );
 }
+
+/// The UI with nothing but `--profile remote`: a secured deployment (the
+/// stack's AMQPS and Kafka SASL_SSL listeners, run by the local runner on
+/// tests/fixtures/secure.yaml) shows both destinations receiving a burst.
+#[test]
+fn the_ui_with_only_a_profile_works_over_tls_and_sasl() {
+    require_stack();
+    tmux_required();
+    let (src, target, topic) = (unique("tp_src"), unique("tp_q"), unique("tp_t"));
+    let ca = stack_ca();
+    let _pipeline = Pipeline::start(
+        &root().join("tests/fixtures/secure.yaml"),
+        &[
+            ("SOURCE_ADDRESS", &src),
+            ("TARGET_ADDRESS", &target),
+            ("KAFKA_TOPIC", &topic),
+            ("CA_FILE", ca.to_str().unwrap()),
+        ],
+    );
+    let config = secured_profile(&src, &target, &topic);
+    let log = std::env::temp_dir().join(format!("{}.log", unique("tui")));
+    let cmd = format!(
+        "STREAMPROBE_CONFIG={} STREAMPROBE_LOG_FILE={} {} --profile remote; sleep 60",
+        config.display(),
+        log.display(),
+        env!("CARGO_BIN_EXE_streamprobe"),
+    );
+    let t = Tmux::start(80, 24, &cmd);
+    t.wait("the injector UP over AMQPS", Duration::from_secs(30), |s| {
+        s.contains("injector  UP  amqps://localhost:5671")
+    });
+    t.wait("the Kafka pane UP", Duration::from_secs(30), |s| {
+        s.contains(&format!("kafka:{topic}  UP"))
+    });
+    t.keys(&["b"]);
+    let s = t.wait("100 received at both", Duration::from_secs(60), |s| {
+        s.matches("received 100").count() == 2
+    });
+    assert!(!s.contains("probe-secret"), "{s}");
+    let _ = std::fs::remove_file(&config);
+}

@@ -450,6 +450,10 @@ pub struct QueueView {
     /// snapshots (`None` until it is known; 0 when it just moved). As old
     /// as the statistics interval, like [`QueueView::undelivered_for_s`].
     pub acks_still_for_s: Option<f64>,
+    /// The shortest time seen between two moves of the `ack` counter, in
+    /// seconds: RabbitMQ's statistics step as this queue shows it (1 s on
+    /// the local stack, 5 s by default); `None` before two moves.
+    pub ack_step_s: Option<f64>,
     /// Every consumer attached.
     pub consumer_details: Vec<ConsumerView>,
 }
@@ -487,6 +491,7 @@ impl QueueView {
             undelivered_for_s: None,
             acked_per_s: None,
             acks_still_for_s: None,
+            ack_step_s: None,
             consumer_details: consumers,
         }
     }
@@ -572,6 +577,8 @@ struct Track {
     waiting_since: Option<Instant>,
     /// The ack counter and since when it has had that value.
     ack_since: Option<(u64, Instant)>,
+    /// The shortest gap seen between two moves of the ack counter.
+    ack_step: Option<Duration>,
     seen: Instant,
 }
 
@@ -586,6 +593,7 @@ impl History {
             acks: Default::default(),
             waiting_since: None,
             ack_since: None,
+            ack_step: None,
             seen: now,
         });
         let moved = q.totals.deliver_get != t.deliver_get;
@@ -604,12 +612,18 @@ impl History {
             t.acks.push_back((now, a));
             t.ack_since = match t.ack_since {
                 Some((old, since)) if old == a => Some((old, since)),
-                _ => Some((a, now)),
+                Some((_, since)) => {
+                    let gap = now.saturating_duration_since(since);
+                    t.ack_step = Some(t.ack_step.map_or(gap, |s| s.min(gap)));
+                    Some((a, now))
+                }
+                None => Some((a, now)),
             };
         }
         q.acks_still_for_s = t
             .ack_since
             .map(|(_, since)| now.saturating_duration_since(since).as_secs_f64());
+        q.ack_step_s = t.ack_step.map(|d| d.as_secs_f64());
         while t
             .acks
             .front()
@@ -1142,6 +1156,12 @@ mod tests {
         q.totals.ack = None;
         h.update("/", &mut q, t0 + Duration::from_secs(10));
         assert_eq!(q.acks_still_for_s, Some(8.0));
+        // the counter moves again, 9 s after the last move: the step stays
+        // the shortest gap seen, 2 s
+        let mut q2 = q.clone();
+        q2.totals.ack = Some(31);
+        h.update("/", &mut q2, t0 + Duration::from_secs(11));
+        assert_eq!(q2.ack_step_s, Some(2.0));
     }
 
     #[test]

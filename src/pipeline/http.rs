@@ -47,6 +47,13 @@ async fn metrics(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
 /// address, unknown host; port 0 picks a free one), before anything is
 /// built, so a wrong address touches no broker.
 pub async fn bind(address: &str) -> Result<tokio::net::TcpListener> {
+    // Go's form, as Bento takes it: `:4195` is every interface
+    let all = format!("0.0.0.0{address}");
+    let address = if address.starts_with(':') {
+        all.as_str()
+    } else {
+        address
+    };
     if address
         .rsplit_once(':')
         .is_none_or(|(_, p)| p.parse::<u16>().is_err())

@@ -35,6 +35,8 @@ pub const HISTORY_SECS: usize = 120;
 pub const MAX_BURST: u32 = 1_000_000;
 /// Rows PgUp/PgDn move.
 pub const PAGE: usize = 10;
+/// How long a notice holds the hints line.
+pub const NOTICE_FOR: Duration = Duration::from_secs(8);
 
 /// Messages per second, counted in whole one-second buckets.
 #[derive(Debug, Default, Clone)]
@@ -426,8 +428,12 @@ pub struct App {
     pub help_scroll: usize,
     /// Where the session is being recorded, once saved (`w`, `--record`).
     pub recording: Option<String>,
-    /// A one-line notice for the status line (e.g. where `w` saved).
+    /// A one-line notice for the status line (e.g. where `w` saved); it
+    /// gives the line back to the key hints [`NOTICE_FOR`] after it was
+    /// first drawn (see [`App::on_tick`]).
     pub notice: Option<String>,
+    /// When the current notice was first seen by a tick.
+    notice_since: Option<(String, Instant)>,
     /// The body the composer starts with (`--message-file`).
     pub compose_body: String,
     /// The screen size of the last frame (mouse hit tests use it).
@@ -476,6 +482,7 @@ impl App {
             help_scroll: 0,
             recording: None,
             notice: None,
+            notice_since: None,
             compose_body: String::new(),
             screen: Rect::new(0, 0, 80, 24),
             quit: false,
@@ -565,6 +572,16 @@ impl App {
     /// Advances time to `now`: declares overdue probes lost and closes the
     /// per-second series.
     pub fn on_tick(&mut self, now: Instant) {
+        match (&self.notice, &self.notice_since) {
+            (Some(n), Some((seen, at))) if n == seen => {
+                if now.saturating_duration_since(*at) >= NOTICE_FOR {
+                    self.notice = None;
+                    self.notice_since = None;
+                }
+            }
+            (Some(n), _) => self.notice_since = Some((n.clone(), now)),
+            (None, _) => self.notice_since = None,
+        }
         self.stats.sweep(now);
         for d in &mut self.dests {
             d.series.roll(now);

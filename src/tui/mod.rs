@@ -289,11 +289,11 @@ async fn ui_loop(
                     }
                     Some(Command::Record) => {
                         app.notice = Some(match &app.recording {
-                            Some(p) => format!("recording to {}", home_relative(p)),
+                            Some(p) => file_first("recording to", p),
                             None => match recording.save(app.stats.run()) {
                                 Ok(p) => {
                                     app.recording = Some(p.clone());
-                                    format!("saved {} (recording goes on)", home_relative(&p))
+                                    file_first("saved; recording goes on to", &p)
                                 }
                                 Err(e) => e,
                             },
@@ -315,5 +315,19 @@ pub(crate) fn home_relative(path: &str) -> String {
             format!("~{}", &path[h.len()..])
         }
         _ => path.to_owned(),
+    }
+}
+
+/// `"{what} NAME in DIR"`: the file's name first, so a narrow hints line
+/// cuts the folder, not the name.
+fn file_first(what: &str, path: &str) -> String {
+    let p = std::path::Path::new(path);
+    match (p.file_name(), p.parent()) {
+        (Some(name), Some(dir)) => format!(
+            "{what} {} in {}",
+            name.to_string_lossy(),
+            home_relative(&dir.to_string_lossy())
+        ),
+        _ => format!("{what} {}", home_relative(path)),
     }
 }

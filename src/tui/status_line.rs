@@ -27,9 +27,9 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         ));
     }
     if let Some(n) = &app.notice {
-        // elided in the middle: a saved file's name is at its end; the
-        // hints keep room for `? help  q quit`
-        let text = cut_middle(n, width.saturating_sub(18));
+        // cut at its end (a file's name comes first); the hints keep room
+        // for `? help  q quit`
+        let text = cut(n, width.saturating_sub(18));
         used += text.chars().count() + 2;
         spans.push(Span::styled(
             format!(" {text} "),
@@ -71,19 +71,4 @@ pub fn render(f: &mut Frame, app: &App, area: Rect) {
         Paragraph::new(Line::from(spans)).style(Style::new().fg(Color::Gray)),
         area,
     );
-}
-
-/// `text` in at most `width` characters, its middle replaced by `…` when
-/// it is longer (`saved to /root/.lo…/session-20261202-0712-ab12.jsonl`).
-pub fn cut_middle(text: &str, width: usize) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    if chars.len() <= width || width < 5 {
-        return cut(text, width);
-    }
-    let head = width / 4;
-    let tail = width - head - 1;
-    let mut out: String = chars[..head].iter().collect();
-    out.push('…');
-    out.extend(&chars[chars.len() - tail..]);
-    out
 }

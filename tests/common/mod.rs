@@ -484,3 +484,38 @@ impl Drop for Held {
         let _ = self.0.wait();
     }
 }
+
+/// The stack's CA file (`scripts/stack.sh tls-ca`).
+pub fn stack_ca() -> PathBuf {
+    let out = Command::new("bash")
+        .arg(root().join("scripts/stack.sh"))
+        .arg("tls-ca")
+        .output()
+        .expect("run scripts/stack.sh tls-ca");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// Writes a config file with profile `remote` for the stack's secured
+/// listeners (AMQPS :5671, Kafka SASL_SSL :9094 with the password from a
+/// command) and the given names; returns its path (for STREAMPROBE_CONFIG).
+pub fn secured_profile(source: &str, target: &str, topic: &str) -> PathBuf {
+    let ca = stack_ca();
+    let file = std::env::temp_dir().join(format!("{}.toml", unique("profile")));
+    std::fs::write(
+        &file,
+        format!(
+            "[profiles.remote]\namqp-url = \"amqps://localhost:5671\"\namqp-ca = \"{ca}\"\n\
+             kafka-brokers = \"localhost:9094\"\nkafka-user = \"probe\"\n\
+             kafka-password-cmd = \"printf probe-secret\"\nkafka-sasl-mechanism = \"SCRAM-SHA-256\"\n\
+             kafka-ca = \"{ca}\"\nsource = \"{source}\"\namqp-target = \"{target}\"\nkafka-topic = \"{topic}\"\n",
+            ca = ca.display()
+        ),
+    )
+    .unwrap();
+    file
+}

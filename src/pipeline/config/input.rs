@@ -107,12 +107,7 @@ impl Input {
                 let base = join(path, &["kafka"]);
                 let at = |key: &str| -> DocPath { join(&base, &[key]) };
                 check_kafka_security(&base, &k.tls, &k.sasl)?;
-                if k.addresses.iter().all(|a| a.trim().is_empty()) {
-                    return Err(Box::new(Finding::error(
-                        at("addresses"),
-                        "must name at least one broker",
-                    )));
-                }
+                super::check_kafka_addresses(&base, &k.addresses)?;
                 if k.topics.is_empty() || k.topics.iter().any(|t| t.trim().is_empty()) {
                     return Err(Box::new(Finding::error(
                         at("topics"),

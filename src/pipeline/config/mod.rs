@@ -95,6 +95,31 @@ fn check_tls(base: &[Seg], tls: &Tls) -> Result<(), Box<Finding>> {
     }
 }
 
+/// A kafka component's `addresses` at `base`: at least one, each
+/// `host:port` (no URL, no `user:password@`, which is shown hidden).
+fn check_kafka_addresses(base: &[Seg], addresses: &[String]) -> Result<(), Box<Finding>> {
+    let list = join(base, &["addresses"]);
+    if common::broker_list(addresses).is_empty() {
+        return Err(Box::new(Finding::error(
+            list,
+            "must name at least one broker",
+        )));
+    }
+    if let Some(i) = addresses
+        .iter()
+        .position(|a| a.contains('@') || a.contains("://"))
+    {
+        return Err(Box::new(Finding::error(
+            index(&list, i),
+            format!(
+                "{:?} is not host:port: Kafka takes no URL and no user:password@ in an address (use `sasl`)",
+                crate::kafka::redact_brokers(&addresses[i])
+            ),
+        )));
+    }
+    Ok(())
+}
+
 /// A kafka component's `tls:` and `sasl:` at `base`: TLS as above, and a
 /// mechanism librdkafka runs here (PLAIN, SCRAM-SHA-256/512) with a user.
 fn check_kafka_security(base: &[Seg], tls: &Tls, sasl: &KafkaSasl) -> Result<(), Box<Finding>> {

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::check_kafka_security;
 use super::common::{
-    GoDuration, KafkaSasl, MetadataFilter, Sasl, Tls, broker_list, default_client_id,
-    default_in_flight, dur, optional_duration,
+    GoDuration, KafkaSasl, MetadataFilter, Sasl, Tls, default_client_id, default_in_flight, dur,
+    optional_duration,
 };
 use crate::pipeline::finding::{Finding, Seg, index, join};
 
@@ -357,12 +357,7 @@ impl KafkaOutput {
                 ),
             )));
         }
-        if broker_list(&self.addresses).is_empty() {
-            return Err(Box::new(Finding::error(
-                join(&base, &["addresses"]),
-                "must name at least one broker",
-            )));
-        }
+        super::check_kafka_addresses(&base, &self.addresses)?;
         if self.topic.trim().is_empty() {
             return Err(Box::new(Finding::error(
                 join(&base, &["topic"]),
