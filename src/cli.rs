@@ -62,6 +62,10 @@ pub enum Command {
         /// As for `pipeline`: the map `$api_config.KEY` is resolved from.
         #[arg(long, env = "STREAMPROBE_API_CONFIG", value_name = "FILE")]
         api_config: Option<PathBuf>,
+        /// Also warn about what this Tyk release does not run (e.g. `5.8`:
+        /// no `amqp_1` before Tyk 5.9.0).
+        #[arg(long, env = "STREAMPROBE_TYK_VERSION", value_name = "VERSION")]
+        tyk_version: Option<String>,
     },
 }
 

@@ -294,6 +294,7 @@ impl Plan {
         let refs = config::Refs {
             api_config: None,
             secrets: secrets.clone(),
+            tyk_version: None,
         };
         let streams = config::load(path, &refs).map_err(|e| {
             // lint's findings carry the file's own line:col for every

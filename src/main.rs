@@ -115,9 +115,16 @@ fn main() -> ExitCode {
             };
             rt.block_on(probe::main(args, &secrets))
         }
-        Some(Command::Lint { files, api_config }) => {
-            rt.block_on(pipeline::lint_main(files, api_config, &secrets))
-        }
+        Some(Command::Lint {
+            files,
+            api_config,
+            tyk_version,
+        }) => rt.block_on(pipeline::lint_main(
+            files,
+            api_config,
+            tyk_version,
+            &secrets,
+        )),
         Some(Command::Report { file, json }) => streamprobe::record::report_main(&file, json),
         Some(Command::Profiles) => match streamprobe::profile::list() {
             Ok(text) => {

@@ -40,6 +40,7 @@ fn refs(path: Option<&Path>, secrets: &Secrets) -> Result<config::Refs, String> 
     Ok(config::Refs {
         api_config,
         secrets: secrets.clone(),
+        tyk_version: None,
     })
 }
 
@@ -227,15 +228,25 @@ pub async fn main(args: PipelineArgs, secrets: &Secrets) -> ExitCode {
 pub async fn lint_main(
     files: Vec<PathBuf>,
     api_config_file: Option<PathBuf>,
+    tyk_version: Option<String>,
     secrets: &Secrets,
 ) -> ExitCode {
-    let refs = match refs(api_config_file.as_deref(), secrets) {
+    let mut refs = match refs(api_config_file.as_deref(), secrets) {
         Ok(a) => a,
         Err(e) => {
             println!("{e}");
             return ExitCode::from(1);
         }
     };
+    if let Some(v) = tyk_version {
+        match check::tyk::parse_version(&v) {
+            Ok(v) => refs.tyk_version = Some(v),
+            Err(e) => {
+                println!("{e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
     let mut errors = 0;
     // stream ids must be unique across the files run together
     let mut ids = HashMap::new();

@@ -10,6 +10,7 @@
 
 pub mod seed;
 pub mod shape;
+pub mod tyk;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -29,6 +30,12 @@ pub fn file(path: &Path, refs: &Refs) -> Vec<Finding> {
         Err(e) => return vec![Finding::error(vec![], format!("cannot read: {e}"))],
     };
     let mut findings = seed::seed_shapes(&raw);
+    // where Tyk differs from Bento (a Tyk-shaped file, or --tyk-version)
+    let masked = interp::masked(&raw);
+    if let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&masked) {
+        let at = shape::positions(&masked).unwrap_or_default();
+        findings.extend(tyk::warnings(&doc, &at, refs.tyk_version));
+    }
     match config::parse_text_with(path, &raw, |k| std::env::var(k).ok(), refs) {
         Err(_) if every_problem(path, &raw, refs, &mut findings) => {}
         Err(e) => {
@@ -55,7 +62,7 @@ pub fn file(path: &Path, refs: &Refs) -> Vec<Finding> {
                         vec![Seg::Key(name.to_owned())],
                         "ignored by the local runner (Bento uses it)",
                     );
-                    let span = locate(&raw, &at, &s.id, &f);
+                    let span = locate(&raw, &at, &s.root, &f);
                     findings.push(
                         Finding::warning(
                             vec![],
@@ -68,7 +75,7 @@ pub fn file(path: &Path, refs: &Refs) -> Vec<Finding> {
                     );
                 }
                 for mut f in s.config.check() {
-                    let span = locate(&raw, &at, &s.id, &f);
+                    let span = locate(&raw, &at, &s.root, &f);
                     f.stream = Some(s.id.clone());
                     findings.push(f.at(span));
                 }
@@ -181,15 +188,10 @@ fn reference_on_line(raw: &str, line: usize) -> Option<(usize, usize, String)> {
 fn locate(
     raw: &str,
     at: &HashMap<Vec<Seg>, (usize, usize)>,
-    id: &str,
+    root: &[Seg],
     f: &Finding,
 ) -> Option<(usize, usize)> {
-    let in_map = vec![Seg::Key("streams".into()), Seg::Key(id.to_owned())];
-    let full = if at.contains_key(&in_map) {
-        [in_map, f.path.clone()].concat()
-    } else {
-        f.path.clone()
-    };
+    let full = [root.to_vec(), f.path.clone()].concat();
     let by_path = if f.path.is_empty() {
         None
     } else {

@@ -326,15 +326,16 @@ pub fn stream(v: &Value, base: &[Seg]) -> Vec<Problem> {
 /// Every problem of every stream in a parsed file (one stream, or a
 /// Tyk-style `streams:` map).
 pub fn file(doc: &Value) -> Vec<Problem> {
-    match doc.as_mapping().and_then(|m| m.get("streams")) {
-        Some(Value::Mapping(streams)) => streams
+    match config::streams_map(doc) {
+        Some((root, Some(Value::Mapping(streams)), _)) => streams
             .iter()
             .flat_map(|(id, s)| {
                 let id = id.as_str().unwrap_or_default().to_owned();
-                stream(s, &[Seg::Key("streams".into()), Seg::Key(id)])
+                stream(s, &[root.clone(), vec![Seg::Key(id)]].concat())
             })
             .collect(),
-        _ => stream(doc, &[]),
+        Some(_) => Vec::new(),
+        None => stream(doc, &[]),
     }
 }
 

@@ -208,10 +208,44 @@ impl StreamConfig {
 /// One named stream from a file.
 #[derive(Debug, Clone)]
 pub struct NamedStream {
-    /// Stream id: the file name without `.yaml`, or the key of a `streams:` map.
+    /// Stream id: the file name without `.yaml`, or the key of a `streams:`
+    /// map; in a Tyk OAS API definition `<api id>_<name>` as Tyk names it
+    /// (`x-tyk-api-gateway.info.id`; the name alone without an id).
     pub id: String,
     pub file: PathBuf,
+    /// Where the stream's definition sits in the file (`[]` for a whole
+    /// file, `streams.NAME`, `x-tyk-streaming.streams.NAME`).
+    pub root: Vec<Seg>,
     pub config: StreamConfig,
+}
+
+/// The streams map of a parsed file, when it has one: a Tyk OAS API
+/// definition's `x-tyk-streaming.streams` (Tyk's `apidef/streams` schema:
+/// `streams` is the extension's only key) or a top-level `streams:` map;
+/// `(path of the map, the map, the API's id)`.
+pub fn streams_map(
+    doc: &serde_yaml_ng::Value,
+) -> Option<(Vec<Seg>, Option<&serde_yaml_ng::Value>, Option<String>)> {
+    let m = doc.as_mapping()?;
+    if let Some(ext) = m.get("x-tyk-streaming") {
+        let id = doc
+            .get("x-tyk-api-gateway")
+            .and_then(|g| g.get("info"))
+            .and_then(|i| i.get("id"))
+            .and_then(|i| i.as_str())
+            .filter(|i| !i.is_empty())
+            .map(str::to_owned);
+        return Some((
+            vec![
+                Seg::Key("x-tyk-streaming".into()),
+                Seg::Key("streams".into()),
+            ],
+            ext.get("streams"),
+            id,
+        ));
+    }
+    m.get("streams")
+        .map(|s| (vec![Seg::Key("streams".into())], Some(s), None))
 }
 
 /// A config file that could not be used: the file and what is wrong, with
@@ -232,6 +266,9 @@ pub struct Refs {
     pub api_config: Option<BTreeMap<String, String>>,
     /// Where every resolved value is registered.
     pub secrets: Secrets,
+    /// The Tyk release `lint --tyk-version` checks against (major, minor,
+    /// patch): its warnings name what that release does not run.
+    pub tyk_version: Option<(u32, u32, u32)>,
 }
 
 fn stream_id(path: &Path) -> String {
@@ -275,32 +312,57 @@ pub fn parse_text_with(
     let map = value
         .as_mapping()
         .ok_or_else(|| err("expected a mapping with input and output at the top level".into()))?;
-    if let Some(streams) = map.get("streams") {
-        if map.len() > 1 {
+    if let Some((root, streams, api_id)) = streams_map(&value) {
+        let oas = root.len() == 2;
+        let at = if oas {
+            "x-tyk-streaming.streams"
+        } else {
+            "streams"
+        };
+        if !oas && map.len() > 1 {
             return Err(err(
                 "a file with a `streams:` map must hold nothing else at the top level".into(),
             ));
         }
-        let streams = streams
-            .as_mapping()
-            .ok_or_else(|| err("`streams:` must map stream names to stream definitions".into()))?;
-        // Re-parse each entry from its own YAML so serde errors keep a path.
+        let streams = streams.and_then(|s| s.as_mapping()).ok_or_else(|| {
+            err(format!(
+                "`{at}` must map stream names to stream definitions"
+            ))
+        })?;
         let mut out = Vec::new();
         for (k, v) in streams {
-            let id = k
+            let name = k
                 .as_str()
-                .ok_or_else(|| err("stream names under `streams:` must be strings".into()))?;
-            let config: StreamConfig =
-                serde_yaml_ng::with::singleton_map_recursive::deserialize(v.clone())
-                    .map_err(|e| err(format!("streams.{id}: {}", yaml_error(&e))))?;
+                .ok_or_else(|| err(format!("stream names under `{at}` must be strings")))?;
+            // through YAML text, as a whole file is read: a plain scalar
+            // (`123`) is then a string where a string is wanted
+            let one = serde_yaml_ng::to_string(v).map_err(|e| err(e.to_string()))?;
+            let config: StreamConfig = serde_yaml_ng::with::singleton_map_recursive::deserialize(
+                serde_yaml_ng::Deserializer::from_str(&one),
+            )
+            .map_err(|e| {
+                let e = yaml_error(&e);
+                // the position is in the re-serialised entry, not the file
+                let e = e
+                    .split_once(": ")
+                    .filter(|(l, _)| {
+                        l.contains(':') && l.chars().all(|c| c.is_ascii_digit() || c == ':')
+                    })
+                    .map_or(e.clone(), |(_, m)| m.to_owned());
+                err(format!("{at}.{name}: {e}"))
+            })?;
             out.push(NamedStream {
-                id: id.to_owned(),
+                id: match &api_id {
+                    Some(api) => format!("{api}_{name}"),
+                    None => name.to_owned(),
+                },
                 file: path.to_owned(),
+                root: [root.clone(), vec![Seg::Key(name.to_owned())]].concat(),
                 config,
             });
         }
         if out.is_empty() {
-            return Err(err("`streams:` is empty".into()));
+            return Err(err(format!("`{at}` is empty")));
         }
         return Ok(out);
     }
@@ -311,6 +373,7 @@ pub fn parse_text_with(
     Ok(vec![NamedStream {
         id: stream_id(path),
         file: path.to_owned(),
+        root: Vec::new(),
         config,
     }])
 }
