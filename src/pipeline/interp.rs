@@ -153,13 +153,24 @@ impl fmt::Display for BadRef {
     }
 }
 
-/// Replaces Tyk's references the way Tyk does before it builds a stream:
-/// `$secret_env.NAME` → environment variable NAME (`env`), and
-/// `$api_config.KEY` → KEY of the API definition's config data, which the
-/// local runner takes from `--api-config FILE` (`api`; `None` when not
-/// given). Names are `[A-Za-z0-9_]+`. Every unresolvable reference is
-/// reported; resolved values are never part of an error, and each is
-/// registered in `secrets` so that no message shows it.
+/// Replaces Tyk's references the way Tyk's code does for a stream it
+/// builds without a request (every broker-to-broker stream; the local
+/// runner has no `http_server`):
+///
+/// - `$secret_env.NAME` stays as written: Tyk substitutes it (from
+///   `TYK_SECRET_<NAME upper-cased>`) only per request, for streams with an
+///   `http_server` path (`ee/middleware/streams` `processStreamsConfig`);
+///   [`tyk_warnings`] says so and what works instead;
+/// - `env://NAME` → environment variable NAME, exactly (Tyk's
+///   `replaceSecrets` at API load), left as written when unset or empty;
+/// - `secrets://NAME` stays as written (the gateway's `secrets` config,
+///   which the local runner does not have);
+/// - `$api_config.KEY` → KEY of `--api-config FILE` (`api`), the seed
+///   README's stand-in for config data (not a Tyk variable); unresolvable
+///   ones are errors with their line:col.
+///
+/// Names are `[A-Za-z0-9_]+`. Resolved values are never part of an error,
+/// and each is registered in `secrets` so that no message shows it.
 pub fn tyk_refs(
     text: &str,
     env: impl Fn(&str) -> Option<String>,
@@ -171,7 +182,7 @@ pub fn tyk_refs(
     let mut i = 0;
     while i < text.len() {
         let rest = &text[i..];
-        let hit = ["$secret_env.", "$api_config."]
+        let hit = ["$api_config.", "env://"]
             .into_iter()
             .find(|p| rest.starts_with(p));
         let Some(prefix) = hit else {
@@ -186,14 +197,17 @@ pub fn tyk_refs(
         let name = &rest[prefix.len()..prefix.len() + name_len];
         let reference = &rest[..prefix.len() + name_len];
         let (line, column) = line_col(text, i);
-        let value = if name.is_empty() {
-            Err("has no name".to_owned())
-        } else if prefix == "$secret_env." {
-            env(name).ok_or_else(|| format!("is not set: environment variable {name} is missing"))
+        let value = if prefix == "env://" {
+            // Tyk: replaced when set and not empty, else left as written
+            env(name)
+                .filter(|v| !v.is_empty() && !name.is_empty())
+                .ok_or(None)
+        } else if name.is_empty() {
+            Err(Some("has no name".to_owned()))
         } else {
             match api {
-                None => Err("needs --api-config FILE (a YAML/JSON map standing in for the API definition's config data)".to_owned()),
-                Some(m) => m.get(name).cloned().ok_or_else(|| format!("is not set: key {name:?} is not in the --api-config file")),
+                None => Err(Some("needs --api-config FILE (a YAML/JSON map standing in for the API definition's config data)".to_owned())),
+                Some(m) => m.get(name).cloned().ok_or_else(|| Some(format!("is not set: key {name:?} is not in the --api-config file"))),
             }
         };
         match value {
@@ -203,7 +217,8 @@ pub fn tyk_refs(
                 secrets.register(&escaped, reference);
                 out.push_str(&escaped)
             }
-            Err(why) => bad.push(BadRef {
+            Err(None) => out.push_str(reference),
+            Err(Some(why)) => bad.push(BadRef {
                 reference: reference.to_owned(),
                 line,
                 column,
@@ -213,6 +228,47 @@ pub fn tyk_refs(
         i += reference.len();
     }
     if bad.is_empty() { Ok(out) } else { Err(bad) }
+}
+
+/// What Tyk leaves as written in `text` (a broker-to-broker stream), each
+/// with its line:col and the way that works: `$secret_env.NAME` (Tyk
+/// substitutes it only per request, in streams with an `http_server`
+/// path), `secrets://NAME`, and `env://NAME` while NAME is unset (`env`).
+pub fn tyk_warnings(text: &str, env: impl Fn(&str) -> Option<String>) -> Vec<BadRef> {
+    static REF: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"\$secret_env\.([A-Za-z0-9_]*)|secrets://([A-Za-z0-9_]*)|env://([A-Za-z0-9_]*)",
+        )
+        .expect("regex")
+    });
+    let mut out = Vec::new();
+    for c in REF.captures_iter(text) {
+        let m = c.get(0).expect("match");
+        let (line, column) = line_col(text, m.start());
+        let why = if let Some(n) = c.get(1) {
+            let var = format!("TYK_SECRET_{}", n.as_str().to_ascii_uppercase());
+            format!(
+                "stays as written: Tyk substitutes `$secret_env.` (from {var}) only per request, in streams with an `http_server` path; in a broker-to-broker stream write Bento's `${{{var}}}` (the gateway's environment, in every stream)"
+            )
+        } else if c.get(2).is_some() {
+            "stays as written: `secrets://` resolves from the gateway's `secrets` config, which the local runner does not have".to_owned()
+        } else {
+            let n = c.get(3).map_or("", |n| n.as_str());
+            if env(n).is_some_and(|v| !v.is_empty()) {
+                continue;
+            }
+            format!(
+                "stays as written: environment variable {n:?} is not set (Tyk replaces `env://` at API load only when it is; file-loaded OAS definitions before Tyk 5.14 keep it as written)"
+            )
+        };
+        out.push(BadRef {
+            reference: m.as_str().to_owned(),
+            line,
+            column,
+            why,
+        });
+    }
+    out
 }
 
 /// 1-based line and column (in characters) of byte offset `at` in `text`.
@@ -273,30 +329,41 @@ mod tests {
     fn tyk_references() {
         let api =
             std::collections::BTreeMap::from([("amqp_password".to_owned(), "s3cret".to_owned())]);
-        let t = "password: $api_config.amqp_password\nuser: $secret_env.HOST\n";
+        // $secret_env stays as written (Tyk: only per request); env://
+        // resolves when set, else stays; $api_config from --api-config
+        let t = "password: $api_config.amqp_password\nuser: $secret_env.HOST\nh: env://HOST\nn: env://NOPE\ns: secrets://K\n";
         assert_eq!(
             tyk_refs(t, env, Some(&api), &Default::default()).unwrap(),
-            "password: s3cret\nuser: rabbit\n"
+            "password: s3cret\nuser: $secret_env.HOST\nh: rabbit\nn: env://NOPE\ns: secrets://K\n"
+        );
+        let w = tyk_warnings(t, env);
+        let w: Vec<String> = w.iter().map(ToString::to_string).collect();
+        assert_eq!(w.len(), 3, "{w:#?}");
+        assert!(
+            w[0].starts_with("2:7: $secret_env.HOST stays as written")
+                && w[0].contains("${TYK_SECRET_HOST}"),
+            "{w:#?}"
+        );
+        assert!(
+            w[1].starts_with("4:4: env://NOPE stays as written"),
+            "{w:#?}"
+        );
+        assert!(
+            w[2].starts_with("5:4: secrets://K stays as written"),
+            "{w:#?}"
         );
         let e = tyk_refs(t, env, None, &Default::default()).unwrap_err();
         assert_eq!((e[0].line, e[0].column), (1, 11));
         assert!(e[0].to_string().contains("needs --api-config"), "{}", e[0]);
         let e = tyk_refs(
-            "a: $secret_env.NOPE\nb: $api_config.missing",
+            "b: $api_config.missing",
             env,
             Some(&api),
             &Default::default(),
         )
         .unwrap_err();
-        assert_eq!(e.len(), 2);
         assert!(
             e[0].to_string()
-                .starts_with("1:4: $secret_env.NOPE is not set"),
-            "{}",
-            e[0]
-        );
-        assert!(
-            e[1].to_string()
                 .contains("\"missing\" is not in the --api-config file")
         );
         assert!(!format!("{e:?}").contains("s3cret"));

@@ -30,6 +30,13 @@ pub fn file(path: &Path, refs: &Refs) -> Vec<Finding> {
         Err(e) => return vec![Finding::error(vec![], format!("cannot read: {e}"))],
     };
     let mut findings = seed::seed_shapes(&raw);
+    // references Tyk leaves as written in a broker-to-broker stream
+    for w in interp::tyk_warnings(&raw, |k| std::env::var(k).ok()) {
+        findings.push(
+            Finding::warning(vec![], format!("{} {}", w.reference, w.why))
+                .at(Some((w.line, w.column))),
+        );
+    }
     // where Tyk differs from Bento (a Tyk-shaped file, or --tyk-version)
     let masked = interp::masked(&raw);
     if let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&masked) {
@@ -167,11 +174,14 @@ fn every_problem(path: &Path, raw: &str, refs: &Refs, findings: &mut Vec<Finding
     true
 }
 
-/// The first `${...}` / `$secret_env.NAME` / `$api_config.KEY` reference
+/// The first `${...}` / `$secret_env.NAME` / `$api_config.KEY` / `env://NAME` reference
 /// on 1-based `line` of `raw`: (line, col, reference as written).
 fn reference_on_line(raw: &str, line: usize) -> Option<(usize, usize, String)> {
     static REF: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"\$\{[^}\n]*\}|\$(secret_env|api_config)\.[A-Za-z0-9_]+").expect("regex")
+        regex::Regex::new(
+            r"\$\{[^}\n]*\}|\$(secret_env|api_config)\.[A-Za-z0-9_]+|env://[A-Za-z0-9_]+",
+        )
+        .expect("regex")
     });
     let text = raw.lines().nth(line.checked_sub(1)?)?;
     let m = REF.find(text)?;

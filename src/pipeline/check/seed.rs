@@ -70,7 +70,7 @@ pub fn seed_shapes(text: &str) -> Vec<Finding> {
     }
     if let Some(i) = text.find("$api_config.") {
         out.push(
-            Finding::warning(vec![], "`$api_config.…` (from the seed README) is not a Tyk 5.8 variable; Tyk 5.8 resolves `$secret_env.NAME`, `$secret_conf.NAME` and `$secret_vault.…`.")
+            Finding::warning(vec![], "`$api_config.…` (from the seed README) is not a Tyk variable; Tyk resolves `$secret_env.NAME` (TYK_SECRET_NAME), `$secret_conf.NAME` and `$secret_vault.…`, per request, in streams with an `http_server` path, and `env://NAME` at API load.")
                 .with_hint("The local runner takes `$api_config.KEY` from `--api-config FILE`")
                 .at(Some(interp::line_col(text, i))),
         );
