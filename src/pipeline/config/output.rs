@@ -300,6 +300,9 @@ impl Output {
                 }
                 for (i, o) in children.iter().enumerate() {
                     o.check(&index(&base, i), out);
+                    if i > 0 {
+                        fallback_error_to_amqp(o, &index(&base, i), out);
+                    }
                 }
             }
             Output::Retry(r) => r.output.check(&join(path, &["retry", "output"]), out),
@@ -318,6 +321,41 @@ impl Output {
                 d.output.check(&join(&base, &["output"]), out);
             }
         }
+    }
+}
+
+/// A warning for every `amqp_1` output under a fallback's second or later
+/// child that passes the metadata key `fallback_error` on (it writes
+/// metadata as message annotations): RabbitMQ 4.x refuses an annotation
+/// whose key does not start with `x-` (3.x takes it).
+fn fallback_error_to_amqp(o: &Output, path: &[Seg], out: &mut Vec<Finding>) {
+    match o {
+        Output::Amqp1(a)
+            if !a
+                .metadata
+                .exclude_prefixes
+                .iter()
+                .any(|p| "fallback_error".starts_with(p.as_str())) =>
+        {
+            out.push(
+                Finding::warning(
+                    join(path, &["amqp_1"]),
+                    "a fallback passes `fallback_error` on as a message annotation, which RabbitMQ 4.x refuses (annotation keys must start with `x-`; 3.x takes it): add `metadata: {exclude_prefixes: [fallback_error]}`",
+                ),
+            );
+        }
+        Output::Retry(r) => {
+            fallback_error_to_amqp(&r.output, &join(path, &["retry", "output"]), out)
+        }
+        Output::DropOn(d) => {
+            fallback_error_to_amqp(&d.output, &join(path, &["drop_on", "output"]), out)
+        }
+        Output::Broker(b) => {
+            for (i, c) in b.outputs.iter().enumerate() {
+                fallback_error_to_amqp(c, &index(&join(path, &["broker", "outputs"]), i), out);
+            }
+        }
+        _ => {}
     }
 }
 
