@@ -12,6 +12,10 @@
 #   scripts/stack.sh start-rabbitmq | stop-rabbitmq | restart-rabbitmq
 #   scripts/stack.sh start-kafka    | stop-kafka    | restart-kafka
 #   scripts/stack.sh queue NAME...   declare durable quorum queues (idempotent)
+#   scripts/stack.sh start-artemis | stop-artemis
+#                                    Apache ActiveMQ Artemis (a second AMQP 1.0
+#                                    broker, on request): 127.0.0.1:5673, guest/guest
+#   scripts/stack.sh artemis ARGS... Artemis's own CLI on that broker (e.g. queue stat)
 #
 # State (data, logs, pid files) lives in ${STREAMPROBE_STACK_DIR:-<repo>/.stack}.
 # Services already running that this script did not start are reused, never stopped.
@@ -29,6 +33,8 @@ RMQ_MARK=$RMQ_DIR/started-by-stack   # present <=> the running RabbitMQ is ours 
 TLS_DIR=$STATE/tls
 RMQ_PORT=5672 RMQ_API_PORT=15672 KAFKA_PORT=9092 CONTROLLER_PORT=9093
 RMQ_TLS_PORT=5671 KAFKA_SASL_PORT=9094
+ARTEMIS_VERSION=2.40.0 ARTEMIS_PORT=5673 ARTEMIS_CORE_PORT=61617
+ARTEMIS_DIR=$STATE/artemis
 KAFKA_SCRAM_USER=probe KAFKA_SCRAM_PASSWORD=probe-secret
 RMQ_TIMEOUT=${STACK_RABBITMQ_TIMEOUT:-90}
 KAFKA_TIMEOUT=${STACK_KAFKA_TIMEOUT:-90}
@@ -416,6 +422,66 @@ stop_kafka() {
   log "Kafka stopped"
 }
 
+# ---------------------------------------------------------------- Artemis
+artemis_pid() {
+  local p; p=$(cat "$ARTEMIS_DIR/artemis.pid" 2>/dev/null) || return 1
+  [[ -n $p ]] && kill -0 "$p" 2>/dev/null && echo "$p"
+}
+
+# Apache ActiveMQ Artemis, its bin distribution from Maven Central, one
+# broker instance: AMQP only on 127.0.0.1:$ARTEMIS_PORT (guest/guest, login
+# required), the core protocol on 127.0.0.1:$ARTEMIS_CORE_PORT (the CLI's),
+# no web console. Addresses are auto-created ANYCAST (point-to-point, like
+# a RabbitMQ queue): a message sent to an address nobody reads yet waits in
+# its queue instead of being dropped, as with Artemis's MULTICAST default.
+start_artemis() {
+  if artemis_pid >/dev/null; then log "Artemis already running (ours)"; return; fi
+  port_open "$ARTEMIS_PORT" && die "port $ARTEMIS_PORT (Artemis AMQP) is busy"
+  ensure_packages kafka   # java and maven
+  local home=$ARTEMIS_DIR/apache-artemis-$ARTEMIS_VERSION inst=$ARTEMIS_DIR/broker
+  mkdir -p "$ARTEMIS_DIR"
+  if [[ ! -x $home/bin/artemis ]]; then
+    log "resolving Apache ActiveMQ Artemis $ARTEMIS_VERSION with Maven (first run only)"
+    mvn -B -q dependency:copy "-Dartifact=org.apache.activemq:apache-artemis:$ARTEMIS_VERSION:tar.gz:bin" \
+      -DoutputDirectory="$ARTEMIS_DIR" </dev/null >"$ARTEMIS_DIR/mvn.log" 2>&1 ||
+      fail "Maven could not resolve Artemis" "$ARTEMIS_DIR/mvn.log"
+    tar -xzf "$ARTEMIS_DIR/apache-artemis-$ARTEMIS_VERSION-bin.tar.gz" -C "$ARTEMIS_DIR"
+  fi
+  if [[ ! -f $inst/etc/broker.xml ]]; then
+    "$home/bin/artemis" create --silent --user guest --password guest --require-login \
+      --no-web --no-autotune --host 127.0.0.1 --no-hornetq-acceptor --no-mqtt-acceptor \
+      --no-stomp-acceptor --default-port "$ARTEMIS_CORE_PORT" "$inst" >"$ARTEMIS_DIR/create.log" 2>&1 ||
+      fail "artemis create failed" "$ARTEMIS_DIR/create.log"
+    sed -i -e "s#tcp://127.0.0.1:5672?#tcp://127.0.0.1:$ARTEMIS_PORT?#" \
+      -e 's#<address-setting match="\#">#<address-setting match="\#">\n            <default-address-routing-type>ANYCAST</default-address-routing-type>\n            <default-queue-routing-type>ANYCAST</default-queue-routing-type>#' \
+      "$inst/etc/broker.xml"
+  fi
+  log "starting Artemis (logs: $inst/log)"
+  setsid nohup "$inst/bin/artemis" run </dev/null >"$ARTEMIS_DIR/console.log" 2>&1 9>&- &
+  echo $! >"$ARTEMIS_DIR/artemis.pid"
+  local end=$((SECONDS + 90))
+  until port_open "$ARTEMIS_PORT"; do
+    artemis_pid >/dev/null || fail "Artemis exited during startup" "$ARTEMIS_DIR/console.log"
+    ((SECONDS < end)) || fail "Artemis not ready after 90s" "$ARTEMIS_DIR/console.log"
+    sleep 0.5
+  done
+  log "Artemis ready: amqp://guest:guest@127.0.0.1:$ARTEMIS_PORT"
+}
+
+stop_artemis() {
+  local pid
+  if ! pid=$(artemis_pid); then log "Artemis not running"; return; fi
+  log "stopping Artemis (pid $pid)"
+  kill -TERM "$pid"
+  local end=$((SECONDS + 30))
+  while kill -0 "$pid" 2>/dev/null; do
+    ((SECONDS < end)) || { kill -9 "$pid" 2>/dev/null || true; }
+    sleep 0.5
+  done
+  rm -f "$ARTEMIS_DIR/artemis.pid"
+  log "Artemis stopped"
+}
+
 # ---------------------------------------------------------------- verbs
 # declare_queue NAME: a durable quorum queue NAME in vhost /. Quorum queues
 # keep every message on disk whether or not it was sent durable (Bento's
@@ -453,11 +519,11 @@ status() {
 }
 
 usage() {
-  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
-[[ $# == 1 || ( $# -gt 1 && $1 == queue ) ]] || usage
+[[ $# == 1 || ( $# -gt 1 && ( $1 == queue || $1 == artemis ) ) ]] || usage
 mkdir -p "$STATE"
 # Serialise concurrent invocations (e.g. parallel tests calling `up`).
 exec 9>"$STATE/.lock"
@@ -472,6 +538,7 @@ case $1 in
     status
     echo "state: $STATE" ;;
   down)
+    stop_artemis
     stop_kafka lenient
     stop_rabbitmq lenient ;;
   status) status ;;
@@ -482,6 +549,10 @@ case $1 in
   stop-kafka) stop_kafka ;;
   restart-kafka) stop_kafka; launch_kafka; wait_kafka ;;
   tls-ca) ensure_tls; echo "$TLS_DIR/ca.pem" ;;
+  start-artemis) start_artemis ;;
+  artemis) shift; exec 9>&-; exec "$ARTEMIS_DIR/broker/bin/artemis" "$@" --user guest --password guest \
+      --url "tcp://127.0.0.1:$ARTEMIS_CORE_PORT" ;;
+  stop-artemis) stop_artemis ;;
   queue) shift; [[ $# -gt 0 ]] || usage; for q in "$@"; do declare_queue "$q"; done ;;
   *) usage ;;
 esac

@@ -265,13 +265,50 @@ fn the_ui_with_only_a_profile_works_over_tls_and_sasl() {
     t.wait("the injector UP over AMQPS", Duration::from_secs(30), |s| {
         s.contains("injector  UP  amqps://localhost:5671")
     });
-    t.wait("the Kafka pane UP", Duration::from_secs(30), |s| {
-        s.contains(&format!("kafka:{topic}  UP"))
-    });
     t.keys(&["b"]);
     let s = t.wait("100 received at both", Duration::from_secs(60), |s| {
         s.matches("received 100").count() == 2
     });
     assert!(!s.contains("probe-secret"), "{s}");
     let _ = std::fs::remove_file(&config);
+}
+
+/// The UI against Apache ActiveMQ Artemis (a second AMQP 1.0 broker, the
+/// source and the AMQP destination): a burst arrives at both panes, and
+/// the injector pane says the RabbitMQ broker view has nothing for it.
+#[test]
+fn the_ui_works_with_artemis_as_the_amqp_broker() {
+    require_stack();
+    tmux_required();
+    stack("start-artemis");
+    let (src, target, topic) = (unique("ta_src"), unique("ta_q"), unique("ta_t"));
+    let _pipeline = Pipeline::start(
+        &root().join("tests/fixtures/artemis.yaml"),
+        &[
+            ("SOURCE_ADDRESS", &src),
+            ("TARGET_ADDRESS", &target),
+            ("KAFKA_TOPIC", &topic),
+        ],
+    );
+    let log = std::env::temp_dir().join(format!("{}.log", unique("tui")));
+    let cmd = format!(
+        "{} --amqp-url amqp://127.0.0.1:5673 --source {src} --amqp-target {target} --kafka-topic {topic} --log-file {}; sleep 60",
+        env!("CARGO_BIN_EXE_streamprobe"),
+        log.display()
+    );
+    let t = Tmux::start(80, 24, &cmd);
+    t.wait("the AMQP pane UP", Duration::from_secs(30), |s| {
+        s.contains(&format!("amqp:{target}  UP"))
+    });
+    t.wait("the injector UP", Duration::from_secs(30), |s| {
+        s.contains("injector  UP  amqp://127.0.0.1:5673")
+    });
+    t.keys(&["b"]);
+    let s = t.wait("100 received at both", Duration::from_secs(60), |s| {
+        s.matches("received 100").count() == 2
+    });
+    assert!(
+        s.contains("broker view off: the AMQP broker at 127.0.0.1:5673"),
+        "{s}"
+    );
 }

@@ -240,6 +240,33 @@ fn credentials(ep: &AmqpEndpoint) -> (String, String) {
 struct Rabbit {
     api: Result<rabbitmq::Api, String>,
     history: rabbitmq::History,
+    /// Whether the API was asked if it serves the source's AMQP port.
+    checked: bool,
+}
+
+/// `Err(reason)` when the RabbitMQ behind `api` has no listener on the
+/// AMQP port of `source` (another broker answers there, e.g. ActiveMQ
+/// Artemis): its queue figures would be of other queues of the same name.
+/// Unknown listeners (an old API, a proxy) count as a match.
+fn same_broker(api: &rabbitmq::Api, source: &str) -> Result<(), String> {
+    let Some((host, port)) = broker_of(source) else {
+        return Ok(());
+    };
+    let Ok(Some(o)) = rabbitmq::Fetch::get(api, "/api/overview") else {
+        return Ok(());
+    };
+    let ports: Vec<u64> = o["listeners"]
+        .as_array()
+        .map(|l| l.iter().filter_map(|x| x["port"].as_u64()).collect())
+        .unwrap_or_default();
+    if ports.is_empty() || ports.contains(&u64::from(port)) {
+        return Ok(());
+    }
+    let list: Vec<String> = ports.iter().map(u64::to_string).collect();
+    Err(format!(
+        "broker view off: the AMQP broker at {host}:{port} is not the RabbitMQ whose management API answers (its listeners: {}); another AMQP 1.0 broker has no RabbitMQ figures",
+        list.join(", ")
+    ))
 }
 
 /// Takes snapshots; keeps what growth and stall figures need between them.
@@ -285,6 +312,7 @@ impl Poller {
             rabbit: Arc::new(Mutex::new(Rabbit {
                 api,
                 history: rabbitmq::History::default(),
+                checked: false,
             })),
             config,
             kafka,
@@ -313,9 +341,22 @@ impl Poller {
         }
         let rabbit = self.rabbit.clone();
         let source_address = self.config.source_address.clone();
+        let source_url = self.config.source.url.clone();
         let rmq = tokio::task::spawn_blocking(move || {
             let mut r = rabbit.lock().unwrap_or_else(|e| e.into_inner());
-            let Rabbit { api, history } = &mut *r;
+            let Rabbit {
+                api,
+                history,
+                checked,
+            } = &mut *r;
+            if !*checked {
+                if let Ok(a) = api.as_ref() {
+                    if let Err(why) = same_broker(a, &source_url) {
+                        *api = Err(why);
+                    }
+                }
+                *checked = api.is_ok();
+            }
             let api = api.as_ref().map_err(Clone::clone)?;
             let mut view = |address: &str| {
                 rabbitmq::address_view(api, VHOST, address).map(|mut v| {
@@ -433,6 +474,7 @@ pub async fn run(config: Config, tx: mpsc::Sender<Event>, cancel: CancellationTo
     kafka_only.rabbit = Arc::new(Mutex::new(Rabbit {
         api: Err(String::new()),
         history: rabbitmq::History::default(),
+        checked: true,
     }));
     let (part_tx, mut parts) = mpsc::channel::<(bool, BrokerSnapshot)>(4);
     for (is_rabbit, mut poller) in [(true, rabbit_only), (false, kafka_only)] {

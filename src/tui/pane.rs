@@ -118,6 +118,10 @@ pub fn render(f: &mut Frame, app: &App, i: usize, area: Rect, now: Instant) {
         .broker
         .as_ref()
         .and_then(|b| b.dests.get(i).cloned().flatten())
+        // a topic still awaited: the status line already says it is missing
+        .filter(|v| {
+            !(matches!(d.status, LinkStatus::Waiting(_)) && v.summary().contains("does not exist"))
+        })
         .map(|v| {
             Line::from(Span::styled(
                 cut(&v.summary(), w as usize),
