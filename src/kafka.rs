@@ -55,6 +55,10 @@ impl KafkaEndpoint {
     /// properties, with `settings` (streamprobe's own) set first.
     pub fn config(&self, settings: &[(&str, &str)]) -> ClientConfig {
         let mut c = ClientConfig::new();
+        // rdkafka sets the client's log level from the `log` crate's
+        // (none here: Error) after creation, over `log_level`: info, so that
+        // refusals only logged (see [`Refusal`]) reach the context
+        c.set_log_level(rdkafka::config::RDKafkaLogLevel::Info);
         c.set("bootstrap.servers", &self.brokers);
         for (k, v) in settings {
             c.set(*k, *v);
@@ -224,6 +228,14 @@ impl rdkafka::ClientContext for QuietContext {
         // plaintext client meeting a TLS listener
         if is_refusal_text(message) {
             self.refusal.set(message.to_owned());
+        } else if message.contains("connection closed by peer")
+            && message.contains("state APIVERSION_QUERY")
+        {
+            // closed before the first Kafka answer: librdkafka 2.12 no longer
+            // hints at it, but it is a plaintext client at a TLS listener
+            self.refusal.set(format!(
+                "{message}: the broker closed the connection before answering a plaintext Kafka request (a TLS listener? set --kafka-security-protocol SSL or SASL_SSL)"
+            ));
         }
         tracing::debug!(target: "librdkafka", client = %self.label, "{fac} {message}");
     }

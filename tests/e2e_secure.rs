@@ -256,6 +256,16 @@ fn tls_to_a_plaintext_listener_is_refused_and_bad_properties_are_config_errors()
         "20",
     ]);
     assert_refused(&out, &r, took, "PLAINTEXT broker listener", PASSWORD);
+    // and plaintext to the SASL_SSL listener
+    let (out, r, took) = probe(&[
+        "--kafka-brokers",
+        SASL,
+        "--count",
+        "1",
+        "--connect-timeout",
+        "20",
+    ]);
+    assert_refused(&out, &r, took, "a TLS listener?", PASSWORD);
 
     // librdkafka refuses an unknown property before any connection
     let (out, r, took) = probe(&["--kafka-property", "no.such.property=1", "--count", "1"]);
