@@ -9,6 +9,7 @@
 #
 #   scripts/stack.sh up | down | status
 #   scripts/stack.sh tls-ca          print the path of the CA file (PEM)
+#   scripts/stack.sh tls-client      print the client certificate and key (CN=probe-client)
 #   scripts/stack.sh start-rabbitmq | stop-rabbitmq | restart-rabbitmq
 #   scripts/stack.sh start-kafka    | stop-kafka    | restart-kafka
 #   scripts/stack.sh queue NAME...   declare durable quorum queues (idempotent)
@@ -126,6 +127,25 @@ ensure_tls() {
   chmod 0644 "$TLS_DIR"/*.pem
 }
 
+# A client certificate (CN=$TLS_CLIENT_CN) signed by the test CA, for mutual
+# TLS (RabbitMQ verifies a certificate a client presents; one without a
+# certificate still connects): client.pem + client.key. Made once.
+TLS_CLIENT_CN=probe-client
+ensure_client_cert() {
+  ensure_tls
+  [[ -s $TLS_DIR/client.pem ]] && return
+  local o=$TLS_DIR/openssl-client.log
+  {
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$TLS_CLIENT_CN" \
+      -keyout "$TLS_DIR/client.key" -out "$TLS_DIR/client.csr" &&
+    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=digitalSignature,keyEncipherment" \
+      "extendedKeyUsage=clientAuth" >"$TLS_DIR/client.ext" &&
+    openssl x509 -req -days 3650 -in "$TLS_DIR/client.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+      -CAcreateserial -extfile "$TLS_DIR/client.ext" -out "$TLS_DIR/client.pem"
+  } >"$o" 2>&1 || fail "openssl could not make the test client certificate" "$o"
+  chmod 0644 "$TLS_DIR/client.pem" "$TLS_DIR/client.key"
+}
+
 # ---------------------------------------------------------------- RabbitMQ
 # Probe: send the AMQP 0-9-1 protocol header; a live broker answers with a
 # Connection.Start method frame, whose first byte is frame type 1.
@@ -202,7 +222,7 @@ start_rabbitmq() {
   port_open "$RMQ_API_PORT" && die "port $RMQ_API_PORT (management API) is busy"
   port_open "$RMQ_TLS_PORT" && die "port $RMQ_TLS_PORT (AMQPS) is busy"
   # AMQPS: the node reads its certificate files as user rabbitmq, from its home
-  ensure_tls
+  ensure_client_cert
   runuser -u rabbitmq -- mkdir -p "$home/tls"
   install -o rabbitmq -g rabbitmq -m 0600 "$TLS_DIR/ca.pem" "$TLS_DIR/server.pem" "$TLS_DIR/server.key" "$home/tls/"
   # Log to the file only: the node runs in the foreground, so console logging would
@@ -223,7 +243,7 @@ listeners.ssl.1 = 127.0.0.1:$RMQ_TLS_PORT
 ssl_options.cacertfile = $home/tls/ca.pem
 ssl_options.certfile = $home/tls/server.pem
 ssl_options.keyfile = $home/tls/server.key
-ssl_options.verify = verify_none
+ssl_options.verify = verify_peer
 ssl_options.fail_if_no_peer_cert = false
 EOF
   cat >"$home/advanced.config" <<'EOF'
@@ -519,7 +539,7 @@ status() {
 }
 
 usage() {
-  sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -549,6 +569,7 @@ case $1 in
   stop-kafka) stop_kafka ;;
   restart-kafka) stop_kafka; launch_kafka; wait_kafka ;;
   tls-ca) ensure_tls; echo "$TLS_DIR/ca.pem" ;;
+  tls-client) ensure_client_cert; echo "$TLS_DIR/client.pem $TLS_DIR/client.key" ;;
   start-artemis) start_artemis ;;
   artemis) shift; exec 9>&-; exec "$ARTEMIS_DIR/broker/bin/artemis" "$@" --user guest --password guest \
       --url "tcp://127.0.0.1:$ARTEMIS_CORE_PORT" ;;

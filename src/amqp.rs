@@ -263,6 +263,16 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
                     "authentication failed for user {shown_user} at {}",
                     ep.display_url()
                 ))),
+                // TLS 1.3: the broker's verdict on our client certificate
+                // comes after the handshake, as an alert on the first read
+                fe2o3_amqp::connection::OpenError::Io(io)
+                    if tls && io.to_string().contains("received fatal alert") =>
+                {
+                    anyhow::Error::new(Refused(format!(
+                        "{}: TLS handshake failed: the broker {io} (is the client certificate signed by a CA it trusts?)",
+                        ep.display_url()
+                    )))
+                }
                 fe2o3_amqp::connection::OpenError::Io(io) if !tls && port == 5671 => {
                     anyhow::Error::new(Refused(format!(
                         "cannot open an AMQP connection to {}: {} (5671 is AMQPS's port: use amqps://)",

@@ -565,3 +565,63 @@ fn probe_with_only_a_profile_reaches_the_secured_deployment() {
     let _ = std::fs::remove_file(&config);
     assert_eq!(p.interrupt(Duration::from_secs(30)), Some(0));
 }
+
+/// Mutual TLS: RabbitMQ's AMQPS listener verifies a client certificate a
+/// client presents (`verify_peer`). The stack's client certificate (signed
+/// by its CA) passes; one signed by another CA is refused by the broker at
+/// once, in the TLS handshake.
+#[test]
+fn a_client_certificate_is_presented_and_verified_by_the_broker() {
+    require_stack();
+    let out = Command::new("bash")
+        .arg(root().join("scripts/stack.sh"))
+        .arg("tls-client")
+        .output()
+        .unwrap();
+    let files = String::from_utf8(out.stdout).unwrap();
+    let (cert, key) = files.trim().split_once(' ').expect("cert and key");
+    let ca = ca();
+    let (src, target) = (unique("mtls_src"), unique("mtls_q"));
+    let base = [
+        "--amqp-url",
+        AMQPS,
+        "--amqp-ca",
+        ca.to_str().unwrap(),
+        "--source",
+        &src,
+        "--amqp-target",
+        &target,
+        "--kafka-topic",
+        &unique("mtls_t"),
+        "--count",
+        "3",
+        "--loss-timeout",
+        "2s",
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--amqp-client-cert", cert, "--amqp-client-key", key]);
+    let (_, r, _) = probe(&args);
+    assert_eq!(
+        r["confirmed"], 3,
+        "the stack's client certificate is accepted: {r:#}"
+    );
+    // another CA's (self-signed) certificate: the broker refuses the handshake
+    let (dir, other) = other_ca();
+    let other_key = dir.join("ca.key");
+    let mut args = base.to_vec();
+    args.extend([
+        "--amqp-client-cert",
+        other.to_str().unwrap(),
+        "--amqp-client-key",
+        other_key.to_str().unwrap(),
+    ]);
+    let (out, r, took) = probe(&args);
+    assert_eq!(out.status.code(), Some(2), "{r:#}");
+    assert_eq!(r["error"]["kind"], "refused", "{r:#}");
+    assert!(
+        r["error"].to_string().contains("TLS handshake failed"),
+        "{r:#}"
+    );
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
