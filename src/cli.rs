@@ -136,7 +136,8 @@ pub struct Endpoints {
     #[arg(
         long,
         env = "STREAMPROBE_KAFKA_BROKERS",
-        default_value = "127.0.0.1:9092"
+        default_value = "127.0.0.1:9092",
+        hide_env_values = true
     )]
     pub kafka_brokers: String,
     /// Kafka topic of the Kafka destination.

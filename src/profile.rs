@@ -65,7 +65,10 @@ fn profiles() -> Result<(PathBuf, toml::Table)> {
 
 /// Keys whose values are secret (shown as `***`).
 fn secret_key(key: &str) -> bool {
-    key.contains("password") || key.contains("secret") || key.contains("token")
+    // `pass`, not `password`: a misspelt key must not show its value
+    ["pass", "secret", "token", "pwd"]
+        .iter()
+        .any(|w| key.contains(w))
 }
 
 /// The profile's flags for the command line `args` (argv, program first),

@@ -261,7 +261,17 @@ pub async fn lint_main(
             }
         }
         if !findings.iter().any(Finding::is_error) {
-            println!("{}: ok", f.display());
+            let warnings = findings.len();
+            if warnings == 0 {
+                println!("{}: ok", f.display());
+            } else {
+                // runs here; the warnings say where a Bento or Tyk may not
+                println!(
+                    "{}: ok for the local runner, with {warnings} warning{}",
+                    f.display(),
+                    if warnings == 1 { "" } else { "s" }
+                );
+            }
         }
     }
     if errors == 0 {

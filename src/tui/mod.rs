@@ -293,7 +293,7 @@ async fn ui_loop(
                             None => match recording.save(app.stats.run()) {
                                 Ok(p) => {
                                     app.recording = Some(p.clone());
-                                    file_first("saved; recording goes on to", &p)
+                                    file_first("saved", &p)
                                 }
                                 Err(e) => e,
                             },
