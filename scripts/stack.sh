@@ -5,7 +5,8 @@
 # scripts/kafka/pom.xml). Secured listeners too, for TLS/SASL tests: RabbitMQ
 # AMQPS on 127.0.0.1:5671 and Kafka SASL_SSL (SCRAM-SHA-256, user `probe`,
 # password `probe-secret`) on 127.0.0.1:9094, with a throw-away CA and server
-# certificate made by openssl under the state folder.
+# certificate made by openssl under the state folder; RabbitMQ also offers SASL
+# EXTERNAL over AMQPS (user probe-client, the CN of `tls-client`'s certificate).
 #
 #   scripts/stack.sh up | down | status
 #   scripts/stack.sh tls-ca          print the path of the CA file (PEM)
@@ -196,13 +197,13 @@ start_rabbitmq() {
       return
     fi
     local h; h=$(rmq_home)
-    if grep -qs '\brabbitmq_management\b' "$h/enabled_plugins" && port_open "$RMQ_TLS_PORT"; then
+    if grep -qs '\brabbitmq_auth_mechanism_ssl\b' "$h/enabled_plugins" && port_open "$RMQ_TLS_PORT"; then
       log "RabbitMQ already running (ours)"
       return
     fi
-    # ours, started before stack.sh enabled the management API or AMQPS: its
-    # listener settings are read at boot only, so restart it once
-    log "RabbitMQ (ours) runs without the management API or AMQPS: restarting it to enable them"
+    # ours, started before stack.sh enabled the management API, AMQPS or SASL
+    # EXTERNAL: its listener settings are read at boot only, so restart it once
+    log "RabbitMQ (ours) runs without the management API, AMQPS or SASL EXTERNAL: restarting it to enable them"
     stop_rabbitmq
   fi
   port_open "$RMQ_PORT" && die "port $RMQ_PORT is busy but does not speak AMQP"
@@ -212,7 +213,9 @@ start_rabbitmq() {
   # Enable AMQP 1.0 (served on the same 5672 listener) and the management HTTP API
   # (streamprobe's broker view) in our own enabled_plugins file. A state dir set up
   # before the API was added lacks rabbitmq_management: each plugin is checked.
-  local plugins=(rabbitmq_amqp1_0 rabbitmq_management) p missing=()
+  # rabbitmq_auth_mechanism_ssl: SASL EXTERNAL, the user named by the client
+  # certificate's CN (the stack's client certificate: user probe-client).
+  local plugins=(rabbitmq_amqp1_0 rabbitmq_management rabbitmq_auth_mechanism_ssl) p missing=()
   for p in "${plugins[@]}"; do grep -qs "\b$p\b" "$home/enabled_plugins" || missing+=("$p"); done
   if ((${#missing[@]})); then
     RABBITMQ_ENABLED_PLUGINS_FILE=$home/enabled_plugins \
@@ -245,6 +248,10 @@ ssl_options.certfile = $home/tls/server.pem
 ssl_options.keyfile = $home/tls/server.key
 ssl_options.verify = verify_peer
 ssl_options.fail_if_no_peer_cert = false
+auth_mechanisms.1 = PLAIN
+auth_mechanisms.2 = AMQPLAIN
+auth_mechanisms.3 = EXTERNAL
+ssl_cert_login_from = common_name
 EOF
   cat >"$home/advanced.config" <<'EOF'
 [{rabbit, [{quorum_tick_interval, 1000}]},
@@ -271,6 +278,13 @@ EOF
       rmq_fail "RabbitMQ not ready after ${RMQ_TIMEOUT}s (it is left running; 'stack.sh down' stops it)"
     sleep 1
   done
+  # the user SASL EXTERNAL logs in as (the client certificate's CN); its
+  # password is random and never used
+  if ! rabbitmqctl -q list_users 2>/dev/null | grep -q '^probe-client\b'; then
+    rabbitmqctl -q add_user probe-client "$(head -c 18 /dev/urandom | base64)" >/dev/null 2>&1 &&
+      rabbitmqctl -q set_permissions probe-client '.*' '.*' '.*' >/dev/null 2>&1 ||
+      fail "cannot create RabbitMQ user probe-client (SASL EXTERNAL)" "$RMQ_DIR/console.log"
+  fi
   log "RabbitMQ ready"
 }
 

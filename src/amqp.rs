@@ -40,7 +40,7 @@ pub const CONSUMER_CREDIT: u32 = 256;
 pub const PREVIEW_CHARS: usize = 160;
 
 /// Where and how to connect to an AMQP 1.0 broker.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct AmqpEndpoint {
     /// Broker URL, e.g. `amqp://localhost:5672`. May carry `user:pass@`.
     pub url: String,
@@ -50,6 +50,10 @@ pub struct AmqpEndpoint {
     pub password: String,
     /// How an `amqps://` URL is secured (unused for `amqp://`).
     pub tls: crate::tls::TlsOptions,
+    /// SASL EXTERNAL: the broker takes the user from the TLS client
+    /// certificate ([`crate::sasl::external`]); `user` and `password` are
+    /// unused. Needs TLS and `tls.client_cert`.
+    pub sasl_external: bool,
 }
 
 impl std::fmt::Debug for AmqpEndpoint {
@@ -59,6 +63,7 @@ impl std::fmt::Debug for AmqpEndpoint {
             .field("user", &self.user)
             .field("password", &"***")
             .field("tls", &self.tls)
+            .field("sasl_external", &self.sasl_external)
             .finish()
     }
 }
@@ -115,6 +120,7 @@ fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
         std::io::ErrorKind::TimedOut => "timed out".into(),
+        std::io::ErrorKind::UnexpectedEof => "the broker closed the connection".into(),
         _ => e.to_string(),
     }
 }
@@ -144,6 +150,15 @@ fn scrub(text: String, ep: &AmqpEndpoint) -> String {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Refused(pub String);
+
+/// TLS 1.3: the broker's verdict on our client certificate comes after the
+/// handshake, as an alert on the first read (`io` is that read's error).
+fn client_cert_refused(ep: &AmqpEndpoint, io: &std::io::Error) -> Refused {
+    Refused(format!(
+        "{}: TLS handshake failed: the broker {io} (is the client certificate signed by a CA it trusts?)",
+        ep.display_url()
+    ))
+}
 
 /// An open connection and one session on it.
 pub struct AmqpSession {
@@ -228,7 +243,18 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
             (decode(url.username()), decode(url.password().unwrap_or("")))
         };
         let shown_user = user.clone();
-        if !user.is_empty() {
+        if ep.sasl_external && !(tls && ep.tls.client_cert.is_some()) {
+            bail!(Refused(format!(
+                "SASL EXTERNAL at {} needs {}: the broker takes the user from the certificate",
+                ep.display_url(),
+                if tls {
+                    "a client certificate"
+                } else {
+                    "TLS (amqps://) and a client certificate"
+                }
+            )));
+        }
+        if !user.is_empty() && !ep.sasl_external {
             builder = builder.sasl_profile(SaslProfile::Plain {
                 username: user,
                 password,
@@ -248,6 +274,20 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
                     }
                 )))
             })?;
+            let mut stream = stream;
+            if ep.sasl_external {
+                crate::sasl::external(&mut stream, &host, &ep.display_url())
+                    .await
+                    .map_err(|e| match e.downcast::<std::io::Error>() {
+                        Ok(io) if io.to_string().contains("received fatal alert") => {
+                            anyhow::Error::new(client_cert_refused(ep, &io))
+                        }
+                        Ok(io) => {
+                            anyhow!("{}: SASL EXTERNAL: {}", ep.display_url(), io_reason(&io))
+                        }
+                        Err(e) => e,
+                    })?;
+            }
             builder.open_with_stream(stream).await
         } else {
             builder.open_with_stream(stream).await
@@ -268,10 +308,7 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
                 fe2o3_amqp::connection::OpenError::Io(io)
                     if tls && io.to_string().contains("received fatal alert") =>
                 {
-                    anyhow::Error::new(Refused(format!(
-                        "{}: TLS handshake failed: the broker {io} (is the client certificate signed by a CA it trusts?)",
-                        ep.display_url()
-                    )))
+                    anyhow::Error::new(client_cert_refused(ep, &io))
                 }
                 fe2o3_amqp::connection::OpenError::Io(io) if !tls && port == 5671 => {
                     anyhow::Error::new(Refused(format!(
@@ -1348,7 +1385,7 @@ mod tests {
             url: "amqp://a:pw1234@h".into(),
             user: "u".into(),
             password: "hunter2".into(),
-            tls: Default::default(),
+            ..Default::default()
         };
         let dbg = format!("{ep:?}");
         assert!(!dbg.contains("hunter2") && !dbg.contains("pw1234"), "{dbg}");

@@ -114,11 +114,11 @@ pub struct Endpoints {
     )]
     pub amqp_client_key: Option<PathBuf>,
     /// How to log in to the AMQP broker: PLAIN (--amqp-user /
-    /// --amqp-password) or ANONYMOUS. (EXTERNAL is not offered: fe2o3-amqp
-    /// 0.18 sends it without the initial response RabbitMQ 3.10 requires.)
+    /// --amqp-password), ANONYMOUS, or EXTERNAL (the user is taken from the
+    /// client certificate: amqps:// with --amqp-client-cert/--amqp-client-key).
     #[arg(long, env = "STREAMPROBE_AMQP_SASL_MECHANISM", value_name = "MECHANISM",
           default_value = "PLAIN",
-          value_parser = clap::builder::PossibleValuesParser::new(["PLAIN", "ANONYMOUS"])
+          value_parser = clap::builder::PossibleValuesParser::new(["PLAIN", "ANONYMOUS", "EXTERNAL"])
               .map(|s| s.to_ascii_uppercase()),
           ignore_case = true)]
     pub amqp_sasl_mechanism: String,
@@ -268,6 +268,7 @@ impl Endpoints {
                 String::new()
             },
             tls: self.tls(),
+            sasl_external: self.amqp_sasl_mechanism == "EXTERNAL",
         }
     }
 

@@ -21,6 +21,7 @@ pub mod profile;
 pub mod record;
 pub mod retry;
 pub mod sanitize;
+pub mod sasl;
 pub mod secrets;
 pub mod stats;
 pub mod tls;

@@ -141,7 +141,7 @@ fn guest_at(url: &str) -> AmqpEndpoint {
         url: url.into(),
         user: "guest".into(),
         password: "guest".into(),
-        tls: Default::default(),
+        ..Default::default()
     }
 }
 
@@ -585,7 +585,7 @@ async fn without_the_api_the_snapshot_says_why_and_kafka_goes_on() {
                 url: format!("amqp://{AMQP}"),
                 user: "guest".into(),
                 password: "wrong-pw-9f3".into(),
-                tls: Default::default(),
+                ..Default::default()
             },
             address: "EXTERNAL".into(),
         },

@@ -625,3 +625,167 @@ fn a_client_certificate_is_presented_and_verified_by_the_broker() {
     assert!(took < Duration::from_secs(6), "took {took:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A client certificate signed by the stack's CA with common name `cn`, in
+/// a new temp folder: (folder, certificate file, key file).
+fn stack_signed_cert(cn: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let tls = ca().parent().unwrap().to_owned();
+    let dir = std::env::temp_dir().join(unique("cn"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key, csr, cert) = (dir.join("c.key"), dir.join("c.csr"), dir.join("c.pem"));
+    let run = |cmd: &mut Command| {
+        let out = cmd.output().expect("run openssl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(Command::new("openssl")
+        .args(["req", "-newkey", "rsa:2048", "-nodes", "-subj"])
+        .arg(format!("/CN={cn}"))
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr));
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "1", "-CAcreateserial", "-in"])
+        .arg(&csr)
+        .arg("-CA")
+        .arg(tls.join("ca.pem"))
+        .arg("-CAkey")
+        .arg(tls.join("ca.key"))
+        .arg("-CAserial")
+        .arg(dir.join("ca.srl"))
+        // X.509 v3 with clientAuth, as the stack's own client certificate
+        .arg("-extfile")
+        .arg(tls.join("client.ext"))
+        .arg("-out")
+        .arg(&cert));
+    (dir, cert, key)
+}
+
+/// SASL EXTERNAL over AMQPS: RabbitMQ takes the user from the client
+/// certificate's CN (`ssl_cert_login_from = common_name`). Ground truth:
+/// the management API lists the probe's connection as user `probe-client`
+/// (a user with no usable password: only EXTERNAL logs it in), over TLS
+/// with that certificate, and the source queue holds the 3 probes. A
+/// certificate of the same CA naming no RabbitMQ user is refused by the
+/// broker's sasl-outcome; EXTERNAL without a client certificate is refused
+/// before connecting.
+#[test]
+fn sasl_external_logs_in_as_the_client_certificates_user() {
+    require_stack();
+    let out = Command::new("bash")
+        .arg(root().join("scripts/stack.sh"))
+        .arg("tls-client")
+        .output()
+        .unwrap();
+    let files = String::from_utf8(out.stdout).unwrap();
+    let (cert, key) = files.trim().split_once(' ').expect("cert and key");
+    let ca = ca();
+    let src = unique("ext_src");
+    let base = |cert: Option<(&str, &str)>| {
+        let mut a: Vec<String> = [
+            "--amqp-url",
+            AMQPS,
+            "--amqp-ca",
+            ca.to_str().unwrap(),
+            "--amqp-sasl-mechanism",
+            "EXTERNAL",
+            "--source",
+            &src,
+            "--amqp-target",
+            &unique("ext_q"),
+            "--kafka-topic",
+            &unique("ext_t"),
+            "--count",
+            "3",
+            "--loss-timeout",
+            "3s",
+        ]
+        .map(String::from)
+        .to_vec();
+        if let Some((c, k)) = cert {
+            a.extend(["--amqp-client-cert", c, "--amqp-client-key", k].map(String::from));
+        }
+        a
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+        .arg("probe")
+        .arg("--json")
+        .args(base(Some((cert, key))))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run streamprobe probe");
+    // while the probe runs: its connections, as RabbitMQ's management API
+    // sees them (rabbitmqctl list_connections leaves out AMQP 1.0's)
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let ours = |c: &Value| {
+        c["user"] == "probe-client"
+            && c["protocol"] == "AMQP 1.0"
+            && c["ssl"] == true
+            && c["peer_cert_subject"] == "CN=probe-client"
+    };
+    let mut seen = Value::Null;
+    while Instant::now() < deadline {
+        let out = Command::new("curl")
+            .args([
+                "-sf",
+                "-u",
+                "guest:guest",
+                "http://127.0.0.1:15672/api/connections",
+            ])
+            .output()
+            .expect("run curl");
+        seen = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if seen.as_array().is_some_and(|l| l.iter().any(ours)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = child.wait_with_output().unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(
+        seen.as_array().is_some_and(|l| l.iter().any(ours)),
+        "the management API never listed an AMQP 1.0 connection of user probe-client \
+         over TLS with the client certificate:\n{seen:#}"
+    );
+    assert_eq!(r["confirmed"], 3, "{r:#}");
+    assert_eq!(
+        queue_messages(&src),
+        Some(3),
+        "the source queue holds the probes"
+    );
+
+    // a certificate of the stack's CA whose CN is no RabbitMQ user
+    let (dir, other_cert, other_key) = stack_signed_cert("nobody-here");
+    let args = base(Some((
+        other_cert.to_str().unwrap(),
+        other_key.to_str().unwrap(),
+    )));
+    let (out, r, took) = probe(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(2), "{r:#}");
+    assert_eq!(r["error"]["kind"], "refused", "{r:#}");
+    let text = r["error"].to_string();
+    assert!(
+        text.contains("SASL EXTERNAL refused by amqps://127.0.0.1:5671 (outcome auth)"),
+        "{r:#}"
+    );
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // EXTERNAL with no client certificate: said before any connection
+    let args = base(None);
+    let (out, r, took) = probe(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(2), "{r:#}");
+    assert!(
+        r["error"]
+            .to_string()
+            .contains("needs a client certificate"),
+        "{r:#}"
+    );
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+}

@@ -20,7 +20,7 @@ fn ep() -> AmqpEndpoint {
         url: "amqp://127.0.0.1:5672".into(),
         user: "guest".into(),
         password: "guest".into(),
-        tls: Default::default(),
+        ..Default::default()
     }
 }
 

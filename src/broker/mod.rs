@@ -200,12 +200,7 @@ impl Config {
         let on = !api.is_empty() && !api.eq_ignore_ascii_case("off") && login.is_some();
         Config {
             rabbitmq_api: on.then(|| api.to_owned()),
-            source: login.unwrap_or(AmqpEndpoint {
-                url: String::new(),
-                user: String::new(),
-                password: String::new(),
-                tls: Default::default(),
-            }),
+            source: login.unwrap_or_default(),
             source_address,
             dests,
             every: POLL_EVERY,
@@ -556,7 +551,7 @@ mod tests {
             url: amqp_url.into(),
             user: "guest".into(),
             password: "pw-never-shown".into(),
-            tls: Default::default(),
+            ..Default::default()
         };
         Plan {
             source: Source::Amqp {
@@ -586,9 +581,7 @@ mod tests {
                     kind: DestKind::Amqp {
                         endpoint: AmqpEndpoint {
                             url: "amqp://other:5672".into(),
-                            user: String::new(),
-                            password: String::new(),
-                            tls: Default::default(),
+                            ..Default::default()
                         },
                         address: "DLQ".into(),
                     },

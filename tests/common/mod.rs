@@ -289,7 +289,7 @@ pub fn guest() -> streamprobe::amqp::AmqpEndpoint {
         url: format!("amqp://{AMQP}"),
         user: "guest".into(),
         password: "guest".into(),
-        tls: Default::default(),
+        ..Default::default()
     }
 }
 

@@ -378,6 +378,7 @@ impl Sasl {
                 user: user.clone(),
                 password: password.clone(),
                 tls: tls.options(),
+                sasl_external: false, // not in Bento's amqp_1 sasl
             })
             .collect()
     }
