@@ -12,7 +12,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
 
 const ARTEMIS: &str = "amqp://127.0.0.1:5673";
 
@@ -51,20 +50,21 @@ fn the_runner_and_probe_run_the_fan_out_on_artemis() {
             ("TARGET_ADDRESS", &target),
         ],
     );
-    p.wait_for_log("input connected", Duration::from_secs(30));
-    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
-        .args(["probe", "--json", "--count", "300", "--amqp-url", ARTEMIS])
-        .args([
+    let (out, r, _) = probe_json(
+        &[
+            "--count",
+            "300",
+            "--amqp-url",
+            ARTEMIS,
             "--source",
             &source,
             "--amqp-target",
             &target,
             "--kafka-topic",
             &topic,
-        ])
-        .output()
-        .expect("run streamprobe probe");
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        ],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(0), "{r:#}");
     for d in r["destinations"].as_array().unwrap() {
         assert_eq!(

@@ -35,15 +35,7 @@ impl Run {
     }
 
     fn pipeline(&self) -> Pipeline {
-        Pipeline::start(
-            &root().join("tests/fixtures/mirror.yaml"),
-            &[
-                ("SOURCE_ADDRESS", &self.source),
-                ("KAFKA_TOPIC", &self.topic),
-                ("TARGET_ADDRESS", &self.target),
-                ("MIRROR_ADDRESS", &self.mirror),
-            ],
-        )
+        mirror_pipeline(&self.source, &self.topic, &self.target, &self.mirror)
     }
 
     /// `probe --json` of `n` probes at 1,000 msg/s, plus `args`.

@@ -12,18 +12,8 @@ use common::*;
 use serde_json::Value;
 
 fn probe(args: &[&str]) -> (Output, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
-        .args(["probe", "--json"])
-        .args(args)
-        .output()
-        .expect("run streamprobe probe");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "no JSON ({e}); stderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out, v)
+    let (out, r, _) = probe_json(args, &[]);
+    (out, r)
 }
 
 /// `probe` injecting `count` probes into the queue `source` (by
@@ -387,7 +377,6 @@ async fn a_destination_that_stopped_while_another_goes_on_is_located() {
             ("TARGET_ADDRESS", &target),
         ],
     );
-    p.wait_for_log("input connected", Duration::from_secs(20));
     let run = probe_in_background(
         &source,
         &topic,
@@ -452,7 +441,6 @@ async fn a_stream_slower_than_the_send_rate_is_said_so() {
             ("KAFKA_TOPIC", &topic),
         ],
     );
-    p.wait_for_log("input connected", Duration::from_secs(20));
     let (out, r) = probe_in_background(
         &source,
         &topic,
@@ -500,16 +488,7 @@ async fn a_stream_slower_than_the_send_rate_is_said_so() {
 fn a_competing_consumer_on_a_destination_is_named() {
     require_stack();
     let (source, topic, target) = (unique("dg_src"), unique("dg_t"), unique("dg_q"));
-    let mut p = Pipeline::start(
-        &root().join("tests/fixtures/mirror.yaml"),
-        &[
-            ("SOURCE_ADDRESS", &source),
-            ("KAFKA_TOPIC", &topic),
-            ("TARGET_ADDRESS", &target),
-            ("MIRROR_ADDRESS", &unique("dg_m")),
-        ],
-    );
-    p.wait_for_log("input connected", Duration::from_secs(20));
+    let mut p = mirror_pipeline(&source, &topic, &target, &unique("dg_m"));
     let other = Held::attach(&[(&target, 1000)]);
     let (out, r) = probe(&[
         "--source",

@@ -72,15 +72,7 @@ fn probe_2000_through_the_pipeline_passes_and_matches_ground_truth() {
     for q in [&target, &mirror] {
         let _ = proton_drain(q, 0, Duration::from_millis(100), Duration::from_secs(5));
     }
-    let mut pipeline = Pipeline::start(
-        &root().join("tests/fixtures/mirror.yaml"),
-        &[
-            ("SOURCE_ADDRESS", &source),
-            ("KAFKA_TOPIC", &topic),
-            ("TARGET_ADDRESS", &target),
-            ("MIRROR_ADDRESS", &mirror),
-        ],
-    );
+    let mut pipeline = mirror_pipeline(&source, &topic, &target, &mirror);
     let (out, r) = probe(&source, &topic, &target, &["--count", "2000"]);
     assert_eq!(
         out.status.code(),
@@ -142,15 +134,7 @@ fn a_destination_that_receives_nothing_is_reported_lost_and_fails() {
         let _ = proton_drain(q, 0, Duration::from_millis(100), Duration::from_secs(5));
     }
     // The pipeline's Kafka output writes ANOTHER topic than the one probed.
-    let mut pipeline = Pipeline::start(
-        &root().join("tests/fixtures/mirror.yaml"),
-        &[
-            ("SOURCE_ADDRESS", &source),
-            ("KAFKA_TOPIC", &other),
-            ("TARGET_ADDRESS", &target),
-            ("MIRROR_ADDRESS", &mirror),
-        ],
-    );
+    let mut pipeline = mirror_pipeline(&source, &other, &target, &mirror);
     let (out, r) = probe(
         &source,
         &topic,
@@ -289,14 +273,10 @@ fn probe_discovers_destinations_and_roles_from_the_stream_file() {
     ];
     let file = root().join("tests/fixtures/deadletter.yaml");
     let mut pipeline = Pipeline::start(&file, &env);
-    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
-        .args(["probe", "--json", "--count", "300", "--stream"])
-        .arg(&file)
-        .envs(env)
-        .output()
-        .unwrap();
-    let r: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let (out, r, _) = probe_json(
+        &["--count", "300", "--stream", file.to_str().unwrap()],
+        &env,
+    );
     assert_eq!(out.status.code(), Some(0), "{r:#}");
     let k = dest(&r, &format!("kafka:{topic}"));
     assert_eq!(

@@ -20,38 +20,9 @@ use serde_json::Value;
 const SASL: &str = "127.0.0.1:9094";
 const PASSWORD: &str = "probe-secret";
 
-/// The stack's CA file (`scripts/stack.sh tls-ca`).
-fn ca() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(root().join("scripts/stack.sh"))
-        .arg("tls-ca")
-        .output()
-        .expect("run scripts/stack.sh tls-ca");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
 /// `streamprobe probe --json` with `args`; its exit, JSON and the time it took.
 fn probe(args: &[&str]) -> (Output, Value, Duration) {
-    let t0 = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
-        .arg("probe")
-        .arg("--json")
-        .args(args)
-        .output()
-        .expect("run streamprobe probe");
-    let took = t0.elapsed();
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "probe printed no JSON ({e}); stderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out, json, took)
+    probe_json(args, &[])
 }
 
 /// The SASL_SSL flags for the stack's listener, with `password`.
@@ -83,7 +54,7 @@ fn console_consumer_seqs(topic: &str, run: &str) -> Vec<u64> {
             "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\n\
              sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"probe\" password=\"{PASSWORD}\";\n\
              ssl.truststore.type=PEM\nssl.truststore.location={}\n",
-            ca().display()
+            stack_ca().display()
         ),
     )
     .unwrap();
@@ -144,17 +115,8 @@ fn kafka_dest(r: &Value) -> &Value {
 fn probe_reads_kafka_over_sasl_ssl_and_matches_the_console_consumer() {
     require_stack();
     let (source, topic, target) = (unique("sec_src"), unique("sec_t"), unique("sec_q"));
-    let mut p = Pipeline::start(
-        &root().join("tests/fixtures/mirror.yaml"),
-        &[
-            ("SOURCE_ADDRESS", &source),
-            ("KAFKA_TOPIC", &topic),
-            ("TARGET_ADDRESS", &target),
-            ("MIRROR_ADDRESS", &unique("sec_m")),
-        ],
-    );
-    p.wait_for_log("input connected", Duration::from_secs(20));
-    let ca = ca();
+    let mut p = mirror_pipeline(&source, &topic, &target, &unique("sec_m"));
+    let ca = stack_ca();
     let mut args: Vec<String> = [
         "--source",
         &source,
@@ -215,7 +177,7 @@ fn assert_refused(out: &Output, r: &Value, took: Duration, cause: &str, secret: 
 #[test]
 fn a_wrong_kafka_password_is_refused_at_once_and_never_shown() {
     require_stack();
-    let ca = ca();
+    let ca = stack_ca();
     let mut args = sasl_flags(ca.to_str().unwrap(), "not-the-password");
     args.extend(["--count", "1", "--connect-timeout", "20"].map(String::from));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -244,7 +206,7 @@ fn a_ca_that_did_not_sign_the_broker_is_refused_at_once() {
 #[test]
 fn tls_to_a_plaintext_listener_is_refused_and_bad_properties_are_config_errors() {
     require_stack();
-    let ca = ca();
+    let ca = stack_ca();
     let (out, r, took) = probe(&[
         "--kafka-security-protocol",
         "SSL",
@@ -302,7 +264,7 @@ fn probe_injects_and_reads_over_amqps_and_matches_qpid_proton() {
         unique("tls_q"),
         unique("tls_m"),
     );
-    let ca = ca();
+    let ca = stack_ca();
     let ca = ca.to_str().unwrap();
     // the mirror queue, declared before anything is routed to it
     let _ = proton_drain(
@@ -311,16 +273,7 @@ fn probe_injects_and_reads_over_amqps_and_matches_qpid_proton() {
         Duration::from_millis(100),
         Duration::from_secs(5),
     );
-    let mut p = Pipeline::start(
-        &root().join("tests/fixtures/mirror.yaml"),
-        &[
-            ("SOURCE_ADDRESS", &source),
-            ("KAFKA_TOPIC", &topic),
-            ("TARGET_ADDRESS", &target),
-            ("MIRROR_ADDRESS", &mirror),
-        ],
-    );
-    p.wait_for_log("input connected", Duration::from_secs(20));
+    let mut p = mirror_pipeline(&source, &topic, &target, &mirror);
     let (out, r, _) = probe(&[
         "--amqp-url",
         AMQPS,
@@ -337,13 +290,7 @@ fn probe_injects_and_reads_over_amqps_and_matches_qpid_proton() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{r:#}");
     assert_eq!(r["confirmed"], 100, "{r:#}");
-    for d in r["destinations"].as_array().unwrap() {
-        assert_eq!(
-            (d["received"].as_u64(), d["lost"].as_u64()),
-            (Some(100), Some(0)),
-            "{d:#}"
-        );
-    }
+    assert_all_received(&r, 100);
     assert!(
         r["source"]["endpoint"].as_str().unwrap().starts_with(AMQPS),
         "{r:#}"
@@ -468,7 +415,7 @@ fn tls_skip_verify_connects_and_says_so_everywhere() {
 fn the_runner_and_probe_stream_run_the_secured_fan_out() {
     require_stack();
     let (source, topic, target) = (unique("sf_src"), unique("sf_t"), unique("sf_q"));
-    let ca = ca();
+    let ca = stack_ca();
     let env = [
         ("SOURCE_ADDRESS", source.as_str()),
         ("KAFKA_TOPIC", topic.as_str()),
@@ -477,14 +424,10 @@ fn the_runner_and_probe_stream_run_the_secured_fan_out() {
     ];
     let file = root().join("tests/fixtures/secure.yaml");
     let mut p = Pipeline::start(&file, &env);
-    p.wait_for_log("input connected", Duration::from_secs(20));
-    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
-        .args(["probe", "--json", "--count", "100", "--stream"])
-        .arg(&file)
-        .envs(env)
-        .output()
-        .expect("run streamprobe probe");
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (out, r, _) = probe_json(
+        &["--count", "100", "--stream", file.to_str().unwrap()],
+        &env,
+    );
     assert_eq!(out.status.code(), Some(0), "{r:#}");
     for d in r["destinations"].as_array().unwrap() {
         assert_eq!(
@@ -512,7 +455,7 @@ fn the_runner_and_probe_stream_run_the_secured_fan_out() {
 fn probe_with_only_a_profile_reaches_the_secured_deployment() {
     require_stack();
     let (source, topic, target) = (unique("pf_src"), unique("pf_t"), unique("pf_q"));
-    let ca = ca();
+    let ca = stack_ca();
     let mut p = Pipeline::start(
         &root().join("tests/fixtures/secure.yaml"),
         &[
@@ -522,7 +465,6 @@ fn probe_with_only_a_profile_reaches_the_secured_deployment() {
             ("CA_FILE", ca.to_str().unwrap()),
         ],
     );
-    p.wait_for_log("input connected", Duration::from_secs(20));
     let config = secured_profile(&source, &target, &topic);
     let run = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_streamprobe"))
@@ -573,14 +515,9 @@ fn probe_with_only_a_profile_reaches_the_secured_deployment() {
 #[test]
 fn a_client_certificate_is_presented_and_verified_by_the_broker() {
     require_stack();
-    let out = Command::new("bash")
-        .arg(root().join("scripts/stack.sh"))
-        .arg("tls-client")
-        .output()
-        .unwrap();
-    let files = String::from_utf8(out.stdout).unwrap();
-    let (cert, key) = files.trim().split_once(' ').expect("cert and key");
-    let ca = ca();
+    let (cert, key) = stack_client_cert();
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let ca = stack_ca();
     let (src, target) = (unique("mtls_src"), unique("mtls_q"));
     let base = [
         "--amqp-url",
@@ -629,7 +566,7 @@ fn a_client_certificate_is_presented_and_verified_by_the_broker() {
 /// A client certificate signed by the stack's CA with common name `cn`, in
 /// a new temp folder: (folder, certificate file, key file).
 fn stack_signed_cert(cn: &str) -> (PathBuf, PathBuf, PathBuf) {
-    let tls = ca().parent().unwrap().to_owned();
+    let tls = stack_ca().parent().unwrap().to_owned();
     let dir = std::env::temp_dir().join(unique("cn"));
     std::fs::create_dir_all(&dir).unwrap();
     let (key, csr, cert) = (dir.join("c.key"), dir.join("c.csr"), dir.join("c.pem"));
@@ -676,14 +613,9 @@ fn stack_signed_cert(cn: &str) -> (PathBuf, PathBuf, PathBuf) {
 #[test]
 fn sasl_external_logs_in_as_the_client_certificates_user() {
     require_stack();
-    let out = Command::new("bash")
-        .arg(root().join("scripts/stack.sh"))
-        .arg("tls-client")
-        .output()
-        .unwrap();
-    let files = String::from_utf8(out.stdout).unwrap();
-    let (cert, key) = files.trim().split_once(' ').expect("cert and key");
-    let ca = ca();
+    let (cert, key) = stack_client_cert();
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let ca = stack_ca();
     let src = unique("ext_src");
     let base = |cert: Option<(&str, &str)>| {
         let mut a: Vec<String> = [

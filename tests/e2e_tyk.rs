@@ -10,7 +10,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
 
 #[test]
 fn a_tyk_api_definition_runs_and_is_probed_end_to_end() {
@@ -23,28 +22,18 @@ fn a_tyk_api_definition_runs_and_is_probed_end_to_end() {
     ];
     let file = root().join("tests/fixtures/tyk_api.json");
     let mut p = Pipeline::start(&file, &env);
-    p.wait_for_log("input connected", Duration::from_secs(20));
     assert!(
         p.log_text()
             .contains("stream=d1dfc6a927a046c54c0ed470f19757cc_fanout"),
         "{}",
         p.log_text()
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
-        .args(["probe", "--json", "--count", "200", "--stream"])
-        .arg(&file)
-        .envs(env)
-        .output()
-        .expect("run streamprobe probe");
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (out, r, _) = probe_json(
+        &["--count", "200", "--stream", file.to_str().unwrap()],
+        &env,
+    );
     assert_eq!(out.status.code(), Some(0), "{r:#}");
-    for d in r["destinations"].as_array().unwrap() {
-        assert_eq!(
-            (d["received"].as_u64(), d["lost"].as_u64()),
-            (Some(200), Some(0)),
-            "{d:#}"
-        );
-    }
+    assert_all_received(&r, 200);
     // ground truth: kcat finds the run's 200 probes in the topic
     let run = r["run_id"].as_str().unwrap();
     let n = kcat_wait(&topic, 200, Duration::from_secs(20))

@@ -273,6 +273,74 @@ pub fn proton_drain_at(
         .collect()
 }
 
+/// Starts `tests/fixtures/mirror.yaml` (source → Kafka topic + AMQP target
+/// + AMQP mirror) with these names; returns once its input is connected.
+pub fn mirror_pipeline(source: &str, topic: &str, target: &str, mirror: &str) -> Pipeline {
+    Pipeline::start(
+        &root().join("tests/fixtures/mirror.yaml"),
+        &[
+            ("SOURCE_ADDRESS", source),
+            ("KAFKA_TOPIC", topic),
+            ("TARGET_ADDRESS", target),
+            ("MIRROR_ADDRESS", mirror),
+        ],
+    )
+}
+
+/// `streamprobe probe --json ARGS` with extra environment `env`: its exit,
+/// its JSON report (panics with stderr when it printed none) and how long it
+/// took.
+pub fn probe_json<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    env: &[(&str, &str)],
+) -> (std::process::Output, serde_json::Value, Duration) {
+    let t0 = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+        .args(["probe", "--json"])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run streamprobe probe");
+    let took = t0.elapsed();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "probe printed no JSON ({e}); stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out, json, took)
+}
+
+/// Asserts that every destination of probe report `r` received `received`
+/// probes and lost none.
+pub fn assert_all_received(r: &serde_json::Value, received: u64) {
+    for d in r["destinations"].as_array().expect("destinations") {
+        assert_eq!(
+            (d["received"].as_u64(), d["lost"].as_u64()),
+            (Some(received), Some(0)),
+            "{d:#}"
+        );
+    }
+}
+
+/// The client certificate and key files of the stack
+/// (`scripts/stack.sh tls-client`).
+pub fn stack_client_cert() -> (PathBuf, PathBuf) {
+    let out = Command::new("bash")
+        .arg(root().join("scripts/stack.sh"))
+        .arg("tls-client")
+        .output()
+        .expect("run scripts/stack.sh tls-client");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files = String::from_utf8(out.stdout).unwrap();
+    let (cert, key) = files.trim().split_once(' ').expect("cert and key");
+    (PathBuf::from(cert), PathBuf::from(key))
+}
+
 /// Runs `scripts/stack.sh <verb>` and asserts it succeeded.
 pub fn stack(verb: &str) {
     let st = Command::new("bash")
