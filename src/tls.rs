@@ -39,6 +39,38 @@ pub struct TlsOptions {
     pub client_pem: Option<(String, String)>,
     /// TLS even for an `amqp://` URL (Bento's `tls.enabled`).
     pub force: bool,
+    /// What errors call the files: the flags, or a stream file's fields.
+    pub names: TlsNames,
+}
+
+/// The names by which a user set the CA, client certificate and key files,
+/// so an error about one names it as the user wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsNames {
+    pub ca: &'static str,
+    pub client_cert: &'static str,
+    pub client_key: &'static str,
+}
+
+impl TlsNames {
+    /// streamprobe's flags.
+    pub const FLAGS: TlsNames = TlsNames {
+        ca: "--amqp-ca",
+        client_cert: "--amqp-client-cert",
+        client_key: "--amqp-client-key",
+    };
+    /// The fields of Bento's `tls` block.
+    pub const BENTO: TlsNames = TlsNames {
+        ca: "root_cas_file",
+        client_cert: "client_certs[0].cert_file",
+        client_key: "client_certs[0].key_file",
+    };
+}
+
+impl Default for TlsNames {
+    fn default() -> Self {
+        TlsNames::FLAGS
+    }
 }
 
 /// The warning shown next to an endpoint whose certificate is not checked.
@@ -48,7 +80,7 @@ impl TlsOptions {
     /// The files are readable and hold what they should (a certificate, a
     /// key; a client certificate and its key come together).
     ///
-    /// Errors: name the flag and the file.
+    /// Errors: name the file and how it was set ([`TlsOptions::names`]).
     pub fn check(&self) -> Result<()> {
         self.config().map(|_| ())
     }
@@ -66,10 +98,11 @@ impl TlsOptions {
         } else {
             let mut roots = RootCertStore::empty();
             if let Some(path) = &self.ca {
-                for cert in certs("--amqp-ca", path)? {
+                let flag = self.names.ca;
+                for cert in certs(flag, path)? {
                     roots
                         .add(cert)
-                        .map_err(|e| anyhow!("--amqp-ca {}: {e}", path.display()))?;
+                        .map_err(|e| anyhow!("{flag} {}: {e}", path.display()))?;
                 }
             }
             if let Some(pem) = &self.ca_pem {
@@ -93,23 +126,28 @@ impl TlsOptions {
         match (&self.client_cert, &self.client_key) {
             (None, None) => Ok(builder.with_no_client_auth()),
             (Some(c), Some(k)) => {
-                let chain = certs("--amqp-client-cert", c)?;
-                let key = PrivateKeyDer::from_pem_file(k).map_err(|e| {
-                    anyhow!(
-                        "--amqp-client-key {}: no private key read: {e}",
-                        k.display()
-                    )
-                })?;
-                builder.with_client_auth_cert(chain, key).map_err(|e| {
-                    anyhow!(
-                        "--amqp-client-cert {} with --amqp-client-key {}: {e}",
-                        c.display(),
-                        k.display()
-                    )
-                })
+                let TlsNames {
+                    client_cert: cn,
+                    client_key: kn,
+                    ..
+                } = self.names;
+                let chain = certs(cn, c)?;
+                let key = PrivateKeyDer::from_pem_file(k)
+                    .map_err(|e| anyhow!("{kn} {}: no private key read: {e}", k.display()))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| anyhow!("{cn} {} with {kn} {}: {e}", c.display(), k.display()))
             }
-            (Some(_), None) => Err(anyhow!("--amqp-client-cert needs --amqp-client-key")),
-            (None, Some(_)) => Err(anyhow!("--amqp-client-key needs --amqp-client-cert")),
+            (Some(_), None) => Err(anyhow!(
+                "{} needs {}",
+                self.names.client_cert,
+                self.names.client_key
+            )),
+            (None, Some(_)) => Err(anyhow!(
+                "{} needs {}",
+                self.names.client_key,
+                self.names.client_cert
+            )),
         }
     }
 

@@ -107,6 +107,7 @@ impl Tls {
                 .filter(|c| !c.cert.is_empty())
                 .map(|c| (c.cert.clone(), c.key.clone())),
             force: self.enabled,
+            names: crate::tls::TlsNames::BENTO,
         }
     }
 
@@ -151,15 +152,7 @@ impl Tls {
         if !(self.enabled || !self.root_cas.is_empty() || !self.root_cas_file.is_empty()) {
             return None;
         }
-        self.options().check().err().map(|e| {
-            (
-                "",
-                format!("{e:#}")
-                    .replace("--amqp-ca", "root_cas_file")
-                    .replace("--amqp-client-cert", "client_certs[0].cert_file")
-                    .replace("--amqp-client-key", "client_certs[0].key_file"),
-            )
-        })
+        self.options().check().err().map(|e| ("", format!("{e:#}")))
     }
 }
 
