@@ -146,6 +146,10 @@ pub struct Report {
     /// Publish-to-settle latency, microseconds (`null` without samples).
     #[serde(serialize_with = "summary_or_null")]
     pub publish_settle_us: Summary,
+    /// Sender lag of paced probes (actual − intended send time on the
+    /// sender's monotonic clock), microseconds; `null` when unpaced.
+    #[serde(serialize_with = "summary_or_null")]
+    pub sender_lag_us: Summary,
     pub destinations: Vec<DestReport>,
     /// The source and its broker figures (`null` in a report replayed from
     /// a recording, which holds no broker view).
@@ -254,6 +258,7 @@ impl Report {
             confirmed,
             failed,
             publish_settle_us: stats.settle.cumulative(),
+            sender_lag_us: stats.sender_lag.cumulative(),
             destinations,
             source: None,
             passed: problems.is_empty(),
@@ -265,7 +270,7 @@ impl Report {
     pub fn to_text(&self) -> String {
         let s = &self.publish_settle_us;
         let mut out = format!(
-            "run {}: requested {}, sent {}, confirmed {}, failed {}; publish→settle p50 {} p99 {} (n={})\n\n",
+            "run {}: requested {}, sent {}, confirmed {}, failed {}; publish→settle p50 {} p99 {} (n={})\n",
             self.run_id,
             self.requested,
             self.sent,
@@ -275,6 +280,16 @@ impl Report {
             fmt_us(s.p99),
             s.count
         );
+        let lag = &self.sender_lag_us;
+        if lag.count > 0 {
+            out.push_str(&format!(
+                "sender lag (actual − intended send time) p50 {} p99 {} max {}\n",
+                fmt_us(lag.p50),
+                fmt_us(lag.p99),
+                fmt_us(lag.max)
+            ));
+        }
+        out.push('\n');
         out.push_str(&format!(
             "{:<24} {:>9} {:>6} {:>6} {:>6} {:>6} {:>8}  {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}\n",
             "destination",
@@ -821,6 +836,7 @@ mod tests {
             "failed",
             "destinations",
             "publish_settle_us",
+            "sender_lag_us",
             "passed",
             "problems",
         ] {

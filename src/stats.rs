@@ -18,6 +18,11 @@ pub struct RunStats {
     pub tracker: Tracker,
     /// Publish-to-settle latency of confirmed probes (µs histogram).
     pub settle: Latency,
+    /// Sender lag of paced probes: the actual send instant minus the
+    /// intended one, µs, both from the sender's monotonic clock (how much of
+    /// a latency counted from the intended time is the tool's own; empty
+    /// when unpaced).
+    pub sender_lag: Latency,
     /// `Sent` events of this run (probes handed to the AMQP link).
     pub sent: u64,
     /// Probes the broker settled as Accepted.
@@ -91,6 +96,7 @@ impl RunStats {
         RunStats {
             tracker: Tracker::new(run, destinations, loss_timeout),
             settle: Latency::default(),
+            sender_lag: Latency::default(),
             sent: 0,
             confirmed: 0,
             failed: 0,
@@ -137,6 +143,10 @@ impl RunStats {
                 self.first_send.get_or_insert(*at);
                 self.last_send = Some(*at);
                 self.tracker.record_sent(*seq, intended.unwrap_or(*at));
+                if let Some(i) = intended {
+                    self.sender_lag
+                        .record(at.saturating_duration_since(*i), *at);
+                }
                 None
             }
             Event::Confirmed {
@@ -209,6 +219,30 @@ mod tests {
             detail: None,
             kafka: None,
         })
+    }
+
+    /// Sender lag is actual − intended send time, for paced sends only.
+    #[test]
+    fn sender_lag_counts_paced_sends_only() {
+        let t0 = Instant::now();
+        let mut s = RunStats::new("r", 1, Duration::from_secs(10));
+        s.apply(&Event::Sent {
+            run: "r".into(),
+            seq: 0,
+            at: t0,
+            intended: None,
+        });
+        assert_eq!(s.sender_lag.cumulative().count, 0, "unpaced: no lag");
+        for (seq, late_us) in [(1, 100), (2, 300), (3, 2_000)] {
+            s.apply(&Event::Sent {
+                run: "r".into(),
+                seq,
+                at: t0 + Duration::from_micros(late_us),
+                intended: Some(t0),
+            });
+        }
+        let lag = s.sender_lag.cumulative();
+        assert_eq!((lag.count, lag.p50, lag.max), (3, 300, 2_000));
     }
 
     #[test]

@@ -330,6 +330,8 @@ fn order_is_judged_per_kafka_partition() {
         &["--count", "600", "--rate", "300"],
     );
     assert_eq!(out.status.code(), Some(0), "{r:#}");
+    // paced: every send's lag against its intended time is counted
+    assert_eq!(r["sender_lag_us"]["count"], 600, "{r:#}");
     let k = dest(&r, &format!("kafka:{topic}"));
     assert_eq!(k["out_of_order"], 0, "{k}");
     assert_eq!(k["partitions"], serde_json::json!([0, 1, 2]), "{k}");

@@ -93,6 +93,7 @@ fn report_of_a_recorded_probe_run_equals_the_probe_report() {
         "confirmed",
         "failed",
         "publish_settle_us",
+        "sender_lag_us",
         "passed",
         "problems",
     ] {

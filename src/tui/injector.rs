@@ -76,6 +76,16 @@ fn content(app: &App, inner_w: u16, now: Instant) -> Content {
             cells.push(vec![label(format!("n={}", s.count))]);
         }
     }
+    // paced: how late the sender was against the intended send times
+    let lag = st.sender_lag.cumulative();
+    if lag.count > 0 {
+        cells.push(vec![
+            label("sender lag p50 "),
+            value(fmt_us(lag.p50)),
+            label(" p99 "),
+            value(fmt_us(lag.p99)),
+        ]);
+    }
     let counts = layout::flow(cells, inner_w);
     let problem = match (&inj.status, &st.last_failure) {
         (LinkStatus::Down(e), _) => Some(format!("error: {e}")),
