@@ -3,18 +3,24 @@
 # summary; the README quotes its numbers. Knobs: BENCH_N (injector messages
 # per round, 20000), E2E_N (messages through the pipeline, 20000),
 # MEM_N (messages of the memory run, 1000000; 0 skips it), BENCH_PARTS
-# (which of a b c d u to run, default abcdu; u alone needs no brokers).
+# (which of a b c d e u to run, default abcdeu; u alone needs no brokers).
 #   (a) injector send rate vs a bare fe2o3-amqp pipelined sender (ratio)
 #   (b) end-to-end throughput through `streamprobe pipeline`, seed and tuned,
 #       against each single hop alone (EXTERNAL → AMQP, EXTERNAL → Kafka) with
 #       the same settings: fan-out / slowest hop (issue 4's target: ≥ 70 %)
 #   (c) p50/p99 end-to-end latency at 1,000 msg/s
 #   (d) peak RSS of `streamprobe probe` over MEM_N messages
+#   (e) latency accuracy: the probe's p50 on the EXTERNAL → AMQP hop at 200
+#       msg/s against an independent qpid-proton client timing the same hop
+#       the same way (scripts/bench/anchor_amqp.py), after a warm-up, in 3
+#       alternating rounds; medians, min–max and the ratio, and the probe's
+#       own sender lag
+# Every queue and topic the bench creates is deleted at the end.
 #   (u) the UI's reducer + render on one thread (scripts/bench/ui.rs)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-BENCH_N=${BENCH_N:-20000} E2E_N=${E2E_N:-20000} MEM_N=${MEM_N:-1000000} PARTS=${BENCH_PARTS:-abcdu}
+BENCH_N=${BENCH_N:-20000} E2E_N=${E2E_N:-20000} MEM_N=${MEM_N:-1000000} PARTS=${BENCH_PARTS:-abcdeu}
 part() { [[ $PARTS == *$1* ]]; }
 export BENCH_N
 
@@ -32,7 +38,19 @@ cargo build --release --locked -q
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/streamprobe
 OUT=$(mktemp -d)
 PIPE=""
-cleanup() { [[ -n $PIPE ]] && kill -INT "$PIPE" 2>/dev/null && wait "$PIPE" 2>/dev/null; rm -rf "$OUT"; }
+# cleanup: stop the pipeline, delete this run's queues and topics (names end in _$$)
+cleanup() {
+  [[ -n $PIPE ]] && kill -INT "$PIPE" 2>/dev/null && wait "$PIPE" 2>/dev/null
+  local q t
+  for q in $(rabbitmqctl -q list_queues name 2>/dev/null | grep -E "^bench_.*_$$\$"); do
+    rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true
+  done
+  t=$(bash scripts/kafka-tool.sh org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:9092 --list 2>/dev/null |
+    grep -E "^bench_.*_$$\$" | paste -sd, -) || true
+  [[ -z $t ]] || bash scripts/kafka-tool.sh org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:9092 \
+    --delete --topic "$t" >/dev/null 2>&1 || true
+  rm -rf "$OUT"
+}
 trap cleanup EXIT
 
 json() { python3 -c "import json,sys; r=json.load(open('$1')); print($2)"; }
@@ -97,6 +115,34 @@ $(json "$OUT/mem.json" "'(sent %s; received %s; lost %s)' % (r['sent'], [d['rece
 fi
 [[ -n $PIPE ]] && stop_pipeline
 
+E="skipped"
+if part e; then
+  echo "== (e) latency accuracy at 200 msg/s, EXTERNAL → AMQP: probe vs qpid-proton (3 alternating rounds of 2,000)"
+  start_pipeline scripts/bench/hop_amqp.yaml acc
+  hop=(env SOURCE_ADDRESS="$SRC" TARGET_ADDRESS="$Q" "$BIN" probe --stream scripts/bench/hop_amqp.yaml --json)
+  "${hop[@]}" --count 300 >/dev/null || true  # warm-up on the same addresses
+  for i in 1 2 3; do
+    "${hop[@]}" --rate 200 --count 2000 >"$OUT/acc_probe_$i.json" || true
+    /usr/bin/python3 scripts/bench/anchor_amqp.py --source "$SRC" --target "$Q" --rate 200 --count 2000 >"$OUT/acc_anchor_$i.json"
+  done
+  stop_pipeline
+  E=$(python3 - "$OUT" <<'PY'
+import json, statistics, sys
+d = sys.argv[1]
+probe, anchor, lag = [], [], []
+for i in (1, 2, 3):
+    r = json.load(open(f"{d}/acc_probe_{i}.json"))
+    probe.append(r["destinations"][0]["latency_us"]["p50"])
+    lag.append(r["sender_lag_us"]["p50"])
+    anchor.append(json.load(open(f"{d}/acc_anchor_{i}.json"))["latency_us"]["p50"])
+ratios = [p / a for p, a in zip(probe, anchor)]
+f = lambda v: "%.2f ms (%.2f–%.2f)" % (statistics.median(v) / 1000, min(v) / 1000, max(v) / 1000)
+print("probe p50 %s, qpid-proton p50 %s: ratio %.2f (%.2f–%.2f); probe sender lag p50 %.0f µs"
+      % (f(probe), f(anchor), statistics.median(ratios), min(ratios), max(ratios), statistics.median(lag)))
+PY
+)
+fi
+
 row() { json "$1" "' / '.join('%s %.0f msg/s' % (d['name'].split(':')[0], d['throughput_per_s']) for d in r['destinations']) + ' (passed=%s)' % r['passed']"; }
 lat() { json "$1" "' / '.join('%s p50 %.1f ms p99 %.1f ms' % (d['name'].split(':')[0], d['latency_us']['p50']/1000, d['latency_us']['p99']/1000) for d in r['destinations']) + ' (passed=%s)' % r['passed']"; }
 # rate FILE: the slowest destination's throughput (msg/s)
@@ -117,4 +163,5 @@ if part b; then
 fi
 part c && echo "(c) at 1000 msg/s:         $(lat "$OUT/rate.json")"
 echo "(d) memory:                $MEM"
+echo "(e) latency accuracy:      $E"
 echo "(u) UI:                    $U"
