@@ -74,11 +74,19 @@ impl AmqpEndpoint {
     /// it is shown (`… (TLS NOT VERIFIED)`).
     pub fn display_url(&self) -> String {
         let shown = redact_url(&self.url);
-        if self.tls.skip_verify && self.url.starts_with("amqps:") {
+        if self.unverified() {
             format!("{shown} (TLS NOT VERIFIED)")
         } else {
             shown
         }
+    }
+}
+
+impl AmqpEndpoint {
+    /// TLS whose certificate is not checked (`--tls-skip-verify`, Bento's
+    /// `skip_cert_verify`) on an `amqps://` URL or a forced-TLS one.
+    pub fn unverified(&self) -> bool {
+        self.tls.skip_verify && (self.url.starts_with("amqps:") || self.tls.force)
     }
 }
 
@@ -95,6 +103,18 @@ pub fn redact_url(url: &str) -> String {
                 Some(i) => format!("{}://***", &url[..i]),
                 None => "***".to_owned(),
             }
+        }
+        // an `@` left after the authority: the password held an unescaped
+        // `@` or `/` and the URL split inside it
+        Ok(u)
+            if u.path().contains('@')
+                || u.query().is_some_and(|q| q.contains('@'))
+                || u.fragment().is_some_and(|f| f.contains('@')) =>
+        {
+            format!(
+                "{}://*** (a password with @ / ? # must be percent-encoded)",
+                u.scheme()
+            )
         }
         Ok(mut u) => {
             if u.password().is_some() {

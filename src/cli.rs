@@ -208,7 +208,7 @@ impl Endpoints {
     /// `--kafka-property`, in that order. The password (and any secret
     /// property's value) is registered in `secrets`.
     ///
-    /// Errors: --kafka-ca names no readable file; --kafka-password without
+    /// Errors: --kafka-ca names no readable PEM certificate file; --kafka-password without
     /// --kafka-user; a user with a protocol that has no SASL.
     pub fn kafka_props(&self, secrets: &Secrets) -> anyhow::Result<Vec<(String, String)>> {
         let mut props = Vec::new();
@@ -239,8 +239,7 @@ impl Endpoints {
             props.push(("sasl.password".to_owned(), pw.clone()));
         }
         if let Some(ca) = &self.kafka_ca {
-            std::fs::File::open(ca)
-                .map_err(|e| anyhow::anyhow!("--kafka-ca {}: {e}", ca.display()))?;
+            crate::tls::check_ca_file("--kafka-ca", ca)?;
             props.push(("ssl.ca.location".to_owned(), ca.display().to_string()));
         }
         for (k, v) in &self.kafka_properties {

@@ -137,6 +137,16 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether any AMQP endpoint of the plan runs TLS without checking the
+    /// broker's certificate ([`AmqpEndpoint::unverified`]).
+    pub fn unverified_tls(&self) -> bool {
+        let src = matches!(&self.source, Source::Amqp { endpoint, .. } if endpoint.unverified());
+        src || self
+            .dests
+            .iter()
+            .any(|d| matches!(&d.kind, DestKind::Amqp { endpoint, .. } if endpoint.unverified()))
+    }
+
     /// The seed's layout from the flags: destination 0 = the Kafka topic,
     /// 1 = the AMQP address, both primary.
     pub fn from_flags(e: &Endpoints) -> Plan {

@@ -24,24 +24,39 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let given = std::env::args_os().count();
+    let from_profile = args.len() != given;
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
-        Err(e) => {
+        Err(e) if e.use_stderr() => {
             // `probe --json` always prints one JSON object, even when the
-            // command line itself is wrong (help and version print as usual).
+            // command line itself is wrong. A value may come from a profile
+            // (and be a secret): the text is redacted, and says where the
+            // options came from.
+            let mut text = secrets.redact(&e.render().to_string()).into_owned();
+            if from_profile {
+                let all: Vec<String> = std::env::args().collect();
+                let name = streamprobe::profile::selected(&all).unwrap_or_default();
+                text.push_str(&format!(
+                    "note: options from profile {name} ({}) are part of this command line\n",
+                    streamprobe::profile::path().display()
+                ));
+            }
             let args: Vec<String> = std::env::args().collect();
             let probe_json =
                 args.iter().any(|a| a == "probe") && args.iter().any(|a| a == "--json");
-            if probe_json && e.use_stderr() {
-                let text = e.to_string();
+            if probe_json {
                 let message = text.lines().next().unwrap_or("").to_owned();
                 println!(
                     "{}",
                     serde_json::json!({"passed": false, "error": {"kind": "config", "message": message.trim_start_matches("error: ")}})
                 );
             }
-            e.exit()
+            eprint!("{text}");
+            return ExitCode::from(2);
         }
+        // help and version print as usual
+        Err(e) => e.exit(),
     };
     // Large (virtual, reserved on demand) thread stacks: fe2o3-amqp decodes
     // AMQP values recursively, and a hostile message nested thousands of

@@ -158,6 +158,9 @@ pub struct Report {
     pub passed: bool,
     /// Why it did not pass (empty when it did).
     pub problems: Vec<String>,
+    /// What the reader must know whether or not it passed, e.g. that TLS
+    /// certificates were not verified (`--tls-skip-verify`).
+    pub warnings: Vec<String>,
 }
 
 impl Report {
@@ -263,6 +266,7 @@ impl Report {
             source: None,
             passed: problems.is_empty(),
             problems,
+            warnings: Vec::new(),
         }
     }
 
@@ -280,6 +284,9 @@ impl Report {
             fmt_us(s.p99),
             s.count
         );
+        for w in &self.warnings {
+            out.insert_str(0, &format!("WARNING: {w}\n"));
+        }
         let lag = &self.sender_lag_us;
         if lag.count > 0 {
             out.push_str(&format!(
@@ -733,6 +740,11 @@ pub async fn main(args: ProbeArgs, secrets: &Secrets) -> ExitCode {
         t.flush();
     }
     let mut report = Report::new(&stats, &names, count, args.max_p99);
+    if plan.unverified_tls() {
+        report
+            .warnings
+            .push(crate::tls::SKIP_VERIFY_WARNING.to_owned());
+    }
     report.source = Some(SourceReport {
         name: plan.source.name(),
         endpoint: plan.source.display(),

@@ -49,9 +49,21 @@ fn profiles() -> Result<(PathBuf, toml::Table)> {
     let file = path();
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("profile file {}", file.display()))?;
-    let mut doc: toml::Table = text
-        .parse()
-        .map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    // the message and position only: toml's own text quotes the line,
+    // which may hold a password
+    let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let at = e.span().map_or(String::new(), |s| {
+            let before = &text[..s.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!(":{line}:{col}")
+        });
+        anyhow!(
+            "{}{at}: TOML syntax: {}",
+            file.display(),
+            e.message().trim_end()
+        )
+    })?;
     let profiles = match doc.remove("profiles") {
         Some(toml::Value::Table(t)) => t,
         None => toml::Table::new(),
@@ -84,22 +96,7 @@ pub fn expand(mut args: Vec<OsString>, secrets: &Secrets) -> Result<Vec<OsString
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let name = text
-        .iter()
-        .enumerate()
-        .find_map(|(i, a)| {
-            a.strip_prefix("--profile=").map(str::to_owned).or_else(|| {
-                (a == "--profile")
-                    .then(|| text.get(i + 1).cloned())
-                    .flatten()
-            })
-        })
-        .or_else(|| {
-            std::env::var("STREAMPROBE_PROFILE")
-                .ok()
-                .filter(|v| !v.is_empty())
-        });
-    let Some(name) = name else {
+    let Some(name) = selected(&text) else {
         return Ok(args);
     };
     let root = Cli::command();
@@ -145,13 +142,29 @@ pub fn expand(mut args: Vec<OsString>, secrets: &Secrets) -> Result<Vec<OsString
         let Some(arg) = cmd.get_arguments().find(|a| a.get_long() == Some(&flag)) else {
             continue; // an option of the other command (e.g. `count` for the UI)
         };
-        let given = text
-            .iter()
-            .any(|a| *a == format!("--{flag}") || a.starts_with(&format!("--{flag}=")));
-        let in_env = arg
-            .get_env()
-            .is_some_and(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
-        if given || in_env {
+        let set = |a: &clap::Arg| {
+            let long = a.get_long().unwrap_or_default();
+            let on_line = !long.is_empty()
+                && text
+                    .iter()
+                    .any(|t| *t == format!("--{long}") || t.starts_with(&format!("--{long}=")));
+            on_line
+                || a.get_env()
+                    .is_some_and(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()))
+        };
+        // the command line or the environment wins: over this very option,
+        // and over one it cannot be used with (e.g. `--stream` over the
+        // profile's `amqp-url`)
+        let conflicts = |a: &clap::Arg, b: &clap::Arg| {
+            cmd.get_arg_conflicts_with(a)
+                .iter()
+                .any(|c| c.get_id() == b.get_id())
+        };
+        if set(arg)
+            || cmd
+                .get_arguments()
+                .any(|g| set(g) && (conflicts(arg, g) || conflicts(g, arg)))
+        {
             continue;
         }
         let values: Vec<toml::Value> = match value {
@@ -186,6 +199,54 @@ pub fn expand(mut args: Vec<OsString>, secrets: &Secrets) -> Result<Vec<OsString
     }
     args.splice(insert_at..insert_at, extra);
     Ok(args)
+}
+
+/// A profile value as `streamprobe profiles` shows it: `***` for a secret
+/// key's; a URL's password and a secret `--kafka-property` value (e.g.
+/// `ssl.key.password=…`) masked inside strings and lists.
+fn shown(key: &str, v: &toml::Value) -> String {
+    if secret_key(key) && !key.ends_with("-cmd") {
+        return "***".to_owned();
+    }
+    let mask = |s: &str| -> String {
+        if let Some((k, _)) = s
+            .split_once('=')
+            .filter(|(k, _)| crate::kafka::secret_property(k))
+        {
+            format!("{k}=***")
+        } else if s.contains("://") || s.contains('@') {
+            crate::amqp::redact_url(s)
+        } else {
+            s.to_owned()
+        }
+    };
+    match v {
+        toml::Value::String(s) => toml::Value::String(mask(s)).to_string(),
+        toml::Value::Array(list) => {
+            let items: Vec<String> = list.iter().map(|i| shown(key, i)).collect();
+            format!("[{}]", items.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The profile the command line (`--profile NAME`) or STREAMPROBE_PROFILE
+/// selects, if any.
+pub fn selected(args: &[String]) -> Option<String> {
+    args.iter()
+        .enumerate()
+        .find_map(|(i, a)| {
+            a.strip_prefix("--profile=").map(str::to_owned).or_else(|| {
+                (a == "--profile")
+                    .then(|| args.get(i + 1).cloned())
+                    .flatten()
+            })
+        })
+        .or_else(|| {
+            std::env::var("STREAMPROBE_PROFILE")
+                .ok()
+                .filter(|v| !v.is_empty())
+        })
 }
 
 /// Runs a profile's `-cmd` value with `sh -c`: its output, trimmed.
@@ -226,12 +287,7 @@ pub fn list() -> Result<String> {
             continue;
         };
         for (k, v) in t {
-            let shown = if secret_key(k) && !k.ends_with("-cmd") {
-                "***".to_owned()
-            } else {
-                v.to_string()
-            };
-            out.push_str(&format!("  {k} = {shown}\n"));
+            out.push_str(&format!("  {k} = {}\n", shown(k, v)));
         }
     }
     Ok(out)

@@ -100,9 +100,12 @@ impl TlsOptions {
             if let Some(path) = &self.ca {
                 let flag = self.names.ca;
                 for cert in certs(flag, path)? {
-                    roots
-                        .add(cert)
-                        .map_err(|e| anyhow!("{flag} {}: {e}", path.display()))?;
+                    roots.add(cert).map_err(|e| {
+                        anyhow!(
+                            "{flag} {}: not a usable CA certificate: {e}",
+                            path.display()
+                        )
+                    })?;
                 }
             }
             if let Some(pem) = &self.ca_pem {
@@ -175,6 +178,15 @@ fn pem_certs(what: &str, pem: &str) -> Result<Vec<CertificateDer<'static>>> {
         return Err(anyhow!("{what}: no PEM certificate in it"));
     }
     Ok(list)
+}
+
+/// Checks that `path` (given as `flag`) is a readable PEM file holding at
+/// least one certificate, e.g. `--kafka-ca` before librdkafka reads it.
+///
+/// Errors: name the flag and the file, and why (not readable, a folder, no
+/// PEM certificate in it, bad PEM).
+pub fn check_ca_file(flag: &str, path: &Path) -> Result<()> {
+    certs(flag, path).map(|_| ())
 }
 
 /// Every certificate of a PEM file (at least one).
