@@ -32,6 +32,11 @@ use crate::sanitize;
 
 /// How long one connect + attach attempt may take before it counts as failed.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the TLS handshake of an `amqps://` connection may take before
+/// the endpoint is taken for a plaintext listener (one that waits for an
+/// AMQP header and never answers a ClientHello); within [`CONNECT_TIMEOUT`].
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Most probe deliveries the publisher keeps unsettled at once.
 pub const MAX_UNSETTLED: usize = 256;
 /// Link credit window of the destination consumer.
@@ -283,17 +288,42 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
         let opened = if tls {
             // a handshake the broker refuses (its certificate, ours) or a
             // port that does not speak TLS: a retry does not fix either
-            let stream = ep.tls.handshake(stream, &host).await.map_err(|e| {
-                anyhow::Error::new(Refused(format!(
-                    "{}: {e:#}{}",
+            let plain_hint = if port == 5672 {
+                " (5672 is AMQP's plaintext port: amqps is usually 5671)".to_owned()
+            } else {
+                format!(" (is port {port} a plaintext amqp:// listener? amqps needs a TLS port)")
+            };
+            let handshake =
+                tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, ep.tls.handshake(stream, &host));
+            let stream = match handshake.await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    let text = format!("{e:#}");
+                    // the broker answered the ClientHello with something
+                    // that is not TLS (an AMQP header) or hung up
+                    let not_tls = port == 5672
+                        || [
+                            "corrupt message",
+                            "InvalidContentType",
+                            "eof",
+                            "end of file",
+                            "reset",
+                        ]
+                        .iter()
+                        .any(|w| text.contains(w));
+                    bail!(Refused(format!(
+                        "{}: {text}{}",
+                        ep.display_url(),
+                        if not_tls { plain_hint.as_str() } else { "" }
+                    )));
+                }
+                // not Refused: a loaded TLS broker may only be slow
+                Err(_) => bail!(
+                    "{}: no TLS answer within {} s{plain_hint}",
                     ep.display_url(),
-                    if port == 5672 {
-                        " (5672 is AMQP's plaintext port: amqps is usually 5671)"
-                    } else {
-                        ""
-                    }
-                )))
-            })?;
+                    TLS_HANDSHAKE_TIMEOUT.as_secs()
+                ),
+            };
             let mut stream = stream;
             if ep.sasl_external {
                 crate::sasl::external(&mut stream, &host, &ep.display_url())

@@ -209,7 +209,8 @@ impl Endpoints {
     /// property's value) is registered in `secrets`.
     ///
     /// Errors: --kafka-ca names no readable PEM certificate file; --kafka-password without
-    /// --kafka-user; a user with a protocol that has no SASL.
+    /// --kafka-user (allowed with --stream: it replaces the file's
+    /// password); a user with a protocol that has no SASL.
     pub fn kafka_props(&self, secrets: &Secrets) -> anyhow::Result<Vec<(String, String)>> {
         let mut props = Vec::new();
         let sasl = self.kafka_user.is_some();
@@ -229,7 +230,9 @@ impl Endpoints {
             let mechanism = self.kafka_sasl_mechanism.as_deref().unwrap_or("PLAIN");
             props.push(("sasl.mechanism".to_owned(), mechanism.to_owned()));
             props.push(("sasl.username".to_owned(), user.clone()));
-        } else if self.kafka_password.is_some() {
+        } else if self.kafka_password.is_some() && self.stream.is_none() {
+            // with --stream, the password alone replaces the stream file's
+            // `sasl.password` (its user stays)
             anyhow::bail!("--kafka-password is given without --kafka-user");
         } else if let Some(m) = &self.kafka_sasl_mechanism {
             props.push(("sasl.mechanism".to_owned(), m.clone()));

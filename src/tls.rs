@@ -91,31 +91,14 @@ impl TlsOptions {
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .context("TLS protocol versions")?;
+        // The CA files are read even when verification is skipped, so a
+        // wrong path is reported now, not when the flag is dropped later.
+        let roots = self.roots()?;
         let builder = if self.skip_verify {
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
         } else {
-            let mut roots = RootCertStore::empty();
-            if let Some(path) = &self.ca {
-                let flag = self.names.ca;
-                for cert in certs(flag, path)? {
-                    roots.add(cert).map_err(|e| {
-                        anyhow!(
-                            "{flag} {}: not a usable CA certificate: {e}",
-                            path.display()
-                        )
-                    })?;
-                }
-            }
-            if let Some(pem) = &self.ca_pem {
-                for cert in pem_certs("root_cas", pem)? {
-                    roots.add(cert).map_err(|e| anyhow!("root_cas: {e}"))?;
-                }
-            }
-            if self.ca.is_none() && self.ca_pem.is_none() {
-                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            }
             builder.with_root_certificates(roots)
         };
         if let Some((cert, key)) = &self.client_pem {
@@ -152,6 +135,35 @@ impl TlsOptions {
                 self.names.client_cert
             )),
         }
+    }
+
+    /// The trusted roots: the CA file and `root_cas` PEM when given, else
+    /// the Mozilla roots (webpki-roots).
+    ///
+    /// Errors: a CA file unreadable or holding no usable certificate (named
+    /// as the user set it).
+    fn roots(&self) -> Result<RootCertStore> {
+        let mut roots = RootCertStore::empty();
+        if let Some(path) = &self.ca {
+            let flag = self.names.ca;
+            for cert in certs(flag, path)? {
+                roots.add(cert).map_err(|e| {
+                    anyhow!(
+                        "{flag} {}: not a usable CA certificate: {e}",
+                        path.display()
+                    )
+                })?;
+            }
+        }
+        if let Some(pem) = &self.ca_pem {
+            for cert in pem_certs("root_cas", pem)? {
+                roots.add(cert).map_err(|e| anyhow!("root_cas: {e}"))?;
+            }
+        }
+        if self.ca.is_none() && self.ca_pem.is_none() {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        Ok(roots)
     }
 
     /// Runs the TLS handshake on `stream` for `host` (the name checked in

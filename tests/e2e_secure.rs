@@ -371,6 +371,61 @@ fn amqps_mistakes_are_refused_at_once_with_the_cause() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// amqps:// to a plaintext AMQP listener on a port other than 5672 (here a
+/// stand-in that answers a ClientHello as RabbitMQ and Artemis do: with
+/// AMQP's protocol header, then hangs up) is refused at once with the
+/// hint; one that never answers gives the hint after the handshake's 3 s.
+#[test]
+fn amqps_to_a_plaintext_port_says_so() {
+    use std::io::{Read, Write};
+    let answering = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (a, s) = (
+        answering.local_addr().unwrap().port(),
+        silent.local_addr().unwrap().port(),
+    );
+    std::thread::spawn(move || {
+        for c in answering.incoming() {
+            let Ok(mut c) = c else { return };
+            let mut hello = [0u8; 8];
+            let _ = c.read_exact(&mut hello);
+            let _ = c.write_all(b"AMQP\x00\x01\x00\x00");
+        }
+    });
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for c in silent.incoming().flatten() {
+            keep.lock().unwrap().push(c);
+        }
+    });
+    let url = format!("amqps://127.0.0.1:{a}");
+    let (out, r, took) = probe(&[
+        "--amqp-url",
+        &url,
+        "--count",
+        "1",
+        "--connect-timeout",
+        "20",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{r:#}");
+    assert_eq!(r["error"]["kind"], "refused", "{r:#}");
+    let want = format!("is port {a} a plaintext amqp:// listener?");
+    assert!(
+        r["error"].to_string().contains(&want),
+        "{want:?} not in {r:#}"
+    );
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    let url = format!("amqps://127.0.0.1:{s}");
+    let (out, r, _) = probe(&["--amqp-url", &url, "--count", "1", "--connect-timeout", "5"]);
+    assert_eq!(out.status.code(), Some(2), "{r:#}");
+    let want = format!("no TLS answer within 3 s (is port {s} a plaintext amqp:// listener?");
+    assert!(
+        r["error"].to_string().contains(&want),
+        "{want:?} not in {r:#}"
+    );
+}
+
 #[test]
 fn tls_skip_verify_connects_and_says_so_everywhere() {
     require_stack();

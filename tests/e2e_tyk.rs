@@ -119,5 +119,31 @@ fn lint_says_where_tyk_differs_from_bento() {
         text.contains("s.yaml:5:7: warning: streams.s.output.file: Tyk removes every `file:` key"),
         "{text}"
     );
+    // a broken JSON API definition is called JSON, located in the file
+    let j = dir.join("api.json");
+    std::fs::write(
+        &j,
+        "{\n  \"x-tyk-streaming\": {\"streams\": {\"s\": {]}}\n}\n",
+    )
+    .unwrap();
+    let (code, text) = lint(&[], &j);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("api.json:2:") && text.contains("JSON syntax:"),
+        "{text}"
+    );
+    // a release older than streamprobe's table is refused, not guessed at
+    let out = Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+        .args(["lint", "--tyk-version", "5.3"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    // lint's findings and usage errors go to stdout, exit 1
+    let err = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--tyk-version \"5.3\"") && err.contains("from 5.8 on"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -336,10 +336,11 @@ fn lint_opens_no_connection() {
     let tls = dir.join("tls.yaml");
     std::fs::write(
         &tls,
-        "input: {amqp_1: {urls: [\"amqps://localhost:5671\"], source_address: EXTERNAL, tls: {enabled: true, root_cas_file: /nonexistent/ca.pem}}}\noutput: {kafka: {addresses: [127.0.0.1:9092], topic: FOO, sasl: {mechanism: OAUTHBEARER}}}\n",
+        "input: {amqp_1: {urls: [\"amqps://localhost:5671\"], source_address: EXTERNAL, tls: {enabled: true, skip_cert_verify: true, root_cas_file: /nonexistent/ca.pem}}}\noutput: {kafka: {addresses: [127.0.0.1:9092], topic: FOO, sasl: {mechanism: OAUTHBEARER}}}\n",
     )
     .unwrap();
-    // a TLS file that cannot be read and a SASL mechanism the runner does
+    // a TLS file that cannot be read (read although verification is
+    // skipped, which is warned of) and a SASL mechanism the runner does
     // not run: the same findings from both, before any connection
     for (cmd, code) in [("lint", 1), ("pipeline", 2)] {
         let (status, text) = run(cmd, &tls, &[]);
@@ -347,6 +348,7 @@ fn lint_opens_no_connection() {
         for want in [
             "tls.yaml:1:78: stream tls: input.amqp_1.tls: root_cas_file /nonexistent/ca.pem: I/O error",
             "stream tls: output.kafka.sasl.mechanism: not supported by the local runner",
+            "input.amqp_1.tls.skip_cert_verify: the broker's TLS certificate is not verified",
         ] {
             assert!(text.contains(want), "{cmd}: {want}\n{text}");
         }

@@ -428,6 +428,10 @@ pub struct App {
     pub help_scroll: usize,
     /// Where the session is being recorded, once saved (`w`, `--record`).
     pub recording: Option<String>,
+    /// Whether an AMQPS endpoint skips certificate verification
+    /// (`--tls-skip-verify`): a red badge on the injector pane at every
+    /// size, and a warning in the quit summary.
+    pub tls_unverified: bool,
     /// A one-line notice for the status line (e.g. where `w` saved); it
     /// gives the line back to the key hints [`NOTICE_FOR`] after it was
     /// first drawn (see [`App::on_tick`]).
@@ -481,6 +485,7 @@ impl App {
             show_help: false,
             help_scroll: 0,
             recording: None,
+            tls_unverified: false,
             notice: None,
             notice_since: None,
             compose_body: String::new(),

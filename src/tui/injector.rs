@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Style, Stylize};
+use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
@@ -148,6 +148,13 @@ pub fn render(f: &mut Frame, app: &App, area: Rect, now: Instant) {
     let mut right = vec![format!("run {} ", st.run()).fg(Color::DarkGray)];
     if app.recording.is_some() {
         right.push(Span::styled("● REC ", Style::new().fg(Color::Red)));
+    }
+    // the endpoint's own "(TLS NOT VERIFIED)" may be cut at 80 columns
+    if app.tls_unverified {
+        right.push(Span::styled(
+            "TLS NOT VERIFIED ",
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ));
     }
     let title = render::title(
         vec![" injector ".bold(), status_span(&inj.status)],

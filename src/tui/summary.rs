@@ -50,6 +50,10 @@ pub fn text(app: &App, saved: Option<&str>) -> String {
         st.failed
     );
     out.push('\n');
+    if app.tls_unverified {
+        // fits 80 columns (the quit summary's width)
+        out.push_str("  WARNING: TLS certificate NOT verified (--tls-skip-verify)\n");
+    }
     if s.count > 0 {
         out.push_str(&format!(
             "  publish→settle p50 {} p99 {} n={}\n",

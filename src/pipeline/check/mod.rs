@@ -42,6 +42,7 @@ pub fn file(path: &Path, refs: &Refs) -> Vec<Finding> {
     if let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&masked) {
         let at = shape::positions(&masked).unwrap_or_default();
         findings.extend(tyk::warnings(&doc, &at, refs.tyk_version));
+        findings.extend(skip_verify_warnings(&doc, &at));
     }
     match config::parse_text_with(path, &raw, |k| std::env::var(k).ok(), refs) {
         Err(_) if every_problem(path, &raw, refs, &mut findings) => {}
@@ -92,6 +93,32 @@ pub fn file(path: &Path, refs: &Refs) -> Vec<Finding> {
     findings
 }
 
+/// A warning at every `tls: {skip_cert_verify: true}` of the file (`doc`,
+/// positions `at`): Bento takes it, but the broker's certificate is then
+/// not checked at all.
+fn skip_verify_warnings(
+    doc: &serde_yaml_ng::Value,
+    at: &HashMap<Vec<Seg>, (usize, usize)>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    tyk::walk(doc, &[], &mut |path, key, v| {
+        if key == "skip_cert_verify"
+            && v.as_bool() == Some(true)
+            && matches!(path.last(), Some(Seg::Key(k)) if k == "tls")
+        {
+            let here = [path.to_vec(), vec![Seg::Key(key.to_owned())]].concat();
+            out.push(
+                Finding::warning(
+                    here.clone(),
+                    "the broker's TLS certificate is not verified: anyone on the path can read and change these messages",
+                )
+                .at(shape::locate(at, &here)),
+            );
+        }
+    });
+    out
+}
+
 /// Only the errors of [`file`].
 pub fn errors(path: &Path, refs: &Refs) -> Vec<Finding> {
     file(path, refs)
@@ -126,7 +153,13 @@ fn every_problem(path: &Path, raw: &str, refs: &Refs, findings: &mut Vec<Finding
                 return true;
             }
             if let Some((at, what)) = shape::syntax_error(&masked) {
-                findings.push(Finding::error(vec![], format!("YAML syntax: {what}")).at(Some(at)));
+                // a Tyk API definition is often JSON (read as YAML, its superset)
+                let json = path
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+                let lang = if json { "JSON" } else { "YAML" };
+                findings
+                    .push(Finding::error(vec![], format!("{lang} syntax: {what}")).at(Some(at)));
                 return true;
             }
             // the file is fine: a substituted value broke it. Point at the

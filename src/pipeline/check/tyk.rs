@@ -43,6 +43,9 @@ pub fn parse_version(s: &str) -> Result<(u32, u32, u32), String> {
     let parts: Vec<&str> = s.trim().trim_start_matches('v').split('.').collect();
     let n = |i: usize| parts.get(i).map_or(Ok(0), |p| p.parse::<u32>());
     match (parts.len(), n(0), n(1), n(2)) {
+        (2 | 3, Ok(a), Ok(b), Ok(_)) if (a, b) < (5, 8) => Err(format!(
+            "--tyk-version {s:?}: streamprobe knows what Tyk registers from 5.8 on (Tyk Streams' first LTS release); {a}.{b} is not covered"
+        )),
         (2 | 3, Ok(a), Ok(b), Ok(c)) => Ok((a, b, c)),
         _ => Err(format!(
             "--tyk-version {s:?}: expected MAJOR.MINOR or MAJOR.MINOR.PATCH (e.g. 5.8 or 5.12.1)"
@@ -87,7 +90,7 @@ pub fn warnings(
     };
     let mut out = Vec::new();
     for (root, v) in roots {
-        walk(v, &root, &mut |path, key| {
+        walk(v, &root, &mut |path, key, _| {
             let here = [path.to_vec(), vec![Seg::Key(key.to_owned())]].concat();
             if UNSAFE.contains(&key) {
                 out.push(
@@ -131,13 +134,13 @@ fn is_component(path: &[Seg]) -> bool {
     ) || matches!(path.last(), Some(Seg::Index(_)))
 }
 
-/// Calls `f(path, key)` for every mapping key under `v` (at `path`).
-fn walk(v: &Value, path: &[Seg], f: &mut impl FnMut(&[Seg], &str)) {
+/// Calls `f(path, key, value)` for every mapping key under `v` (at `path`).
+pub(super) fn walk(v: &Value, path: &[Seg], f: &mut impl FnMut(&[Seg], &str, &Value)) {
     match v {
         Value::Mapping(m) => {
             for (k, child) in m {
                 if let Some(k) = k.as_str() {
-                    f(path, k);
+                    f(path, k, child);
                     walk(
                         child,
                         &[path.to_vec(), vec![Seg::Key(k.to_owned())]].concat(),
@@ -164,6 +167,9 @@ mod tests {
         assert_eq!(parse_version("5.8"), Ok((5, 8, 0)));
         assert_eq!(parse_version("v5.12.1"), Ok((5, 12, 1)));
         assert!(parse_version("five").is_err());
+        // no component table before Tyk 5.8
+        assert!(parse_version("5.3").unwrap_err().contains("from 5.8 on"));
+        assert!(parse_version("4.0.1").is_err());
         assert_eq!(bento_of((5, 8, 3)), "Bento 1.7.1");
         assert_eq!(bento_of((5, 12, 1)), "Bento 1.16.2");
     }
