@@ -1,26 +1,39 @@
 #!/usr/bin/env bash
 # Benchmarks on the local stack (not tests). Prints every figure and a
 # summary; the README quotes its numbers. Knobs: BENCH_N (injector messages
-# per round, 20000), E2E_N (messages through the pipeline, 20000),
-# MEM_N (messages of the memory run, 1000000; 0 skips it), BENCH_PARTS
-# (which of a b c d e u to run, default abcdeu; u alone needs no brokers).
+# per round, 20000), E2E_N (messages per tuned throughput run, 20000; a
+# quarter of it with the seed settings), MEM_N (messages of the memory run,
+# 1000000; 0 skips it), WARM_N (warm-up probes before every timed run, 500),
+# PACED_N (messages of a paced run of (r), 5000), BENTO (a Bento binary: (r)
+# runs it side by side), BENCH_PARTS (which of a b c d e r u to run,
+# default abcderu; u alone needs no brokers).
+# Every timed run starts a fresh engine on fresh queues and topics, sends a
+# warm-up on them first, and comparisons alternate their order over 3
+# rounds (A B C, C B A, A B C); the summary gives medians and min–max, of
+# ratios too (taken within a round). Every queue and topic the bench
+# creates is deleted at the end.
 #   (a) injector send rate vs a bare fe2o3-amqp pipelined sender (ratio)
-#   (b) end-to-end throughput through `streamprobe pipeline`, seed and tuned,
-#       against each single hop alone (EXTERNAL → AMQP, EXTERNAL → Kafka) with
-#       the same settings: fan-out / slowest hop (issue 4's target: ≥ 70 %)
-#   (c) p50/p99 end-to-end latency at 1,000 msg/s
-#   (d) peak RSS of `streamprobe probe` over MEM_N messages
+#   (b) throughput through `streamprobe pipeline`, seed settings and tuned:
+#       each single hop alone (EXTERNAL → AMQP, EXTERNAL → Kafka) and the
+#       fan-out; fan-out / slowest hop (target ≥ 0.9)
+#   (c) p50/p99 end-to-end latency at 1,000 msg/s (tuned)
+#   (d) peak RSS of `streamprobe probe` over MEM_N messages, and its counts:
+#       sent = received + lost + late per destination
 #   (e) latency accuracy: the probe's p50 on the EXTERNAL → AMQP hop at 200
 #       msg/s against an independent qpid-proton client timing the same hop
 #       the same way (scripts/bench/anchor_amqp.py), after a warm-up, in 3
 #       alternating rounds; medians, min–max and the ratio, and the probe's
 #       own sender lag
-# Every queue and topic the bench creates is deleted at the end.
+#   (r) the runner's CPU per message at 500 msg/s (seed settings), and at
+#       `credit: 1` (the only credit Bento keeps consuming at on RabbitMQ
+#       3.10) unpaced throughput, CPU per message, p50/p99, CPU seconds and
+#       peak RSS at 500 msg/s, of streamprobe's runner and, with BENTO, of
+#       Bento on the same file and brokers
 #   (u) the UI's reducer + render on one thread (scripts/bench/ui.rs)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-BENCH_N=${BENCH_N:-20000} E2E_N=${E2E_N:-20000} MEM_N=${MEM_N:-1000000} PARTS=${BENCH_PARTS:-abcdeu}
+BENCH_N=${BENCH_N:-20000} E2E_N=${E2E_N:-20000} MEM_N=${MEM_N:-1000000} PARTS=${BENCH_PARTS:-abcderu} WARM_N=${WARM_N:-500}
 part() { [[ $PARTS == *$1* ]]; }
 export BENCH_N
 
@@ -53,30 +66,50 @@ cleanup() {
 }
 trap cleanup EXIT
 
-json() { python3 -c "import json,sys; r=json.load(open('$1')); print($2)"; }
 
-# start_pipeline FILE TAG [VAR=VALUE...]: runs the stream on addresses/topics
-# unique to TAG, with extra environment
-start_pipeline() {
-  local file=$1 tag=$2_$$ name=$2
+# start_engine FILE NAME [VAR=VALUE...]: runs the stream with $ENGINE
+# (streamprobe's runner, or the Bento binary $BENTO) on addresses and topics
+# unique to NAME and this bench, with extra environment; waits until the
+# engine's /ready (both serve Bento's on 127.0.0.1:4195) says every input
+# and output is connected
+start_engine() {
+  local file=$1 name=$2
   shift 2
-  SRC=bench_src_$tag TOPIC=bench_t_$tag Q=bench_q_$tag STREAM=$file
-  env "$@" SOURCE_ADDRESS=$SRC KAFKA_TOPIC=$TOPIC TARGET_ADDRESS=$Q "$BIN" pipeline "$file" >"$OUT/pipeline_$name.log" 2>&1 &
+  local tag=${name}_$$ cmd=("$BIN" pipeline --http-address 127.0.0.1:4195 "$file")
+  [[ ${ENGINE:-streamprobe} == bento ]] && cmd=("$BENTO" -c "$file")
+  SRC=bench_src_$tag TOPIC=bench_t_$tag Q=bench_q_$tag
+  env "$@" SOURCE_ADDRESS="$SRC" KAFKA_TOPIC="$TOPIC" TARGET_ADDRESS="$Q" "${cmd[@]}" >"$OUT/engine_$name.log" 2>&1 &
   PIPE=$!
-  for _ in $(seq 100); do grep -q "input connected" "$OUT/pipeline_$name.log" && return; sleep 0.1; done
-  echo "bench: the pipeline did not start:" >&2; cat "$OUT/pipeline_$name.log" >&2; exit 1
+  for _ in $(seq 300); do
+    curl -sf -o /dev/null http://127.0.0.1:4195/ready && return
+    kill -0 "$PIPE" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "bench: ${ENGINE:-streamprobe} did not get ready on $file:" >&2; cat "$OUT/engine_$name.log" >&2; exit 1
 }
 stop_pipeline() { kill -INT "$PIPE"; wait "$PIPE" || true; PIPE=""; }
-probe() { "$BIN" probe --source "$SRC" --kafka-topic "$TOPIC" --amqp-target "$Q" --json "$@"; }
-# hop_probe FILE TAG COUNT [VAR=VALUE...]: the probe reads its destinations
-# (one, for a single hop) from the stream file, as the pipeline does
-hop_probe() {
-  local file=$1 name=$2 count=$3
+# CPU clock ticks (user + system, every thread) of process $1
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# run_case NAME FILE COUNT [probe options...]: a fresh engine on fresh
+# addresses (environment: the array ENVS), a warm-up of WARM_N probes on
+# them, then the timed probe (NAME.json) and the engine's CPU ticks over it
+# and peak RSS (NAME.cpu). The probe reads its destinations (one, for a
+# single hop) from the stream file, as the engine does.
+run_case() {
+  local name=$1 file=$2 count=$3
   shift 3
-  start_pipeline "$file" "$name" "$@"
-  env "$@" SOURCE_ADDRESS=$SRC KAFKA_TOPIC=$TOPIC TARGET_ADDRESS=$Q "$BIN" probe --stream "$file" --json --count "$count" >"$OUT/$name.json" || true
+  start_engine "$file" "$name" "${ENVS[@]}"
+  local p=(env "${ENVS[@]}" SOURCE_ADDRESS="$SRC" KAFKA_TOPIC="$TOPIC" TARGET_ADDRESS="$Q" "$BIN" probe --stream "$file" --json)
+  "${p[@]}" --count "$WARM_N" >"$OUT/${name}_warm.json" || true
+  local t0 t1
+  t0=$(ticks "$PIPE")
+  "${p[@]}" --count "$count" "$@" >"$OUT/$name.json" || true
+  t1=$(ticks "$PIPE")
+  echo "$((t1 - t0)) $(awk '/VmHWM/ {print $2}' "/proc/$PIPE/status")" >"$OUT/$name.cpu"
   stop_pipeline
 }
+# the order of a round's cases: as given in odd rounds, reversed in even ones
+in_order() { local r=$1; shift; if ((r % 2)); then echo "$@"; else echo "$@" | tr ' ' '\n' | tac | paste -sd' '; fi; }
 
 A="skipped"
 if part a; then
@@ -87,38 +120,54 @@ fi
 
 SEED_N=$(( E2E_N / 4 ))
 TUNED=(CREDIT=256 KAFKA_MAX_IN_FLIGHT=64)
+declare -A HOP=([hop_amqp]=scripts/bench/hop_amqp.yaml [hop_kafka]=scripts/bench/hop_kafka.yaml [fanout]=scripts/bench/fanout.yaml)
 if part b; then
-  echo "== (b) end-to-end throughput through streamprobe pipeline: single hops, then the fan-out"
-  hop_probe scripts/bench/hop_amqp.yaml hop_amqp_seed "$SEED_N"
-  hop_probe scripts/bench/hop_kafka.yaml hop_kafka_seed "$SEED_N"
-  start_pipeline stream.yaml seed
-  probe --count "$SEED_N" >"$OUT/seed.json" || true
-  stop_pipeline
-  hop_probe scripts/bench/hop_amqp.yaml hop_amqp_tuned "$E2E_N" "${TUNED[@]}"
-  hop_probe scripts/bench/hop_kafka.yaml hop_kafka_tuned "$E2E_N" "${TUNED[@]}"
+  echo "== (b) throughput through streamprobe pipeline: each single hop and the fan-out, seed and tuned, 3 alternating rounds"
+  for cfg in seed tuned; do
+    if [[ $cfg == seed ]]; then ENVS=(); n=$SEED_N; else ENVS=("${TUNED[@]}"); n=$E2E_N; fi
+    for r in 1 2 3; do
+      for c in $(in_order "$r" hop_amqp hop_kafka fanout); do
+        echo "   round $r: $cfg $c ($n messages)"
+        run_case "b_${cfg}_${c}_$r" "${HOP[$c]}" "$n"
+      done
+    done
+  done
 fi
-if part b || part c || part d; then
-  start_pipeline scripts/bench/tuned.yaml tuned
-fi
-part b && { probe --count "$E2E_N" >"$OUT/tuned.json" || true; }
 if part c; then
-  echo "== (c) latency at 1,000 msg/s (tuned pipeline, 10,000 messages)"
-  probe --count 10000 --rate 1000 >"$OUT/rate.json" || true
+  echo "== (c) latency at 1,000 msg/s (tuned fan-out, 10,000 messages, 3 rounds)"
+  ENVS=("${TUNED[@]}")
+  for r in 1 2 3; do run_case "c_rate_$r" scripts/bench/fanout.yaml 10000 --rate 1000; done
 fi
-MEM="skipped"
 if part d && (( MEM_N > 0 )); then
-  echo "== (d) peak memory of streamprobe probe over $MEM_N messages (tuned pipeline)"
-  /usr/bin/time -v "$BIN" probe --source "$SRC" --kafka-topic "$TOPIC" --amqp-target "$Q" --json --count "$MEM_N" \
-    >"$OUT/mem.json" 2>"$OUT/mem.time" || true
-  MEM="peak RSS $(awk -F': ' '/Maximum resident set size/ {printf "%.0f MB", $2/1024}' "$OUT/mem.time") \
-$(json "$OUT/mem.json" "'(sent %s; received %s; lost %s)' % (r['sent'], [d['received'] for d in r['destinations']], [d['lost'] for d in r['destinations']])")"
+  echo "== (d) peak memory of streamprobe probe over $MEM_N messages (tuned fan-out)"
+  ENVS=("${TUNED[@]}")
+  start_engine scripts/bench/fanout.yaml mem "${ENVS[@]}"
+  /usr/bin/time -v env "${ENVS[@]}" SOURCE_ADDRESS="$SRC" KAFKA_TOPIC="$TOPIC" TARGET_ADDRESS="$Q" \
+    "$BIN" probe --stream scripts/bench/fanout.yaml --json --count "$MEM_N" >"$OUT/mem.json" 2>"$OUT/mem.time" || true
+  stop_pipeline
 fi
-[[ -n $PIPE ]] && stop_pipeline
+export PACED_N=${PACED_N:-5000}
+if part r; then
+  echo "== (r) the runner's CPU per message, and the engines side by side${BENTO:+ (BENTO=$BENTO)}, 3 alternating rounds"
+  engines=(streamprobe)
+  [[ -n ${BENTO:-} ]] && engines+=(bento)
+  for r in 1 2 3; do
+    echo "   round $r: streamprobe, seed settings, 500 msg/s"
+    ENVS=()
+    ENGINE=streamprobe run_case "r_streamprobe_seed_paced_$r" scripts/bench/fanout.yaml "$PACED_N" --rate 500
+    ENVS=(CREDIT=1)
+    for e in $(in_order "$r" "${engines[@]}"); do
+      echo "   round $r: $e, credit 1"
+      ENGINE=$e run_case "r_${e}_c1_$r" scripts/bench/fanout.yaml "$SEED_N"
+      ENGINE=$e run_case "r_${e}_paced_$r" scripts/bench/fanout.yaml "$PACED_N" --rate 500
+    done
+  done
+fi
 
 E="skipped"
 if part e; then
   echo "== (e) latency accuracy at 200 msg/s, EXTERNAL → AMQP: probe vs qpid-proton (3 alternating rounds of 2,000)"
-  start_pipeline scripts/bench/hop_amqp.yaml acc
+  start_engine scripts/bench/hop_amqp.yaml acc
   hop=(env SOURCE_ADDRESS="$SRC" TARGET_ADDRESS="$Q" "$BIN" probe --stream scripts/bench/hop_amqp.yaml --json)
   "${hop[@]}" --count 300 >/dev/null || true  # warm-up on the same addresses
   for i in 1 2 3; do
@@ -143,25 +192,9 @@ PY
 )
 fi
 
-row() { json "$1" "' / '.join('%s %.0f msg/s' % (d['name'].split(':')[0], d['throughput_per_s']) for d in r['destinations']) + ' (passed=%s)' % r['passed']"; }
-lat() { json "$1" "' / '.join('%s p50 %.1f ms p99 %.1f ms' % (d['name'].split(':')[0], d['latency_us']['p50']/1000, d['latency_us']['p99']/1000) for d in r['destinations']) + ' (passed=%s)' % r['passed']"; }
-# rate FILE: the slowest destination's throughput (msg/s)
-rate() { json "$1" "min(d['throughput_per_s'] for d in r['destinations'])"; }
-ratio() { python3 -c "print('%.0f %%' % (100 * $1 / min($2, $3)))"; }
 echo
-echo "== summary"
+echo "== summary ($(nproc) cores, $(date -u +%Y-%m-%d))"
 echo "(a) injector:              $A"
-if part b; then
-  echo "(b) hop AMQP→AMQP, seed:   $(row "$OUT/hop_amqp_seed.json")   [$SEED_N msgs]"
-  echo "(b) hop AMQP→Kafka, seed:  $(row "$OUT/hop_kafka_seed.json")   [$SEED_N msgs, kafka max_in_flight 1]"
-  echo "(b) fan-out, seed:         $(row "$OUT/seed.json")   [$SEED_N msgs, kafka max_in_flight 1]"
-  echo "(b) seed fan-out / slowest hop:  $(ratio "$(rate "$OUT/seed.json")" "$(rate "$OUT/hop_amqp_seed.json")" "$(rate "$OUT/hop_kafka_seed.json")")"
-  echo "(b) hop AMQP→AMQP, tuned:  $(row "$OUT/hop_amqp_tuned.json")   [$E2E_N msgs, credit 256]"
-  echo "(b) hop AMQP→Kafka, tuned: $(row "$OUT/hop_kafka_tuned.json")   [$E2E_N msgs, kafka max_in_flight 64, credit 256]"
-  echo "(b) fan-out, tuned:        $(row "$OUT/tuned.json")   [$E2E_N msgs, kafka max_in_flight 64, credit 256]"
-  echo "(b) tuned fan-out / slowest hop: $(ratio "$(rate "$OUT/tuned.json")" "$(rate "$OUT/hop_amqp_tuned.json")" "$(rate "$OUT/hop_kafka_tuned.json")")"
-fi
-part c && echo "(c) at 1000 msg/s:         $(lat "$OUT/rate.json")"
-echo "(d) memory:                $MEM"
+python3 scripts/bench/summary.py "$OUT" "$PARTS"
 echo "(e) latency accuracy:      $E"
 echo "(u) UI:                    $U"

@@ -28,7 +28,7 @@ fn lint(files: &[&str]) -> (i32, String) {
 fn our_stream_files_pass() {
     let (code, out) = lint(&[
         "stream.yaml",
-        "scripts/bench/tuned.yaml",
+        "scripts/bench/fanout.yaml",
         "tests/fixtures/mirror.yaml",
     ]);
     assert_eq!(code, 0, "{out}");
