@@ -245,10 +245,12 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
                 ep.display_url()
             ),
         };
-        let host = url
-            .host_str()
-            .ok_or_else(|| anyhow!("no host in AMQP URL {}", ep.display_url()))?
-            .to_owned();
+        // an IPv6 literal without its brackets: `[::1]` is no name to resolve
+        let host = match url.host() {
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            Some(h) => h.to_string(),
+            None => bail!("no host in AMQP URL {}", ep.display_url()),
+        };
         let port = url.port().unwrap_or(if tls { 5671 } else { 5672 });
         // Our own socket, to set TCP_NODELAY: without it, Nagle's algorithm
         // holds small frames (settlements, flow) back for up to 40 ms.
@@ -317,12 +319,13 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
                         if not_tls { plain_hint.as_str() } else { "" }
                     )));
                 }
-                // not Refused: a loaded TLS broker may only be slow
-                Err(_) => bail!(
+                // a TLS broker answers a ClientHello in milliseconds; a
+                // listener that waits for AMQP's header never does
+                Err(_) => bail!(Refused(format!(
                     "{}: no TLS answer within {} s{plain_hint}",
                     ep.display_url(),
                     TLS_HANDSHAKE_TIMEOUT.as_secs()
-                ),
+                ))),
             };
             let mut stream = stream;
             if ep.sasl_external {
@@ -359,6 +362,20 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
                     if tls && io.to_string().contains("received fatal alert") =>
                 {
                     anyhow::Error::new(client_cert_refused(ep, &io))
+                }
+                // the broker wants SASL we did not offer, or does not offer
+                // the mechanism we asked for: a retry does not fix it
+                fe2o3_amqp::connection::OpenError::NotImplemented(detail) => {
+                    let detail = detail.unwrap_or_default();
+                    let why = if detail.contains("id: Sasl") {
+                        "the broker requires a SASL login: give --amqp-user and --amqp-password".to_owned()
+                    } else {
+                        format!("the broker does not offer SASL PLAIN for user {shown_user} ({detail}); see --amqp-sasl-mechanism")
+                    };
+                    anyhow::Error::new(Refused(format!(
+                        "cannot open an AMQP connection to {}: {why}",
+                        ep.display_url()
+                    )))
                 }
                 fe2o3_amqp::connection::OpenError::Io(io) if !tls && port == 5671 => {
                     anyhow::Error::new(Refused(format!(

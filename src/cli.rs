@@ -193,7 +193,7 @@ pub struct Endpoints {
     /// Take the source and every destination (fallbacks and dead-letter
     /// targets included) from this stream file instead of the flags above.
     #[arg(long, env = "STREAMPROBE_STREAM", value_name = "FILE",
-          conflicts_with_all = ["source", "amqp_target", "kafka_topic", "kafka_brokers", "amqp_url"])]
+          conflicts_with_all = ["source", "amqp_target", "kafka_topic", "kafka_brokers", "amqp_url", "amqp_user", "amqp_password"])]
     pub stream: Option<PathBuf>,
 }
 
@@ -227,6 +227,13 @@ impl Endpoints {
             props.push(("security.protocol".to_owned(), p.clone()));
         }
         if let Some(user) = &self.kafka_user {
+            // librdkafka would refuse it only when the client is made (a
+            // stream file may hold the password)
+            if self.kafka_password.is_none() && self.stream.is_none() {
+                anyhow::bail!(
+                    "--kafka-user {user} is given without --kafka-password (or STREAMPROBE_KAFKA_PASSWORD)"
+                );
+            }
             let mechanism = self.kafka_sasl_mechanism.as_deref().unwrap_or("PLAIN");
             props.push(("sasl.mechanism".to_owned(), mechanism.to_owned()));
             props.push(("sasl.username".to_owned(), user.clone()));
@@ -243,6 +250,21 @@ impl Endpoints {
         }
         if let Some(ca) = &self.kafka_ca {
             crate::tls::check_ca_file("--kafka-ca", ca)?;
+            // a CA for a plaintext protocol is never used: the user thinks
+            // the link is secured (a stream file may set the protocol)
+            let protocol = self
+                .kafka_properties
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "security.protocol")
+                .map(|(_, v)| v.to_ascii_uppercase())
+                .or_else(|| protocol.clone());
+            if self.stream.is_none() && !protocol.as_deref().is_some_and(|p| p.ends_with("SSL")) {
+                anyhow::bail!(
+                    "--kafka-ca given, but the Kafka security protocol is {}: add --kafka-security-protocol SSL or SASL_SSL",
+                    protocol.as_deref().unwrap_or("PLAINTEXT")
+                );
+            }
             props.push(("ssl.ca.location".to_owned(), ca.display().to_string()));
         }
         for (k, v) in &self.kafka_properties {
@@ -616,7 +638,14 @@ mod tests {
     #[test]
     fn stream_file_and_explicit_destinations_conflict() {
         assert!(Cli::try_parse_from(["streamprobe", "--stream", "s.yaml"]).is_ok());
-        for flag in ["--kafka-topic", "--amqp-target", "--source"] {
+        // the stream file's own login is used: a flag for it would be ignored
+        for flag in [
+            "--kafka-topic",
+            "--amqp-target",
+            "--source",
+            "--amqp-user",
+            "--amqp-password",
+        ] {
             let e = Cli::try_parse_from(["streamprobe", "probe", "--stream", "s.yaml", flag, "X"])
                 .unwrap_err();
             assert!(e.to_string().contains("cannot be used with"), "{e}");

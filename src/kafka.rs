@@ -43,6 +43,24 @@ pub struct KafkaEndpoint {
 }
 
 impl KafkaEndpoint {
+    /// Whether TLS is on without checking the brokers' certificates
+    /// (`enable.ssl.certificate.verification=false`, the last value set wins
+    /// as in librdkafka).
+    pub fn unverified(&self) -> bool {
+        let tls = self
+            .props
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "security.protocol")
+            .is_some_and(|(_, v)| v.to_ascii_uppercase().ends_with("SSL"));
+        tls && self
+            .props
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "enable.ssl.certificate.verification")
+            .is_some_and(|(_, v)| v.eq_ignore_ascii_case("false"))
+    }
+
     /// Servers only: PLAINTEXT, librdkafka's defaults.
     pub fn plain(brokers: impl Into<String>) -> Self {
         KafkaEndpoint {
@@ -97,9 +115,18 @@ impl SetAll for ClientConfig {
 /// Whether a librdkafka property holds a secret (its value is never shown).
 pub fn secret_property(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["password", "secret", "key.pem", "ssl.key", "jaas", "token"]
-        .iter()
-        .any(|w| k.contains(w))
+    [
+        "password",
+        "secret",
+        "key.pem",
+        "ssl.key",
+        "jaas",
+        "token",
+        "oauthbearer.config",
+        "keytab",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
 }
 
 impl std::fmt::Debug for KafkaEndpoint {
@@ -369,8 +396,10 @@ pub async fn run_consumer(
     let (consumer, refusal) = match new_consumer(&kafka, &format!("kafka:{topic}")) {
         Ok((c, r)) => (Arc::new(c), r),
         Err(e) => {
+            // librdkafka refused the settings (a TLS file it cannot load, a
+            // missing SASL password): a retry does not fix that
             let _ = events
-                .send(Event::Down {
+                .send(Event::Refused {
                     link,
                     error: format!("invalid Kafka client config: {e}"),
                 })
@@ -635,7 +664,7 @@ pub async fn run_publisher(
         Err(e) => {
             let error = format!("invalid Kafka client config: {e}");
             let _ = events
-                .send(Event::Down {
+                .send(Event::Refused {
                     link: Link::Injector,
                     error,
                 })

@@ -147,6 +147,16 @@ impl Plan {
             .any(|d| matches!(&d.kind, DestKind::Amqp { endpoint, .. } if endpoint.unverified()))
     }
 
+    /// Whether any Kafka endpoint of the plan runs TLS without checking the
+    /// brokers' certificates ([`KafkaEndpoint::unverified`]).
+    pub fn unverified_kafka_tls(&self) -> bool {
+        let src = matches!(&self.source, Source::Kafka { kafka, .. } if kafka.unverified());
+        src || self
+            .dests
+            .iter()
+            .any(|d| matches!(&d.kind, DestKind::Kafka { kafka, .. } if kafka.unverified()))
+    }
+
     /// The seed's layout from the flags: destination 0 = the Kafka topic,
     /// 1 = the AMQP address, both primary.
     pub fn from_flags(e: &Endpoints) -> Plan {
@@ -363,7 +373,36 @@ impl Plan {
 fn check_amqp_url(ep: &AmqpEndpoint) -> Result<()> {
     let shown = ep.display_url();
     let url = url::Url::parse(&ep.url).map_err(|e| anyhow!("invalid AMQP URL {shown}: {e}"))?;
+    // an `@` after the authority: a password with an unescaped @ / ? #
+    // split the URL (dialling its tail as a host name can only fail)
+    if url.path().contains('@')
+        || url.query().is_some_and(|q| q.contains('@'))
+        || url.fragment().is_some_and(|f| f.contains('@'))
+    {
+        bail!(
+            "AMQP URL {shown}: the part after the host holds an `@`: percent-encode @ / ? # in a user or password (@ is %40, / is %2F)"
+        );
+    }
     match url.scheme() {
+        // TLS flags on a plaintext URL: the user thinks the link is secured
+        "amqp" if !ep.tls.force && ep.tls.names == crate::tls::TlsNames::FLAGS => {
+            let t = &ep.tls;
+            let given: Vec<&str> = [
+                (t.ca.is_some(), "--amqp-ca"),
+                (t.client_cert.is_some(), "--amqp-client-cert"),
+                (t.client_key.is_some(), "--amqp-client-key"),
+                (t.skip_verify, "--tls-skip-verify"),
+            ]
+            .into_iter()
+            .filter_map(|(on, flag)| on.then_some(flag))
+            .collect();
+            if !given.is_empty() {
+                bail!(
+                    "{} given, but {shown} is plaintext amqp://: use amqps:// (RabbitMQ's TLS port is 5671)",
+                    given.join(", ")
+                );
+            }
+        }
         "amqp" => {}
         // the TLS files are read now: a wrong one is said at once
         "amqps" => ep.tls.check()?,

@@ -9,8 +9,18 @@ use tracing_subscriber::EnvFilter;
 
 use crate::secrets::Secrets;
 
+/// `RUST_LOG`'s filter (default `info`), with the HTTP client's crates held
+/// at `debug` whatever it says: at `trace` they dump the request headers in
+/// pieces, the management API's `Authorization: Basic …` (user and
+/// password) among them, which redaction cannot recognise.
 fn filter() -> EnvFilter {
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+    let mut f = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    for quiet in ["ureq=debug", "ureq_proto=debug"] {
+        if let Ok(d) = quiet.parse() {
+            f = f.add_directive(d);
+        }
+    }
+    f
 }
 
 /// The default UI log file: `$XDG_STATE_HOME/streamprobe/streamprobe.log`,

@@ -745,6 +745,11 @@ pub async fn main(args: ProbeArgs, secrets: &Secrets) -> ExitCode {
             .warnings
             .push(crate::tls::SKIP_VERIFY_WARNING.to_owned());
     }
+    if plan.unverified_kafka_tls() {
+        report
+            .warnings
+            .push(crate::tls::KAFKA_SKIP_VERIFY_WARNING.to_owned());
+    }
     report.source = Some(SourceReport {
         name: plan.source.name(),
         endpoint: plan.source.display(),

@@ -77,8 +77,10 @@ fn profiles() -> Result<(PathBuf, toml::Table)> {
 
 /// Keys whose values are secret (shown as `***`).
 fn secret_key(key: &str) -> bool {
-    // `pass`, not `password`: a misspelt key must not show its value
-    ["pass", "secret", "token", "pwd"]
+    // `pas`, not `password`: a misspelt key (`amqp-pasword`) must not show
+    // its value either
+    let key = key.to_ascii_lowercase();
+    ["pas", "pw", "secret", "token", "cred"]
         .iter()
         .any(|w| key.contains(w))
 }

@@ -73,6 +73,9 @@ impl Default for TlsNames {
     }
 }
 
+/// The warning for Kafka brokers whose certificates are not checked.
+pub const KAFKA_SKIP_VERIFY_WARNING: &str = "Kafka TLS certificates NOT verified (enable.ssl.certificate.verification=false): anyone on the path can read and change these messages";
+
 /// The warning shown next to an endpoint whose certificate is not checked.
 pub const SKIP_VERIFY_WARNING: &str = "TLS certificate NOT verified (--tls-skip-verify): anyone on the path can read and change these messages";
 

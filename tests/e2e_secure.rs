@@ -374,7 +374,8 @@ fn amqps_mistakes_are_refused_at_once_with_the_cause() {
 /// amqps:// to a plaintext AMQP listener on a port other than 5672 (here a
 /// stand-in that answers a ClientHello as RabbitMQ and Artemis do: with
 /// AMQP's protocol header, then hangs up) is refused at once with the
-/// hint; one that never answers gives the hint after the handshake's 3 s.
+/// hint; one that never answers is refused with the hint after the
+/// handshake's 3 s.
 #[test]
 fn amqps_to_a_plaintext_port_says_so() {
     use std::io::{Read, Write};
@@ -417,8 +418,17 @@ fn amqps_to_a_plaintext_port_says_so() {
     );
     assert!(took < Duration::from_secs(3), "took {took:?}");
     let url = format!("amqps://127.0.0.1:{s}");
-    let (out, r, _) = probe(&["--amqp-url", &url, "--count", "1", "--connect-timeout", "5"]);
+    let (out, r, took) = probe(&[
+        "--amqp-url",
+        &url,
+        "--count",
+        "1",
+        "--connect-timeout",
+        "20",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{r:#}");
+    assert_eq!(r["error"]["kind"], "refused", "{r:#}");
+    assert!(took < Duration::from_secs(6), "took {took:?}");
     let want = format!("no TLS answer within 3 s (is port {s} a plaintext amqp:// listener?");
     assert!(
         r["error"].to_string().contains(&want),
@@ -775,4 +785,139 @@ fn sasl_external_logs_in_as_the_client_certificates_user() {
         "{r:#}"
     );
     assert!(took < Duration::from_secs(6), "took {took:?}");
+}
+
+/// At `RUST_LOG=trace` the log holds no login of the management API (the
+/// HTTP client dumps request headers at trace, `Authorization: Basic …` in
+/// pieces that redaction cannot recognise; its crates are held at debug).
+#[test]
+fn a_trace_log_holds_no_http_login() {
+    require_stack();
+    let log = std::env::temp_dir().join(unique("trace_log"));
+    let log_s = log.to_str().unwrap();
+    let (src, q, t) = (unique("tr_s"), unique("tr_q"), unique("tr_t"));
+    let (_, r, _) = probe_json(
+        &[
+            "--source",
+            &src,
+            "--amqp-target",
+            &q,
+            "--kafka-topic",
+            &t,
+            "--count",
+            "2",
+            "--loss-timeout",
+            "1s",
+            "--log-file",
+            log_s,
+        ],
+        &[("RUST_LOG", "trace")],
+    );
+    // the broker view logged in (so a request with the header was made)
+    assert!(
+        r["source"]["broker"].is_object() || r["source"].is_object(),
+        "{r:#}"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.lines().count() > 50, "a trace log: {text}");
+    let lower = text.to_lowercase();
+    for bad in ["authorization", "basic ", "z3vlc3q6z3vlc3q"] {
+        assert!(!lower.contains(bad), "{bad:?} in the trace log");
+    }
+    let _ = std::fs::remove_file(&log);
+}
+
+/// Mistakes known before any connection are `config` errors at once, and a
+/// Kafka client librdkafka cannot make is `refused` at once: none waits for
+/// the connect timeout. A Kafka link whose certificates are not verified
+/// is warned of in the report.
+#[test]
+fn setting_mistakes_are_said_at_once() {
+    require_stack();
+    let ca = stack_ca();
+    let ca = ca.to_str().unwrap();
+    let cases: [(&[&str], &str, &str); 5] = [
+        (
+            &["--amqp-url", "amqp://localhost:5672", "--amqp-ca", ca],
+            "config",
+            "--amqp-ca given, but amqp://localhost:5672 is plaintext amqp://: use amqps://",
+        ),
+        (
+            &["--kafka-ca", ca],
+            "config",
+            "--kafka-ca given, but the Kafka security protocol is PLAINTEXT",
+        ),
+        (
+            &["--kafka-user", "probe"],
+            "config",
+            "--kafka-user probe is given without --kafka-password",
+        ),
+        (
+            &["--amqp-url", "amqps://weird:Zq@r/t@localhost:5671"],
+            "config",
+            "percent-encode @ / ? #",
+        ),
+        (
+            &[
+                "--kafka-security-protocol",
+                "SSL",
+                "--kafka-property",
+                "ssl.key.location=/etc/hostname",
+                "--kafka-property",
+                "ssl.certificate.location=/etc/hostname",
+            ],
+            "refused",
+            "invalid Kafka client config",
+        ),
+    ];
+    for (args, kind, want) in cases {
+        let mut all = args.to_vec();
+        all.extend(["--count", "1", "--connect-timeout", "20"]);
+        let (out, r, took) = probe(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {r:#}");
+        assert_eq!(r["error"]["kind"], kind, "{args:?}: {r:#}");
+        assert!(
+            r["error"].to_string().contains(want),
+            "{want:?} not in {r:#}"
+        );
+        assert!(!r.to_string().contains("Zq@r"), "password shown: {r:#}");
+        assert!(took < Duration::from_secs(3), "{args:?} took {took:?}");
+    }
+    // the file's own login is used with --stream: a flag for it is an error
+    let (out, _, _) = probe(&[
+        "--stream",
+        "stream.yaml",
+        "--amqp-password",
+        "x",
+        "--count",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    // verification off for Kafka: said in the report
+    let (src, q, t) = (unique("kv_s"), unique("kv_q"), unique("kv_t"));
+    let mut args = sasl_flags(ca, PASSWORD);
+    args.extend(
+        [
+            "--kafka-property",
+            "enable.ssl.certificate.verification=false",
+            "--source",
+            &src,
+            "--amqp-target",
+            &q,
+            "--kafka-topic",
+            &t,
+            "--count",
+            "1",
+            "--loss-timeout",
+            "1s",
+        ]
+        .map(String::from),
+    );
+    let (_, r, _) = probe_json(&args, &[]);
+    assert!(
+        r["warnings"]
+            .to_string()
+            .contains("Kafka TLS certificates NOT verified"),
+        "{r:#}"
+    );
 }

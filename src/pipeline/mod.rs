@@ -242,7 +242,7 @@ pub async fn lint_main(
         match check::tyk::parse_version(&v) {
             Ok(v) => refs.tyk_version = Some(v),
             Err(e) => {
-                println!("{e}");
+                println!("streamprobe lint: {e}");
                 return ExitCode::from(1);
             }
         }

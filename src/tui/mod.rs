@@ -165,7 +165,7 @@ pub async fn run(args: UiArgs, secrets: &Secrets) -> Result<()> {
     app.rate = args.measure.rate();
     app.inject = Arc::new(args.measure.inject());
     app.compose_body = compose_body;
-    app.tls_unverified = plan.unverified_tls();
+    app.tls_unverified = plan.unverified_tls() || plan.unverified_kafka_tls();
     for (d, pane) in plan.dests.iter().zip(app.dests.iter_mut()) {
         pane.expected = d.role == links::Role::Primary;
     }

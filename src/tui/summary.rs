@@ -52,7 +52,7 @@ pub fn text(app: &App, saved: Option<&str>) -> String {
     out.push('\n');
     if app.tls_unverified {
         // fits 80 columns (the quit summary's width)
-        out.push_str("  WARNING: TLS certificate NOT verified (--tls-skip-verify)\n");
+        out.push_str("  WARNING: a TLS certificate is NOT verified (see the endpoints)\n");
     }
     if s.count > 0 {
         out.push_str(&format!(
