@@ -180,7 +180,7 @@ pub struct Refused(pub String);
 /// handshake, as an alert on the first read (`io` is that read's error).
 fn client_cert_refused(ep: &AmqpEndpoint, io: &std::io::Error) -> Refused {
     Refused(format!(
-        "{}: TLS handshake failed: the broker {io} (is the client certificate signed by a CA it trusts?)",
+        "{}: TLS handshake failed: the broker refused the client certificate ({io}): is it signed by a CA the broker trusts?",
         ep.display_url()
     ))
 }
@@ -270,6 +270,7 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
             (decode(url.username()), decode(url.password().unwrap_or("")))
         };
         let shown_user = user.clone();
+        let has_client_cert = ep.tls.client_cert.is_some() || ep.tls.client_pem.is_some();
         if ep.sasl_external && !(tls && ep.tls.client_cert.is_some()) {
             bail!(Refused(format!(
                 "SASL EXTERNAL at {} needs {}: the broker takes the user from the certificate",
@@ -313,8 +314,26 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
                         ]
                         .iter()
                         .any(|w| text.contains(w));
+                    let ca_hint = if text.contains("UnknownIssuer") {
+                        match &ep.tls.ca {
+                            Some(ca) => format!(
+                                " (the CA in {} {} did not sign the broker's certificate)",
+                                ep.tls.names.ca,
+                                ca.display()
+                            ),
+                            None if ep.tls.ca_pem.is_some() => {
+                                " (root_cas did not sign the broker's certificate)".to_owned()
+                            }
+                            None => format!(
+                                " (no public CA signed the broker's certificate: give its CA with {})",
+                                ep.tls.names.ca
+                            ),
+                        }
+                    } else {
+                        String::new()
+                    };
                     bail!(Refused(format!(
-                        "{}: {text}{}",
+                        "{}: {text}{}{ca_hint}",
                         ep.display_url(),
                         if not_tls { plain_hint.as_str() } else { "" }
                     )));
@@ -332,7 +351,10 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
                 crate::sasl::external(&mut stream, &host, &ep.display_url())
                     .await
                     .map_err(|e| match e.downcast::<std::io::Error>() {
-                        Ok(io) if io.to_string().contains("received fatal alert") => {
+                        Ok(io)
+                            if io.to_string().contains("received fatal alert")
+                                || io.kind() == std::io::ErrorKind::ConnectionReset =>
+                        {
                             anyhow::Error::new(client_cert_refused(ep, &io))
                         }
                         Ok(io) => {
@@ -358,8 +380,12 @@ pub async fn connect(ep: &AmqpEndpoint, container_id: &str) -> Result<AmqpSessio
                 ))),
                 // TLS 1.3: the broker's verdict on our client certificate
                 // comes after the handshake, as an alert on the first read
+                // (or, as often, the broker just resets the connection)
                 fe2o3_amqp::connection::OpenError::Io(io)
-                    if tls && io.to_string().contains("received fatal alert") =>
+                    if tls
+                        && (io.to_string().contains("received fatal alert")
+                            || (has_client_cert
+                                && io.kind() == std::io::ErrorKind::ConnectionReset)) =>
                 {
                     anyhow::Error::new(client_cert_refused(ep, &io))
                 }

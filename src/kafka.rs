@@ -46,19 +46,22 @@ impl KafkaEndpoint {
     /// Whether TLS is on without checking the brokers' certificates
     /// (`enable.ssl.certificate.verification=false`, the last value set wins
     /// as in librdkafka).
+    /// Also when the brokers' names are not checked
+    /// (`ssl.endpoint.identification.algorithm=none`). librdkafka reads
+    /// `false`, `f`, `0` as false (any case).
     pub fn unverified(&self) -> bool {
-        let tls = self
-            .props
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "security.protocol")
-            .is_some_and(|(_, v)| v.to_ascii_uppercase().ends_with("SSL"));
-        tls && self
-            .props
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "enable.ssl.certificate.verification")
-            .is_some_and(|(_, v)| v.eq_ignore_ascii_case("false"))
+        let last = |key: &str| {
+            self.props
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.to_ascii_lowercase())
+        };
+        let tls = last("security.protocol").is_some_and(|v| v.ends_with("ssl"));
+        let off = last("enable.ssl.certificate.verification")
+            .is_some_and(|v| matches!(v.as_str(), "false" | "f" | "0"));
+        let no_name = last("ssl.endpoint.identification.algorithm").is_some_and(|v| v == "none");
+        tls && (off || no_name)
     }
 
     /// Servers only: PLAINTEXT, librdkafka's defaults.
@@ -150,8 +153,14 @@ impl std::fmt::Debug for KafkaEndpoint {
 }
 
 impl std::fmt::Display for KafkaEndpoint {
+    /// The brokers (a pasted `user:password@` hidden), and `(TLS NOT
+    /// VERIFIED)` when [`KafkaEndpoint::unverified`].
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&redact_brokers(&self.brokers))
+        f.write_str(&redact_brokers(&self.brokers))?;
+        if self.unverified() {
+            f.write_str(" (TLS NOT VERIFIED)")?;
+        }
+        Ok(())
     }
 }
 

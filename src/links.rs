@@ -372,7 +372,25 @@ impl Plan {
 
 fn check_amqp_url(ep: &AmqpEndpoint) -> Result<()> {
     let shown = ep.display_url();
-    let url = url::Url::parse(&ep.url).map_err(|e| anyhow!("invalid AMQP URL {shown}: {e}"))?;
+    let url = url::Url::parse(&ep.url).map_err(|e| {
+        // `user:pa#ss@host`: the `#` ends the authority early
+        let hint = if ep.url.contains('@') {
+            " (a user or password with @ / ? # must be percent-encoded: @ is %40, / is %2F, ? is %3F, # is %23)"
+        } else {
+            ""
+        };
+        anyhow!("invalid AMQP URL {shown}: {e}{hint}")
+    })?;
+    if ep.sasl_external && !(url.scheme() == "amqps" || ep.tls.force) {
+        bail!(
+            "--amqp-sasl-mechanism EXTERNAL needs amqps:// and a client certificate (the broker takes the user from it): {shown} is plaintext"
+        );
+    }
+    if ep.sasl_external && ep.tls.client_cert.is_none() && ep.tls.client_pem.is_none() {
+        bail!(
+            "--amqp-sasl-mechanism EXTERNAL needs --amqp-client-cert and --amqp-client-key (the broker takes the user from the certificate)"
+        );
+    }
     // an `@` after the authority: a password with an unescaped @ / ? #
     // split the URL (dialling its tail as a host name can only fail)
     if url.path().contains('@')
@@ -422,6 +440,18 @@ fn check_amqp_url(ep: &AmqpEndpoint) -> Result<()> {
 /// property (a name it knows, a value it accepts), without connecting.
 fn check_kafka(kafka: &KafkaEndpoint) -> Result<()> {
     check_kafka_brokers(&kafka.brokers)?;
+    // files librdkafka loads only when the client is made: named now
+    for (k, v) in &kafka.props {
+        if k.starts_with("ssl.") && k.ends_with(".location") && !v.is_empty() {
+            let p = std::path::Path::new(v);
+            if let Err(e) = std::fs::File::open(p) {
+                bail!("Kafka property {k}={v}: cannot read it: {e}");
+            }
+            if p.is_dir() {
+                bail!("Kafka property {k}={v}: a folder, not a PEM file");
+            }
+        }
+    }
     kafka.config(&[]).create_native_config().map_err(|e| {
         // librdkafka quotes a refused value: never a secret one
         let mut text = e.to_string();

@@ -80,7 +80,7 @@ fn secret_key(key: &str) -> bool {
     // `pas`, not `password`: a misspelt key (`amqp-pasword`) must not show
     // its value either
     let key = key.to_ascii_lowercase();
-    ["pas", "pw", "secret", "token", "cred"]
+    ["pas", "pw", "ssw", "word", "secret", "token", "cred"]
         .iter()
         .any(|w| key.contains(w))
 }

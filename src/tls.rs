@@ -74,10 +74,10 @@ impl Default for TlsNames {
 }
 
 /// The warning for Kafka brokers whose certificates are not checked.
-pub const KAFKA_SKIP_VERIFY_WARNING: &str = "Kafka TLS certificates NOT verified (enable.ssl.certificate.verification=false): anyone on the path can read and change these messages";
+pub const KAFKA_SKIP_VERIFY_WARNING: &str = "Kafka TLS certificates NOT verified (enable.ssl.certificate.verification off, or ssl.endpoint.identification.algorithm=none: the brokers' names not checked): anyone on the path can read and change these messages";
 
 /// The warning shown next to an endpoint whose certificate is not checked.
-pub const SKIP_VERIFY_WARNING: &str = "TLS certificate NOT verified (--tls-skip-verify): anyone on the path can read and change these messages";
+pub const SKIP_VERIFY_WARNING: &str = "AMQP TLS certificate NOT verified (--tls-skip-verify, or a stream file's skip_cert_verify): anyone on the path can read and change these messages";
 
 impl TlsOptions {
     /// The files are readable and hold what they should (a certificate, a

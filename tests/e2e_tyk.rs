@@ -138,9 +138,9 @@ fn lint_says_where_tyk_differs_from_bento() {
         .arg(&file)
         .output()
         .unwrap();
-    // lint's findings and usage errors go to stdout, exit 1
+    // a usage error: exit 2 (lint's findings go to stdout)
     let err = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("--tyk-version \"5.3\"") && err.contains("from 5.8 on"),
         "{err}"

@@ -243,7 +243,7 @@ pub async fn lint_main(
             Ok(v) => refs.tyk_version = Some(v),
             Err(e) => {
                 println!("streamprobe lint: {e}");
-                return ExitCode::from(1);
+                return ExitCode::from(2);
             }
         }
     }
