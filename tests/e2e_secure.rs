@@ -400,39 +400,34 @@ fn amqps_to_a_plaintext_port_says_so() {
             keep.lock().unwrap().push(c);
         }
     });
-    let url = format!("amqps://127.0.0.1:{a}");
-    let (out, r, took) = probe(&[
-        "--amqp-url",
-        &url,
-        "--count",
-        "1",
-        "--connect-timeout",
-        "20",
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{r:#}");
-    assert_eq!(r["error"]["kind"], "refused", "{r:#}");
-    let want = format!("is port {a} a plaintext amqp:// listener?");
-    assert!(
-        r["error"].to_string().contains(&want),
-        "{want:?} not in {r:#}"
+    // amqps:// to `port`: refused within `within` with `want` in the error
+    let refused = |port: u16, want: &str, within: Duration| {
+        let url = format!("amqps://127.0.0.1:{port}");
+        let (out, r, took) = probe(&[
+            "--amqp-url",
+            &url,
+            "--count",
+            "1",
+            "--connect-timeout",
+            "20",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{r:#}");
+        assert_eq!(r["error"]["kind"], "refused", "{r:#}");
+        assert!(
+            r["error"].to_string().contains(want),
+            "{want:?} not in {r:#}"
+        );
+        assert!(took < within, "took {took:?}");
+    };
+    refused(
+        a,
+        &format!("is port {a} a plaintext amqp:// listener?"),
+        Duration::from_secs(3),
     );
-    assert!(took < Duration::from_secs(3), "took {took:?}");
-    let url = format!("amqps://127.0.0.1:{s}");
-    let (out, r, took) = probe(&[
-        "--amqp-url",
-        &url,
-        "--count",
-        "1",
-        "--connect-timeout",
-        "20",
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{r:#}");
-    assert_eq!(r["error"]["kind"], "refused", "{r:#}");
-    assert!(took < Duration::from_secs(6), "took {took:?}");
-    let want = format!("no TLS answer within 3 s (is port {s} a plaintext amqp:// listener?");
-    assert!(
-        r["error"].to_string().contains(&want),
-        "{want:?} not in {r:#}"
+    refused(
+        s,
+        &format!("no TLS answer within 3 s (is port {s} a plaintext amqp:// listener?"),
+        Duration::from_secs(6),
     );
 }
 
