@@ -5,8 +5,8 @@
 # quarter of it with the seed settings), MEM_N (messages of the memory run,
 # 1000000; 0 skips it), WARM_N (warm-up probes before every timed run, 500),
 # PACED_N (messages of a paced run of (r), 5000), BENTO (a Bento binary: (r)
-# runs it side by side), BENCH_PARTS (which of a b c d e r u to run,
-# default abcderu; u alone needs no brokers).
+# runs it side by side), BENCH_PARTS (which of a b c d e r u v to run,
+# default abcderuv; u alone needs no brokers).
 # Every timed run starts a fresh engine on fresh queues and topics, sends a
 # warm-up on them first, and comparisons alternate their order over 3
 # rounds (A B C, C B A, A B C); the summary gives medians and min–max, of
@@ -30,10 +30,13 @@
 #       peak RSS at 500 msg/s, of streamprobe's runner and, with BENTO, of
 #       Bento on the same file and brokers
 #   (u) the UI's reducer + render on one thread (scripts/bench/ui.rs)
+#   (v) the real UI's CPU (all its threads: injector, consumers, render) in
+#       tmux at 80×24 while its own paced burst flows through the tuned
+#       fan-out, at 2,000 and 4,000 msg/s (3 rounds each)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-BENCH_N=${BENCH_N:-20000} E2E_N=${E2E_N:-20000} MEM_N=${MEM_N:-1000000} PARTS=${BENCH_PARTS:-abcderu} WARM_N=${WARM_N:-500}
+BENCH_N=${BENCH_N:-20000} E2E_N=${E2E_N:-20000} MEM_N=${MEM_N:-1000000} PARTS=${BENCH_PARTS:-abcderuv} WARM_N=${WARM_N:-500}
 part() { [[ $PARTS == *$1* ]]; }
 export BENCH_N
 
@@ -164,6 +167,33 @@ if part r; then
   done
 fi
 
+V="skipped"
+if part v; then
+  echo "== (v) the UI's CPU while probes arrive at each destination (tuned fan-out, the UI's own bursts)"
+  command -v tmux >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null
+  ENVS=("${TUNED[@]}")
+  V=""
+  for rate in 2000 4000; do
+    for r in 1 2 3; do
+      start_engine scripts/bench/fanout.yaml "v_${rate}_$r" "${ENVS[@]}"
+      n=$((rate * 5))
+      tmux -L "bench$$" new -d -s v -x 80 -y 24 \
+        "exec env ${ENVS[*]} SOURCE_ADDRESS=$SRC KAFKA_TOPIC=$TOPIC TARGET_ADDRESS=$Q $BIN --stream scripts/bench/fanout.yaml --rate $rate --burst $n --log-file $OUT/ui.log"
+      sleep 3
+      ui=$(tmux -L "bench$$" display -p -t v '#{pane_pid}')
+      t0=$(ticks "$ui"); s0=$(date +%s.%N)
+      tmux -L "bench$$" send-keys -t v b
+      sleep 6
+      t1=$(ticks "$ui"); s1=$(date +%s.%N)
+      got=$(tmux -L "bench$$" capture-pane -p -t v | grep -o 'received [0-9]*' | head -2 | paste -sd' ')
+      tmux -L "bench$$" send-keys -t v q
+      sleep 2; tmux -L "bench$$" kill-server 2>/dev/null || true
+      stop_pipeline
+      V+=$(python3 -c "import os; print('%d msg/s round %d: %.1f %% of a core (%s of %d); ' % ($rate, $r, 100 * ($t1 - $t0) / os.sysconf('SC_CLK_TCK') / ($s1 - $s0), '$got', $n))")
+    done
+  done
+fi
+
 E="skipped"
 if part e; then
   echo "== (e) latency accuracy at 200 msg/s, EXTERNAL → AMQP: probe vs qpid-proton (3 alternating rounds of 2,000)"
@@ -197,4 +227,5 @@ echo "== summary ($(nproc) cores, $(date -u +%Y-%m-%d))"
 echo "(a) injector:              $A"
 python3 scripts/bench/summary.py "$OUT" "$PARTS"
 echo "(e) latency accuracy:      $E"
+echo "(v) UI CPU:                $V"
 echo "(u) UI:                    $U"
