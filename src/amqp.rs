@@ -95,6 +95,15 @@ impl AmqpEndpoint {
     }
 }
 
+/// Whether an `@` is left after `u`'s authority (in its path, query or
+/// fragment): a user or password held an unescaped `@ / ? #` and the URL
+/// split inside it, so what follows is no host to dial and may be secret.
+pub fn split_by_unescaped_at(u: &url::Url) -> bool {
+    u.path().contains('@')
+        || u.query().is_some_and(|q| q.contains('@'))
+        || u.fragment().is_some_and(|f| f.contains('@'))
+}
+
 /// Replaces the password of `scheme://user:password@host/...` with `***`.
 /// A URL that does not parse is shown only up to its scheme, so a password
 /// can never slip through a malformed URL.
@@ -109,13 +118,7 @@ pub fn redact_url(url: &str) -> String {
                 None => "***".to_owned(),
             }
         }
-        // an `@` left after the authority: the password held an unescaped
-        // `@` or `/` and the URL split inside it
-        Ok(u)
-            if u.path().contains('@')
-                || u.query().is_some_and(|q| q.contains('@'))
-                || u.fragment().is_some_and(|f| f.contains('@')) =>
-        {
+        Ok(u) if split_by_unescaped_at(&u) => {
             format!(
                 "{}://*** (a password with @ / ? # must be percent-encoded)",
                 u.scheme()

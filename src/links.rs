@@ -140,21 +140,30 @@ impl Plan {
     /// Whether any AMQP endpoint of the plan runs TLS without checking the
     /// broker's certificate ([`AmqpEndpoint::unverified`]).
     pub fn unverified_tls(&self) -> bool {
-        let src = matches!(&self.source, Source::Amqp { endpoint, .. } if endpoint.unverified());
-        src || self
-            .dests
-            .iter()
-            .any(|d| matches!(&d.kind, DestKind::Amqp { endpoint, .. } if endpoint.unverified()))
+        self.any_endpoint(AmqpEndpoint::unverified, |_| false)
     }
 
     /// Whether any Kafka endpoint of the plan runs TLS without checking the
     /// brokers' certificates ([`KafkaEndpoint::unverified`]).
     pub fn unverified_kafka_tls(&self) -> bool {
-        let src = matches!(&self.source, Source::Kafka { kafka, .. } if kafka.unverified());
-        src || self
-            .dests
-            .iter()
-            .any(|d| matches!(&d.kind, DestKind::Kafka { kafka, .. } if kafka.unverified()))
+        self.any_endpoint(|_| false, KafkaEndpoint::unverified)
+    }
+
+    /// Whether `amqp` or `kafka` holds for an endpoint of the source or of a
+    /// destination.
+    fn any_endpoint(
+        &self,
+        amqp: impl Fn(&AmqpEndpoint) -> bool,
+        kafka: impl Fn(&KafkaEndpoint) -> bool,
+    ) -> bool {
+        let src = match &self.source {
+            Source::Amqp { endpoint, .. } => amqp(endpoint),
+            Source::Kafka { kafka: k, .. } => kafka(k),
+        };
+        src || self.dests.iter().any(|d| match &d.kind {
+            DestKind::Amqp { endpoint, .. } => amqp(endpoint),
+            DestKind::Kafka { kafka: k, .. } => kafka(k),
+        })
     }
 
     /// The seed's layout from the flags: destination 0 = the Kafka topic,
@@ -393,10 +402,7 @@ fn check_amqp_url(ep: &AmqpEndpoint) -> Result<()> {
     }
     // an `@` after the authority: a password with an unescaped @ / ? #
     // split the URL (dialling its tail as a host name can only fail)
-    if url.path().contains('@')
-        || url.query().is_some_and(|q| q.contains('@'))
-        || url.fragment().is_some_and(|f| f.contains('@'))
-    {
+    if crate::amqp::split_by_unescaped_at(&url) {
         bail!(
             "AMQP URL {shown}: the part after the host holds an `@`: percent-encode @ / ? # in a user or password (@ is %40, / is %2F)"
         );

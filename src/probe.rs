@@ -284,9 +284,13 @@ impl Report {
             fmt_us(s.p99),
             s.count
         );
-        for w in &self.warnings {
-            out.insert_str(0, &format!("WARNING: {w}\n"));
-        }
+        // the warnings first, in their order
+        let warnings: String = self
+            .warnings
+            .iter()
+            .map(|w| format!("WARNING: {w}\n"))
+            .collect();
+        out.insert_str(0, &warnings);
         let lag = &self.sender_lag_us;
         if lag.count > 0 {
             out.push_str(&format!(
